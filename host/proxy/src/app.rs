@@ -1,0 +1,3 @@
+//! Wiring: the shared state every handler gets, and the router.
+
+pub struct AppState {}

@@ -1,0 +1,161 @@
+//! Persistence: connectors with their tool snapshots, actors, runs and the audit log.
+//!
+//! The proxy reaches storage only through the [`Store`] trait, so the embedded SQLite
+//! store (one file in the data directory) can later be joined by a PostgreSQL one that
+//! several proxy replicas share. Records hold secrets only sealed by the vault and run
+//! tokens only as SHA-256 hashes: nothing read from a store can leak a credential.
+
+use portcullis_runtime::{ConnectorStatus, FieldKind, ServerRule, Stamp};
+use serde::{Deserialize, Serialize};
+
+/// How a connector authenticates to its upstream. OAuth arrives in a later version; the
+/// sealed-secret column is shaped to hold its token set too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    ApiKey,
+    None,
+}
+
+/// One tool of a discovery snapshot, as the upstream described it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DiscoveredTool {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The MCP `annotations` object exactly as received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConnectorRecord {
+    pub id: String,
+    pub owner: String,
+    pub name: String,
+    pub server_url: String,
+    /// Provider profile name, such as `bearer`, `sentry` or `github`.
+    pub provider: String,
+    /// Provider configuration, a JSON object handed to the provider plugin.
+    pub config: serde_json::Value,
+    pub auth: AuthMethod,
+    /// The credential sealed by the vault; `None` for `AuthMethod::None`.
+    pub sealed_secret: Option<Vec<u8>>,
+    pub status: ConnectorStatus,
+    pub tools: Vec<DiscoveredTool>,
+    /// Layer 1; `None` permits every discovered tool.
+    pub allowed_tools: Option<Vec<String>>,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub authorized_at: i64,
+    /// Grows with every change; caches of decisions about the connector key on it.
+    pub revision: i64,
+}
+
+/// One `mcpConnector` property of an actor's input schema.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConnectorFieldSpec {
+    pub name: String,
+    pub kind: FieldKind,
+    pub rules: Vec<ServerRule>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActorRecord {
+    pub id: String,
+    pub input_schema: serde_json::Value,
+    /// The schema's `mcpConnector` properties, validated when the actor was stored.
+    pub connector_fields: Vec<ConnectorFieldSpec>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    Aborted,
+    TimedOut,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunRecord {
+    pub id: String,
+    pub actor: String,
+    pub user: String,
+    pub input: serde_json::Value,
+    pub status: RunStatus,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+    /// Unix seconds after which the token no longer works even if the run never finished.
+    pub expires_at: i64,
+}
+
+impl RunRecord {
+    /// Whether the run's token may be used at `now` (Unix seconds).
+    pub fn is_live(&self, now: i64) -> bool {
+        self.status == RunStatus::Running && now < self.expires_at
+    }
+}
+
+/// One decision, as the audit log keeps it: never a secret, a token or tool arguments.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AuditRecord {
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    pub run: Option<String>,
+    pub connector: Option<String>,
+    pub method: Option<String>,
+    pub tool: Option<String>,
+    /// `allow` or `deny`.
+    pub decision: String,
+    pub reason: Option<String>,
+    pub plugins: Vec<Stamp>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    pub run: Option<String>,
+    pub connector: Option<String>,
+    pub limit: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("storage failed: {0}")]
+    Backend(String),
+}
+
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn insert_connector(&self, connector: &ConnectorRecord) -> Result<(), StoreError>;
+    /// Replaces a connector; its `revision` must be one more than the stored one.
+    async fn update_connector(&self, connector: &ConnectorRecord) -> Result<(), StoreError>;
+    async fn connector(&self, id: &str) -> Result<Option<ConnectorRecord>, StoreError>;
+    async fn connectors(&self, owner: Option<&str>) -> Result<Vec<ConnectorRecord>, StoreError>;
+    async fn delete_connector(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Inserts or replaces; answers whether the actor is new.
+    async fn put_actor(&self, actor: &ActorRecord) -> Result<bool, StoreError>;
+    async fn actor(&self, id: &str) -> Result<Option<ActorRecord>, StoreError>;
+
+    async fn insert_run(&self, run: &RunRecord, token_hash: &[u8; 32]) -> Result<(), StoreError>;
+    async fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError>;
+    async fn run_by_token_hash(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<RunRecord>, StoreError>;
+    /// Marks a running run finished; answers false when it had already finished.
+    async fn finish_run(&self, id: &str, status: RunStatus, at: i64) -> Result<bool, StoreError>;
+
+    async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError>;
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
+}

@@ -1,0 +1,151 @@
+//! Admission: deciding whether a component may become a plugin.
+//!
+//! This is the part a security reviewer reads to know what a loaded plugin can be. A
+//! component is admitted only if, in order:
+//!
+//! 1. its name is a plain registry name and its size is within bounds;
+//! 2. it is a component (not a core module), it compiles, and its digest is recorded;
+//! 3. it links against exactly one world of `portcullis:plugin@0.1.0`: the linker offers
+//!    the `log` import and WASI with an empty context, so a component that imports any
+//!    other capability (HTTP, a host function of its own) fails here;
+//! 4. its `describe` export answers well-formed, under the same limits as every call.
+//!
+//! Compilation is the slow step (tens of milliseconds per plugin in a release build), so
+//! compiled artifacts are kept in memory, keyed by digest and by the engine's
+//! compatibility hash, and only ever produced by this process.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+
+use crate::abi::v0_1_0::{policy::PolicyPluginPre, provider::ProviderPluginPre};
+use crate::answer;
+use crate::error::{Fault, LoadError};
+use crate::evaluate;
+use crate::registry::{Plugin, PluginKind, Pre};
+use crate::sandbox::Sandbox;
+
+/// Components larger than this are refused before anything else is done with them.
+pub const MAX_COMPONENT_BYTES: usize = 32 << 20;
+
+/// The first eight bytes of every component (magic, version 0x0d, layer 1).
+const COMPONENT_HEADER: [u8; 8] = *b"\0asm\x0d\0\x01\0";
+
+/// Checks a registry name: 1 to 64 of `a-z`, `0-9` and `-`.
+pub fn check_name(name: &str) -> Result<(), LoadError> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err(LoadError::InvalidName(name.to_owned()))
+    }
+}
+
+/// Admits `bytes` as plugin `name`. Blocking: compiles and runs the component.
+pub fn admit(
+    sandbox: &Sandbox,
+    name: &str,
+    bytes: &[u8],
+    builtin: bool,
+) -> Result<Plugin, LoadError> {
+    check_name(name)?;
+    if bytes.len() > MAX_COMPONENT_BYTES {
+        return Err(LoadError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_COMPONENT_BYTES,
+        });
+    }
+    if !bytes.starts_with(&COMPONENT_HEADER) {
+        return Err(LoadError::NotAComponent);
+    }
+    let sha256 = hex::encode(Sha256::digest(bytes));
+    let component = compile(sandbox, &sha256, bytes)?;
+
+    let name: Arc<str> = name.into();
+    let policy = sandbox
+        .policy_linker()
+        .instantiate_pre(&component)
+        .and_then(PolicyPluginPre::new);
+    let (pre, kind) = match policy {
+        Ok(pre) => (Pre::Policy(pre), PluginKind::Policy),
+        Err(policy_error) => {
+            let provider = sandbox
+                .provider_linker()
+                .instantiate_pre(&component)
+                .and_then(ProviderPluginPre::new);
+            match provider {
+                Ok(pre) => (Pre::Provider(pre), PluginKind::Provider),
+                Err(provider_error) => {
+                    return Err(LoadError::UnknownWorld {
+                        policy: format!("{policy_error:#}"),
+                        provider: format!("{provider_error:#}"),
+                    });
+                }
+            }
+        }
+    };
+
+    let (reported_name, version, reads_arguments) =
+        evaluate::describe(sandbox, &name, &pre).map_err(LoadError::Describe)?;
+    answer::check_info(&reported_name, &version).map_err(|detail| {
+        LoadError::Describe(Fault::Malformed {
+            plugin: name.to_string(),
+            detail,
+        })
+    })?;
+
+    Ok(Plugin {
+        name,
+        kind,
+        reported_name,
+        version: version.into(),
+        sha256: sha256.into(),
+        loaded_at: SystemTime::now(),
+        builtin,
+        reads_arguments,
+        pre,
+    })
+}
+
+type ArtifactCache = Mutex<HashMap<(String, u64), Arc<[u8]>>>;
+
+/// Compiles `bytes`, or deserializes the artifact this process compiled earlier from the
+/// same bytes for a compatible engine.
+fn compile(sandbox: &Sandbox, sha256: &str, bytes: &[u8]) -> Result<Component, LoadError> {
+    static CACHE: OnceLock<ArtifactCache> = OnceLock::new();
+    let engine = sandbox.engine();
+    let mut hasher = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    let key = (sha256.to_owned(), hasher.finish());
+    let cache = CACHE.get_or_init(Default::default);
+
+    let cached = cache
+        .lock()
+        .expect("artifact cache lock")
+        .get(&key)
+        .cloned();
+    if let Some(artifact) = cached {
+        // SAFETY: the artifact was produced by `Component::serialize` in this process for
+        // an engine with the same compatibility hash, and is immutable in memory.
+        if let Ok(component) = unsafe { Component::deserialize(engine, &artifact) } {
+            return Ok(component);
+        }
+    }
+    let component =
+        Component::new(engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+    if let Ok(artifact) = component.serialize() {
+        cache
+            .lock()
+            .expect("artifact cache lock")
+            .insert(key, artifact.into());
+    }
+    Ok(component)
+}

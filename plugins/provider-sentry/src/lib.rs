@@ -1,0 +1,38 @@
+//! `provider-sentry`: Sentry's hosted MCP server (`https://mcp.sentry.dev/mcp`).
+//!
+//! Sentry reserves `Bearer` for access tokens its own MCP OAuth server issued; a Sentry
+//! user auth token must be sent as `Authorization: Sentry-Bearer <token>`, or Sentry takes
+//! it for an invalid OAuth token. So an API-key connector gets `Sentry-Bearer` and an
+//! OAuth connector gets `Bearer`. There is no configuration.
+
+use portcullis_sdk::provider::*;
+
+pub struct ProviderSentry;
+
+impl Provider for ProviderSentry {
+    fn describe() -> PluginInfo {
+        info("provider-sentry", env!("CARGO_PKG_VERSION"))
+    }
+
+    fn plan(request: PlanRequest) -> Result<InjectionPlan, String> {
+        match config(&request) {
+            Ok(config) if config.is_empty() => {}
+            Ok(_) => return Err("provider-sentry takes no configuration".to_owned()),
+            Err(e) => return Err(e),
+        }
+        let authorization = match request.credential {
+            CredentialKind::None => None,
+            CredentialKind::ApiKey => Some(format!("Sentry-Bearer {SECRET}")),
+            CredentialKind::OauthAccessToken => Some(format!("Bearer {ACCESS_TOKEN}")),
+        };
+        Ok(InjectionPlan {
+            headers: authorization
+                .map(|value| ("Authorization".to_owned(), value))
+                .into_iter()
+                .collect(),
+            query: Vec::new(),
+        })
+    }
+}
+
+portcullis_sdk::export_provider!(ProviderSentry);

@@ -1,0 +1,166 @@
+//! # portcullis-sdk
+//!
+//! What a Portcullis plugin author depends on. A plugin is a small Rust crate built for
+//! `wasm32-wasip2` that implements one of two worlds of the WIT package
+//! `portcullis:plugin@0.1.0` (see `wit/`):
+//!
+//! * a **policy** plugin ([`policy::Policy`], exported with [`export_policy!`]) answers the
+//!   decisions of the request path: may this run use this connector, may this MCP message
+//!   pass, which tools may this run see;
+//! * a **provider** plugin ([`provider::Provider`], exported with [`export_provider!`])
+//!   says how a connector's credential is written into upstream requests, as templates the
+//!   host fills in. No plugin ever sees a credential.
+//!
+//! The helpers implement the parts of the specification every plugin needs the same way:
+//! [`glob`] (`*` and `?`), [`url`] (normalizing `mcpServers[].url` targets), [`hints`] (MCP
+//! annotation defaults and the read-only rule) and [`rules`] (the eligibility and
+//! permitted-set algorithm). [`testing`] is the native harness: plugin logic is plain Rust
+//! and is unit-tested with `cargo test`, no proxy and no WebAssembly needed.
+//!
+//! ```ignore
+//! use portcullis_sdk::policy::*;
+//!
+//! struct NoDeletes;
+//!
+//! impl Policy for NoDeletes {
+//!     fn describe() -> PolicyInfo {
+//!         info("no-deletes", env!("CARGO_PKG_VERSION"))
+//!     }
+//!     fn request(_ctx: DecisionContext, request: McpRequest) -> Decision {
+//!         match request.tool.as_deref() {
+//!             Some(tool) if tool.starts_with("delete_") => {
+//!                 deny(DenyCode::ToolNotPermitted, "deletes_forbidden", "no deletes here")
+//!             }
+//!             _ => Decision::Allow,
+//!         }
+//!     }
+//!     fn access(_ctx: DecisionContext) -> Decision { Decision::Allow }
+//!     fn permitted_tools(_ctx: DecisionContext) -> ToolSet { ToolSet::All }
+//! }
+//!
+//! portcullis_sdk::export_policy!(NoDeletes);
+//! ```
+
+pub mod glob;
+pub mod hints;
+pub mod log;
+pub mod rules;
+pub mod testing;
+pub mod url;
+
+/// The raw `wit-bindgen` output for each world. Plugins normally use [`policy`] and
+/// [`provider`] instead.
+pub mod bindings {
+    pub mod policy {
+        wit_bindgen::generate!({
+            world: "policy-plugin",
+            path: "../wit/v0.1.0",
+            pub_export_macro: true,
+            export_macro_name: "export_policy_bindings",
+            default_bindings_module: "portcullis_sdk::bindings::policy",
+        });
+    }
+
+    pub mod provider {
+        wit_bindgen::generate!({
+            world: "provider-plugin",
+            path: "../wit/v0.1.0",
+            pub_export_macro: true,
+            export_macro_name: "export_provider_bindings",
+            default_bindings_module: "portcullis_sdk::bindings::provider",
+        });
+    }
+}
+
+/// Everything a policy plugin needs: the typed records of the contract, the [`Policy`]
+/// trait to implement and shorthands for answers.
+///
+/// [`Policy`]: policy::Policy
+pub mod policy {
+    pub use crate::bindings::policy::exports::portcullis::plugin::policy::{
+        Guest as Policy, PolicyInfo,
+    };
+    pub use crate::bindings::policy::portcullis::plugin::types::{
+        Connector, ConnectorField, ConnectorStatus, Decision, DecisionContext, Denial, DenyCode,
+        FieldKind, McpRequest, PluginInfo, Run, ServerRule, Tool, ToolHints, ToolRule, ToolSet,
+    };
+
+    /// A policy's self-description for a plugin that ignores tool arguments.
+    pub fn info(name: &str, version: &str) -> PolicyInfo {
+        PolicyInfo {
+            plugin: PluginInfo {
+                name: name.to_owned(),
+                version: version.to_owned(),
+            },
+            reads_arguments: false,
+        }
+    }
+
+    /// A deny answer.
+    pub fn deny(code: DenyCode, reason: &str, message: impl Into<String>) -> Decision {
+        Decision::Deny(Denial {
+            code,
+            reason: reason.to_owned(),
+            message: message.into(),
+        })
+    }
+}
+
+/// Everything a provider plugin needs: the [`Provider`] trait and the plan records.
+///
+/// [`Provider`]: provider::Provider
+pub mod provider {
+    pub use crate::bindings::provider::exports::portcullis::plugin::provider::{
+        CredentialKind, Guest as Provider, InjectionPlan, PlanRequest,
+    };
+    pub use crate::bindings::provider::portcullis::plugin::types::PluginInfo;
+
+    /// The placeholder the host replaces with an API key or token.
+    pub const SECRET: &str = "{secret}";
+    /// The placeholder the host replaces with an OAuth access token.
+    pub const ACCESS_TOKEN: &str = "{access_token}";
+
+    /// A provider's self-description.
+    pub fn info(name: &str, version: &str) -> PluginInfo {
+        PluginInfo {
+            name: name.to_owned(),
+            version: version.to_owned(),
+        }
+    }
+
+    /// The placeholder naming the credential of `kind`, or `None` when there is none.
+    pub fn credential_placeholder(kind: CredentialKind) -> Option<&'static str> {
+        match kind {
+            CredentialKind::None => None,
+            CredentialKind::ApiKey => Some(SECRET),
+            CredentialKind::OauthAccessToken => Some(ACCESS_TOKEN),
+        }
+    }
+
+    /// The provider configuration of a plan request as a JSON object.
+    pub fn config(
+        request: &PlanRequest,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        match serde_json::from_str(&request.config) {
+            Ok(serde_json::Value::Object(map)) => Ok(map),
+            Ok(_) => Err("the provider configuration must be a JSON object".to_owned()),
+            Err(e) => Err(format!("the provider configuration is not valid JSON: {e}")),
+        }
+    }
+}
+
+/// Exports a type implementing [`policy::Policy`] as the plugin's `policy` interface.
+#[macro_export]
+macro_rules! export_policy {
+    ($ty:ident) => {
+        $crate::bindings::policy::export_policy_bindings!($ty);
+    };
+}
+
+/// Exports a type implementing [`provider::Provider`] as the plugin's `provider` interface.
+#[macro_export]
+macro_rules! export_provider {
+    ($ty:ident) => {
+        $crate::bindings::provider::export_provider_bindings!($ty);
+    };
+}

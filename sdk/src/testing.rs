@@ -1,0 +1,250 @@
+//! The native test harness: builders for the records the host passes to a plugin, so a
+//! plugin's logic is tested with plain `cargo test` and no WebAssembly. To run the built
+//! component exactly as the proxy does, use the `portcullis-plugin-harness` crate.
+//!
+//! ```
+//! use portcullis_sdk::testing::*;
+//!
+//! let ctx = context()
+//!     .connector(connector("conn_1", "alice", "https://mcp.slack.com/mcp")
+//!         .tool(tool("list_channels").read_only())
+//!         .tool(tool("send_message")))
+//!     .field(single("slack").rule(rule("https://mcp.slack.com/mcp").required(["list_*"])))
+//!     .provide("slack", "conn_1")
+//!     .build();
+//! assert_eq!(portcullis_sdk::rules::permitted(&ctx).len(), 1);
+//! ```
+
+use crate::policy::{
+    Connector, ConnectorField, ConnectorStatus, Decision, DecisionContext, DenyCode, FieldKind,
+    Run, ServerRule, Tool, ToolHints, ToolRule,
+};
+
+/// The log lines the plugin wrote on this thread since the last call.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn take_logs() -> Vec<(crate::log::Level, String)> {
+    crate::log::native::take()
+}
+
+/// A tool of the snapshot with no annotations.
+pub fn tool(name: &str) -> ToolBuilder {
+    ToolBuilder(Tool {
+        name: name.to_owned(),
+        hints: ToolHints {
+            read_only: None,
+            destructive: None,
+            idempotent: None,
+            open_world: None,
+        },
+    })
+}
+
+pub struct ToolBuilder(Tool);
+
+impl ToolBuilder {
+    pub fn read_only(mut self) -> Self {
+        self.0.hints.read_only = Some(true);
+        self
+    }
+    pub fn hints(
+        mut self,
+        read_only: Option<bool>,
+        destructive: Option<bool>,
+        idempotent: Option<bool>,
+        open_world: Option<bool>,
+    ) -> Self {
+        self.0.hints = ToolHints {
+            read_only,
+            destructive,
+            idempotent,
+            open_world,
+        };
+        self
+    }
+    pub fn build(self) -> Tool {
+        self.0
+    }
+}
+
+/// An authorized connector with an empty snapshot and no allowlist.
+pub fn connector(id: &str, owner: &str, server_url: &str) -> ConnectorBuilder {
+    ConnectorBuilder(Connector {
+        id: id.to_owned(),
+        owner: owner.to_owned(),
+        server_url: server_url.to_owned(),
+        provider: "bearer".to_owned(),
+        status: ConnectorStatus::Authorized,
+        tools: Vec::new(),
+        allowed_tools: None,
+    })
+}
+
+pub struct ConnectorBuilder(Connector);
+
+impl ConnectorBuilder {
+    pub fn tool(mut self, tool: ToolBuilder) -> Self {
+        self.0.tools.push(tool.0);
+        self
+    }
+    pub fn allow<const N: usize>(mut self, names: [&str; N]) -> Self {
+        self.0.allowed_tools = Some(names.iter().map(|n| (*n).to_owned()).collect());
+        self
+    }
+    pub fn status(mut self, status: ConnectorStatus) -> Self {
+        self.0.status = status;
+        self
+    }
+    pub fn build(self) -> Connector {
+        self.0
+    }
+}
+
+/// An `mcpServers` entry with a URL pattern and no tool constraints.
+pub fn rule(url: &str) -> RuleBuilder {
+    RuleBuilder(ServerRule {
+        url: url.to_owned(),
+        tools: None,
+    })
+}
+
+pub struct RuleBuilder(ServerRule);
+
+impl RuleBuilder {
+    fn tools(&mut self) -> &mut ToolRule {
+        self.0.tools.get_or_insert(ToolRule {
+            required: None,
+            read_only: None,
+            destructive: None,
+            idempotent: None,
+            open_world: None,
+        })
+    }
+    pub fn required<const N: usize>(mut self, patterns: [&str; N]) -> Self {
+        self.tools().required = Some(patterns.iter().map(|p| (*p).to_owned()).collect());
+        self
+    }
+    pub fn read_only(mut self, value: bool) -> Self {
+        self.tools().read_only = Some(value);
+        self
+    }
+    pub fn destructive(mut self, value: bool) -> Self {
+        self.tools().destructive = Some(value);
+        self
+    }
+    pub fn idempotent(mut self, value: bool) -> Self {
+        self.tools().idempotent = Some(value);
+        self
+    }
+    pub fn open_world(mut self, value: bool) -> Self {
+        self.tools().open_world = Some(value);
+        self
+    }
+}
+
+/// A `type: "string"` connector field.
+pub fn single(name: &str) -> FieldBuilder {
+    field(name, FieldKind::Single)
+}
+
+/// A `type: "array"` connector field.
+pub fn multiple(name: &str) -> FieldBuilder {
+    field(name, FieldKind::Multiple)
+}
+
+fn field(name: &str, kind: FieldKind) -> FieldBuilder {
+    FieldBuilder(ConnectorField {
+        name: name.to_owned(),
+        kind,
+        rules: Vec::new(),
+        provided: Vec::new(),
+    })
+}
+
+pub struct FieldBuilder(ConnectorField);
+
+impl FieldBuilder {
+    pub fn rule(mut self, rule: RuleBuilder) -> Self {
+        self.0.rules.push(rule.0);
+        self
+    }
+}
+
+/// A run of actor `actor_1` by user `alice` with no connector fields.
+pub fn context() -> ContextBuilder {
+    ContextBuilder {
+        run: Run {
+            id: "run_1".to_owned(),
+            actor: "actor_1".to_owned(),
+            user: "alice".to_owned(),
+            fields: Vec::new(),
+        },
+        connector: connector("conn_1", "alice", "https://mcp.example.com/mcp").0,
+        settings: "{}".to_owned(),
+    }
+}
+
+pub struct ContextBuilder {
+    run: Run,
+    connector: Connector,
+    settings: String,
+}
+
+impl ContextBuilder {
+    pub fn user(mut self, user: &str) -> Self {
+        self.run.user = user.to_owned();
+        self
+    }
+    pub fn connector(mut self, connector: ConnectorBuilder) -> Self {
+        self.connector = connector.0;
+        self
+    }
+    pub fn field(mut self, field: FieldBuilder) -> Self {
+        self.run.fields.push(field.0);
+        self
+    }
+    /// Puts `connector_id` into the run's input value of field `name`.
+    pub fn provide(mut self, name: &str, connector_id: &str) -> Self {
+        let field = self
+            .run
+            .fields
+            .iter_mut()
+            .find(|f| f.name == name)
+            .unwrap_or_else(|| panic!("no field {name}: add it with .field() first"));
+        field.provided.push(connector_id.to_owned());
+        self
+    }
+    pub fn settings(mut self, json: &str) -> Self {
+        self.settings = json.to_owned();
+        self
+    }
+    pub fn build(self) -> DecisionContext {
+        DecisionContext {
+            run: self.run,
+            connector: self.connector,
+            settings: self.settings,
+        }
+    }
+}
+
+/// Panics unless `decision` is an allow.
+#[track_caller]
+pub fn assert_allowed(decision: &Decision) {
+    if let Decision::Deny(denial) = decision {
+        panic!(
+            "expected allow, got deny {:?}: {} ({})",
+            denial.code, denial.reason, denial.message
+        );
+    }
+}
+
+/// Panics unless `decision` is a deny with `code` and `reason`.
+#[track_caller]
+pub fn assert_denied(decision: &Decision, code: DenyCode, reason: &str) {
+    match decision {
+        Decision::Allow => panic!("expected deny {code:?}/{reason}, got allow"),
+        Decision::Deny(denial) => {
+            assert_eq!(denial.code, code, "deny code ({})", denial.message);
+            assert_eq!(denial.reason, reason, "deny reason ({})", denial.message);
+        }
+    }
+}
