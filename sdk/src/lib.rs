@@ -153,6 +153,9 @@ pub mod provider {
 #[macro_export]
 macro_rules! export_policy {
     ($ty:ident) => {
+        // Only a component uses the export symbols, and native linkers reject their
+        // `pkg:iface/name@version#func` names: plugins still build and test natively.
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::policy::export_policy_bindings!($ty);
     };
 }
@@ -161,6 +164,9 @@ macro_rules! export_policy {
 #[macro_export]
 macro_rules! export_provider {
     ($ty:ident) => {
+        // Only a component uses the export symbols, and native linkers reject their
+        // `pkg:iface/name@version#func` names: plugins still build and test natively.
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::provider::export_provider_bindings!($ty);
     };
 }

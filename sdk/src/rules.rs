@@ -20,7 +20,7 @@ pub fn layer1(connector: &Connector) -> impl Iterator<Item = &Tool> {
         connector
             .allowed_tools
             .as_ref()
-            .is_none_or(|allowed| allowed.iter().any(|name| *name == tool.name))
+            .is_none_or(|allowed| allowed.contains(&tool.name))
     })
 }
 
@@ -50,8 +50,7 @@ fn required_patterns(rule: &ServerRule) -> Option<&[String]> {
 
 /// Whether `rule` matches the connector: URL pattern and `required` satisfaction.
 pub fn rule_matches(rule: &ServerRule, connector: &Connector) -> bool {
-    let target = url::normalize(&connector.server_url);
-    if !glob::matches(&url::normalize_pattern(&rule.url), &target) {
+    if !url::matches(&rule.url, &connector.server_url) {
         return false;
     }
     match required_patterns(rule) {
@@ -67,10 +66,12 @@ pub fn ceiling<'a>(
     rule: &'a ServerRule,
     connector: &'a Connector,
 ) -> impl Iterator<Item = &'a Tool> {
-    let patterns = required_patterns(rule);
-    considered(rule, connector).filter(move |tool| {
-        patterns.is_none_or(|patterns| patterns.iter().any(|p| glob::matches(p, &tool.name)))
-    })
+    considered(rule, connector).filter(move |tool| named_by(rule, &tool.name))
+}
+
+/// Whether a `required` pattern of `rule` names `tool` (any name, when it has none).
+fn named_by(rule: &ServerRule, tool: &str) -> bool {
+    required_patterns(rule).is_none_or(|patterns| patterns.iter().any(|p| glob::matches(p, tool)))
 }
 
 /// The input fields of the run that carry the connector.
@@ -78,7 +79,7 @@ pub fn carrying_fields(ctx: &DecisionContext) -> impl Iterator<Item = &Connector
     ctx.run
         .fields
         .iter()
-        .filter(|field| field.provided.iter().any(|id| *id == ctx.connector.id))
+        .filter(|field| field.provided.contains(&ctx.connector.id))
 }
 
 /// Every rule, of every carrying field, that matches the connector.
@@ -86,6 +87,24 @@ pub fn matched_rules(ctx: &DecisionContext) -> impl Iterator<Item = &ServerRule>
     carrying_fields(ctx)
         .flat_map(|field| field.rules.iter())
         .filter(|rule| rule_matches(rule, &ctx.connector))
+}
+
+/// Whether `tool` is in [`permitted`], without building the set: the check of every
+/// `tools/call`, so it looks at the one tool before it evaluates any rule.
+pub fn permits(ctx: &DecisionContext, tool: &str) -> bool {
+    let Some(candidate) = layer1(&ctx.connector).find(|t| t.name == tool) else {
+        return false;
+    };
+    carrying_fields(ctx)
+        .flat_map(|field| field.rules.iter())
+        .filter(|rule| {
+            named_by(rule, tool)
+                && rule
+                    .tools
+                    .as_ref()
+                    .is_none_or(|hints| hints::passes(hints, &candidate.hints))
+        })
+        .any(|rule| rule_matches(rule, &ctx.connector))
 }
 
 /// The permitted set of layer 2: the union of the ceilings of every matched rule.

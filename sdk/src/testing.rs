@@ -17,8 +17,9 @@
 
 use crate::policy::{
     Connector, ConnectorField, ConnectorStatus, Decision, DecisionContext, DenyCode, FieldKind,
-    Run, ServerRule, Tool, ToolHints, ToolRule,
+    McpRequest, Run, ServerRule, Tool, ToolHints, ToolRule, ToolSet,
 };
+use crate::provider::{CredentialKind, PlanRequest};
 
 /// The log lines the plugin wrote on this thread since the last call.
 #[cfg(not(target_arch = "wasm32"))]
@@ -167,6 +168,61 @@ impl FieldBuilder {
         self.0.rules.push(rule.0);
         self
     }
+    /// Puts `connector_id` into the run's input value of this field.
+    pub fn provide(mut self, connector_id: &str) -> Self {
+        self.0.provided.push(connector_id.to_owned());
+        self
+    }
+}
+
+/// The input-schema examples the Apify documentation gives (specification section 3.3),
+/// as fields with no connector provided, so a policy can be tested against each.
+pub mod examples {
+    use super::{FieldBuilder, multiple, rule, single};
+
+    /// `slackConnector`: only Slack, reading only, at least one `list_*`, `get_*` and
+    /// `read_*` tool.
+    pub fn read_only_slack_monitor() -> FieldBuilder {
+        single("slackConnector").rule(
+            rule("https://mcp.slack.com/mcp")
+                .required(["list_*", "get_*", "read_*"])
+                .read_only(true)
+                .destructive(false)
+                .idempotent(true),
+        )
+    }
+
+    /// `mcpConnectors`: any server, any tool.
+    pub fn general_purpose_agent() -> FieldBuilder {
+        multiple("mcpConnectors").rule(rule("*"))
+    }
+
+    /// `messagingConnectors`: Slack or Discord, each with the same three tool patterns.
+    pub fn multi_service_messaging() -> FieldBuilder {
+        let required = ["send_message", "post_*", "list_channels"];
+        multiple("messagingConnectors")
+            .rule(rule("https://mcp.slack.com/mcp").required(required))
+            .rule(rule("https://mcp.discord.com/mcp").required(required))
+    }
+
+    /// `outputConnectors`: any server with a tool to send, post, write or log.
+    pub fn output_writing() -> FieldBuilder {
+        ["send_*", "post_*", "write_*", "log_*"]
+            .into_iter()
+            .fold(multiple("outputConnectors"), |field, pattern| {
+                field.rule(rule("*").required([pattern]))
+            })
+    }
+
+    /// `exampleConnector`: a URL pattern, a name pattern and two hints in one rule.
+    pub fn combined() -> FieldBuilder {
+        single("exampleConnector").rule(
+            rule("https://mcp.example.com/*")
+                .required(["read_*"])
+                .read_only(true)
+                .destructive(false),
+        )
+    }
 }
 
 /// A run of actor `actor_1` by user `alice` with no connector fields.
@@ -202,7 +258,7 @@ impl ContextBuilder {
         self.run.fields.push(field.0);
         self
     }
-    /// Puts `connector_id` into the run's input value of field `name`.
+    /// Puts `connector_id` into the run's input value of field `name`, added earlier.
     pub fn provide(mut self, name: &str, connector_id: &str) -> Self {
         let field = self
             .run
@@ -222,6 +278,49 @@ impl ContextBuilder {
             run: self.run,
             connector: self.connector,
             settings: self.settings,
+        }
+    }
+}
+
+/// A client-to-server message with `method` and no tool, in a 2025-11-25 session; `""`
+/// stands for a response to a server-to-client request.
+pub fn request(method: &str) -> McpRequest {
+    McpRequest {
+        method: method.to_owned(),
+        tool: None,
+        arguments: None,
+        protocol_version: "2025-11-25".to_owned(),
+    }
+}
+
+/// A `tools/call` of `tool`, without arguments.
+pub fn call(tool: &str) -> McpRequest {
+    McpRequest {
+        tool: Some(tool.to_owned()),
+        ..request("tools/call")
+    }
+}
+
+/// What the host asks a provider for connector `conn_1` with this provider `config` JSON.
+pub fn plan_request(credential: CredentialKind, config: &str) -> PlanRequest {
+    PlanRequest {
+        connector_id: "conn_1".to_owned(),
+        server_url: "https://mcp.example.com/mcp".to_owned(),
+        provider: "bearer".to_owned(),
+        config: config.to_owned(),
+        credential,
+    }
+}
+
+/// The names of an `only` tool set, sorted, so tests compare sets and not the order a
+/// plugin happened to list them in; `None` for `all`.
+pub fn only_names(tools: &ToolSet) -> Option<Vec<&str>> {
+    match tools {
+        ToolSet::All => None,
+        ToolSet::Only(names) => {
+            let mut names: Vec<&str> = names.iter().map(String::as_str).collect();
+            names.sort_unstable();
+            Some(names)
         }
     }
 }

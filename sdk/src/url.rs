@@ -6,38 +6,55 @@
 //! `https://MCP.supabase.com/mcp/?project_ref=abc`. A pattern gets the same treatment of its
 //! trailing slash and of the case of its scheme and host.
 //!
+//! After normalization a trailing slash carries no meaning, so [`matches`] also accepts a
+//! pattern that spells one out: `https://api.githubcopilot.com/mcp/*` matches GitHub's
+//! canonical `https://api.githubcopilot.com/mcp/`, as it would literally.
+//!
 //! This is a few lines of string work rather than a full URL parser on purpose: it runs
 //! inside every policy component, and a WHATWG parser with IDNA tables would multiply the
 //! size of each one. The host has already parsed and validated every stored URL.
 
+use crate::glob;
+
+/// Whether the `mcpServers[].url` pattern matches the connector's stored URL.
+pub fn matches(pattern: &str, server_url: &str) -> bool {
+    let pattern = normalize_pattern(pattern);
+    let target = normalize(server_url);
+    glob::matches(&pattern, &target) || glob::matches(&pattern, &format!("{target}/"))
+}
+
 /// The connector URL as patterns see it.
 pub fn normalize(url: &str) -> String {
     let end = url.find(['?', '#']).unwrap_or(url.len());
-    normalize_pattern(&url[..end])
+    strip_trailing_slashes(lowercase_authority(&url[..end]))
 }
 
 /// A pattern with its scheme and host lower-cased and any trailing slash removed. The
 /// query and fragment are kept: in a pattern `?` is a wildcard, not a query separator.
 pub fn normalize_pattern(pattern: &str) -> String {
-    let (scheme_and_host, rest) = split_authority(pattern);
-    let mut normalized = scheme_and_host.to_ascii_lowercase();
-    normalized.push_str(rest);
-    while normalized.len() > 1 && normalized.ends_with('/') && !normalized.ends_with("://") {
-        normalized.pop();
-    }
-    normalized
+    strip_trailing_slashes(lowercase_authority(pattern))
 }
 
-/// Splits `scheme://host[:port]` from the path that follows it.
-fn split_authority(url: &str) -> (&str, &str) {
+/// `scheme://host[:port]` lower-cased, the rest as it was. Only `/` ends the authority:
+/// the caller has already cut a URL's query and fragment, and in a pattern `?` is a
+/// wildcard that may stand inside the host (`https://mcp?.example.com/mcp`).
+fn lowercase_authority(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
-        return ("", url);
+        return url.to_owned();
     };
     let authority_start = scheme_end + 3;
     let authority_end = url[authority_start..]
-        .find(['/', '?', '#'])
+        .find('/')
         .map_or(url.len(), |i| authority_start + i);
-    url.split_at(authority_end)
+    let (authority, path) = url.split_at(authority_end);
+    authority.to_ascii_lowercase() + path
+}
+
+fn strip_trailing_slashes(mut url: String) -> String {
+    while url.len() > 1 && url.ends_with('/') && !url.ends_with("://") {
+        url.pop();
+    }
+    url
 }
 
 #[cfg(test)]
@@ -82,7 +99,24 @@ mod tests {
             normalize_pattern("https://mcp.example.com/mc?/"),
             "https://mcp.example.com/mc?"
         );
+        assert_eq!(
+            normalize_pattern("https://MCP?.Example.com/MCP"),
+            "https://mcp?.example.com/MCP"
+        );
         assert_eq!(normalize_pattern("*"), "*");
         assert_eq!(normalize_pattern("/"), "/");
+    }
+
+    #[test]
+    fn trailing_slash_is_insignificant_on_either_side() {
+        let github = "https://api.githubcopilot.com/mcp/";
+        assert!(matches("https://api.githubcopilot.com/mcp/*", github));
+        assert!(matches("https://api.githubcopilot.com/mcp", github));
+        assert!(matches("https://api.githubcopilot.com/mcp/", github));
+        assert!(matches("https://example.com/*", "https://example.com"));
+        assert!(!matches(
+            "https://api.githubcopilot.com/mcp/*",
+            "https://api.githubcopilot.com/mcpx"
+        ));
     }
 }

@@ -63,3 +63,6 @@ impl Policy for ConnectorAccess {
 }
 
 portcullis_sdk::export_policy!(ConnectorAccess);
+
+#[cfg(test)]
+mod tests;

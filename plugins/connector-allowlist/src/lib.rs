@@ -57,3 +57,6 @@ impl Policy for ConnectorAllowlist {
 }
 
 portcullis_sdk::export_policy!(ConnectorAllowlist);
+
+#[cfg(test)]
+mod tests;

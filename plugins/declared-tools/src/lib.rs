@@ -4,7 +4,8 @@
 //!   matches the connector, over every input field that carries it (specification
 //!   section 4.4, steps 3 to 9). A `tools/call` outside it is denied.
 //! * Methods: the lifecycle (`initialize`, `ping`, `server/discover`), `tools/list`,
-//!   `tools/call`, notifications and responses pass. Everything else (resources, prompts,
+//!   `tools/call`, notifications, responses and `subscriptions/listen` (MCP 2026-07-28's
+//!   replacement for the notification stream of `GET`) pass. Everything else (resources, prompts,
 //!   completion, logging, tasks, unknown methods) is denied unless the operator's settings
 //!   name it in `allow_methods` (patterns with `*` and `?`), for example
 //!   `{ "allow_methods": ["resources/*", "prompts/*"] }`.
@@ -28,6 +29,15 @@ const DEFAULT_METHODS: [&str; 6] = [
 struct Settings {
     #[serde(default)]
     allow_methods: Vec<String>,
+}
+
+impl Settings {
+    /// serde would also read the struct from a JSON array (`[["resources/*"]]`); the
+    /// contract says settings are an object, so anything else is refused.
+    fn parse(json: &str) -> Result<Self, serde_json::Error> {
+        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json)?;
+        serde_json::from_value(serde_json::Value::Object(object))
+    }
 }
 
 pub struct DeclaredTools;
@@ -54,7 +64,7 @@ impl Policy for DeclaredTools {
     }
 
     fn request(ctx: DecisionContext, request: McpRequest) -> Decision {
-        let settings: Settings = match serde_json::from_str(&ctx.settings) {
+        let settings = match Settings::parse(&ctx.settings) {
             Ok(settings) => settings,
             Err(e) => {
                 return deny(
@@ -80,7 +90,7 @@ impl Policy for DeclaredTools {
                 "missing_tool_name",
                 "tools/call without params.name",
             ),
-            Some(tool) if rules::permitted(&ctx).contains(&tool) => Decision::Allow,
+            Some(tool) if rules::permits(&ctx, &tool) => Decision::Allow,
             Some(tool) => deny(
                 DenyCode::ToolNotPermitted,
                 "not_declared",
@@ -95,3 +105,6 @@ impl Policy for DeclaredTools {
 }
 
 portcullis_sdk::export_policy!(DeclaredTools);
+
+#[cfg(test)]
+mod tests;

@@ -10,6 +10,8 @@
 //! | `exclude_tools` | `X-MCP-Exclude-Tools` | list of tool names |
 //! | `readonly` | `X-MCP-Readonly` | boolean |
 //! | `lockdown` | `X-MCP-Lockdown` | boolean |
+//! | `insiders` | `X-MCP-Insiders` | boolean |
+//! | `features` | `X-MCP-Features` | list of feature flags |
 //!
 //! These headers change which tools the server offers, so a connector must be
 //! re-authorized (re-discovered) after its configuration changes.
@@ -25,14 +27,23 @@ struct Config {
     exclude_tools: Option<Vec<String>>,
     readonly: Option<bool>,
     lockdown: Option<bool>,
+    insiders: Option<bool>,
+    features: Option<Vec<String>>,
 }
 
 pub struct ProviderGithub;
 
 fn list(name: &str, values: &[String]) -> Result<(String, String), String> {
+    // GitHub reads an empty header as "the defaults"; an empty list that meant "none"
+    // would silently grant the default toolsets instead.
+    if values.is_empty() {
+        return Err(format!(
+            "{name} needs at least one entry; leave the key out for the server's default"
+        ));
+    }
     if let Some(bad) = values
         .iter()
-        .find(|v| v.is_empty() || v.contains([',', '{', '}']))
+        .find(|v| v.is_empty() || v.contains(|c: char| ",{}".contains(c) || c.is_whitespace()))
     {
         return Err(format!("{name} entry {bad:?} is not a plain name"));
     }
@@ -45,7 +56,8 @@ impl Provider for ProviderGithub {
     }
 
     fn plan(request: PlanRequest) -> Result<InjectionPlan, String> {
-        let config: Config = serde_json::from_str(&request.config)
+        // Through a map: serde would also read the struct from a JSON array.
+        let config: Config = serde_json::from_value(serde_json::Value::Object(config(&request)?))
             .map_err(|e| format!("invalid provider-github configuration: {e}"))?;
         let mut headers = Vec::new();
         if let Some(credential) = credential_placeholder(request.credential) {
@@ -55,6 +67,7 @@ impl Provider for ProviderGithub {
             ("X-MCP-Toolsets", &config.toolsets),
             ("X-MCP-Tools", &config.tools),
             ("X-MCP-Exclude-Tools", &config.exclude_tools),
+            ("X-MCP-Features", &config.features),
         ] {
             if let Some(values) = values {
                 headers.push(list(header, values)?);
@@ -63,6 +76,7 @@ impl Provider for ProviderGithub {
         for (header, flag) in [
             ("X-MCP-Readonly", config.readonly),
             ("X-MCP-Lockdown", config.lockdown),
+            ("X-MCP-Insiders", config.insiders),
         ] {
             if let Some(flag) = flag {
                 headers.push((header.to_owned(), flag.to_string()));
@@ -76,3 +90,6 @@ impl Provider for ProviderGithub {
 }
 
 portcullis_sdk::export_provider!(ProviderGithub);
+
+#[cfg(test)]
+mod tests;

@@ -36,3 +36,6 @@ impl Provider for ProviderSentry {
 }
 
 portcullis_sdk::export_provider!(ProviderSentry);
+
+#[cfg(test)]
+mod tests;
