@@ -34,6 +34,7 @@ fn with_policy<T>(
     let instance = pre
         .instantiate(&mut store)
         .map_err(|e| sandbox::fault(&store, name, e))?;
+    sandbox.restart_deadline(&mut store);
     f(&mut store, instance.portcullis_plugin_policy()).map_err(|e| sandbox::fault(&store, name, e))
 }
 
@@ -50,11 +51,12 @@ fn with_provider<T>(
     let instance = pre
         .instantiate(&mut store)
         .map_err(|e| sandbox::fault(&store, name, e))?;
+    sandbox.restart_deadline(&mut store);
     f(&mut store, instance.portcullis_plugin_provider())
         .map_err(|e| sandbox::fault(&store, name, e))
 }
 
-fn policy_pre<'a>(plugin: &'a Plugin) -> Result<&'a policy::PolicyPluginPre<HostState>, Fault> {
+fn policy_pre(plugin: &Plugin) -> Result<&policy::PolicyPluginPre<HostState>, Fault> {
     match &plugin.pre {
         Pre::Policy(pre) => Ok(pre),
         Pre::Provider(_) => Err(malformed(

@@ -22,6 +22,8 @@
 mod abi;
 pub mod admission;
 mod answer;
+#[cfg(feature = "bench-internals")]
+mod bench;
 pub mod chain;
 mod error;
 mod evaluate;
@@ -34,6 +36,8 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
+#[cfg(feature = "bench-internals")]
+pub use bench::ReusedInstance;
 pub use chain::{ChainConfig, ChainEntry};
 pub use error::{Fault, LoadError};
 pub use model::*;
@@ -148,7 +152,18 @@ impl Runtime {
     pub async fn install(&self, name: &str, wasm: Vec<u8>) -> Result<PluginSummary, LoadError> {
         let sandbox = self.sandbox.clone();
         let owned_name = name.to_owned();
+        // The smoke call instantiates the component, so it takes an instance slot like any
+        // call: the pooling allocator refuses rather than waits when every slot is busy,
+        // and an install under full load would otherwise fail for no fault of its own.
+        let permit = self
+            .sandbox
+            .slots()
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the slot semaphore is never closed");
         let plugin = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             admission::admit(&sandbox, &owned_name, &wasm, false)
         })
         .await

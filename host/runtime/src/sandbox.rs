@@ -13,20 +13,25 @@
 //! * **No ambient authority.** WASI is linked only because Rust's standard library imports
 //!   it; the context grants no preopened directory, environment, argument, socket or
 //!   standard input, its clocks are frozen at the Unix epoch and its entropy is a fixed
-//!   sequence, so a decision is a pure function of the records it is given.
+//!   sequence, so a decision is a pure function of the records it is given. Its timers
+//!   trap rather than wait (see [`wasi_linker`]): no host call can outlive the CPU deadline.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
     Trap,
 };
+use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use crate::abi::v0_1_0;
 use crate::error::Fault;
+
+/// The most random bytes one WASI call may ask for: enough to seed anything.
+const MAX_RANDOM_BYTES: u64 = 4096;
 
 /// How often the epoch advances; the CPU deadline is counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -103,11 +108,9 @@ impl Sandbox {
         let engine = Engine::new(&config)?;
         spawn_epoch_ticker(&engine);
 
-        let mut policy_linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut policy_linker)?;
+        let mut policy_linker = wasi_linker(&engine)?;
         v0_1_0::add_policy_imports(&mut policy_linker)?;
-        let mut provider_linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut provider_linker)?;
+        let mut provider_linker = wasi_linker(&engine)?;
         v0_1_0::add_provider_imports(&mut provider_linker)?;
 
         Ok(Self {
@@ -147,6 +150,14 @@ impl Sandbox {
         store.epoch_deadline_trap();
         store
     }
+
+    /// Gives the call its whole CPU deadline again once instantiation is done. The first
+    /// deadline bounds instantiation (a core module's start function is guest code too);
+    /// this one keeps host-side instantiation time, which is not the plugin's doing, from
+    /// eating into the export call's budget.
+    pub fn restart_deadline(&self, store: &mut Store<HostState>) {
+        store.set_epoch_deadline(self.limits.deadline_ticks());
+    }
 }
 
 /// Turns a wasmtime error from instantiating or calling a plugin into the fault to report.
@@ -166,6 +177,38 @@ pub fn fault(store: &Store<HostState>, plugin: &str, error: wasmtime::Error) -> 
             detail: format!("{error:#}"),
         },
     }
+}
+
+/// The WASI interface whose timers are replaced; the version wasmtime-wasi defines, which
+/// the linker also offers to guests importing an earlier 0.2 release.
+const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
+/// A linker with WASI, minus its timers.
+///
+/// WASI's `subscribe-duration` and `subscribe-instant` wait on the host's real clock, and
+/// a wait inside a host call is invisible to epoch interruption: a plugin calling
+/// `std::thread::sleep` would hold its blocking thread and its instance slot for as long
+/// as it asked, long after the caller's wall-clock timeout gave up on it. With the clocks
+/// frozen a timer has no meaning anyway, so both trap.
+fn wasi_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(MONOTONIC_CLOCK)?;
+    clock.func_wrap("subscribe-duration", |_, (_,): (u64,)| {
+        Err::<(Resource<DynPollable>,), _>(timer_denied())
+    })?;
+    clock.func_wrap("subscribe-instant", |_, (_,): (u64,)| {
+        Err::<(Resource<DynPollable>,), _>(timer_denied())
+    })?;
+    linker.allow_shadowing(false);
+    Ok(linker)
+}
+
+fn timer_denied() -> wasmtime::Error {
+    wasmtime::format_err!(
+        "plugins may not wait on a timer (sleep or timeout): their clocks are frozen"
+    )
 }
 
 /// Advances the epoch every tick until the engine is dropped.
@@ -202,6 +245,10 @@ impl HostState {
             .secure_random(wasmtime_wasi::random::Deterministic::new(vec![0x5a]))
             .insecure_random(wasmtime_wasi::random::Deterministic::new(vec![0xa5]))
             .insecure_random_seed(0)
+            // WASI's default lets one `get-random-bytes` call ask for 64 MiB, which the
+            // host generates and allocates on its own side, outside the memory limit and
+            // out of reach of the CPU deadline.
+            .max_random_size(MAX_RANDOM_BYTES)
             .build();
         Self {
             wasi,

@@ -53,7 +53,7 @@ impl Template {
 
     /// Whether the value carries the credential.
     pub fn uses_credential(&self) -> bool {
-        self.parts.iter().any(|p| *p == Part::Credential)
+        self.parts.contains(&Part::Credential)
     }
 
     /// The value with `credential` in place of every placeholder; `None` when the template

@@ -1,0 +1,176 @@
+//! The harness against built-in plugins: loaded from embedded bytes and built from source.
+
+use std::path::Path;
+
+use portcullis_plugin_harness::*;
+use portcullis_runtime::*;
+
+fn context(tools: &[&str]) -> DecisionContext {
+    DecisionContext {
+        run: Run {
+            id: "run_1".into(),
+            actor: "actor_1".into(),
+            user: "alice".into(),
+            fields: vec![ConnectorField {
+                name: "slack".into(),
+                kind: FieldKind::Single,
+                rules: vec![ServerRule {
+                    url: "https://mcp.slack.com/mcp".into(),
+                    tools: Some(ToolRule {
+                        required: Some(vec!["list_*".into()]),
+                        ..Default::default()
+                    }),
+                }],
+                provided: vec!["conn_1".into()],
+            }],
+        },
+        connector: Connector {
+            id: "conn_1".into(),
+            owner: "alice".into(),
+            server_url: "https://mcp.slack.com/mcp".into(),
+            provider: "bearer".into(),
+            status: ConnectorStatus::Authorized,
+            tools: tools
+                .iter()
+                .map(|name| Tool {
+                    name: (*name).into(),
+                    hints: ToolHints::default(),
+                })
+                .collect(),
+            allowed_tools: None,
+        },
+    }
+}
+
+fn call(tool: &str) -> McpRequest {
+    McpRequest {
+        method: "tools/call".into(),
+        tool: Some(tool.into()),
+        arguments: None,
+        protocol_version: "2025-11-25".into(),
+    }
+}
+
+/// Limits looser than the defaults: these tests run in a debug build, in parallel, on
+/// machines that may be busy compiling, where a 10 ms deadline could cut a healthy call.
+fn options() -> Options {
+    Options {
+        limits: Limits {
+            cpu_deadline_ms: 250,
+            wall_timeout_ms: 2_000,
+            ..Limits::default()
+        },
+        ..Options::default()
+    }
+}
+
+fn builtin(name: &str) -> &'static [u8] {
+    portcullis_builtins::builtin(name).unwrap().wasm
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_plugin_answers_every_decision() {
+    let plugin = Harness::load_with(builtin("declared-tools"), options()).unwrap();
+    assert_eq!(plugin.summary().kind, PluginKind::Policy);
+    assert_eq!(plugin.summary().reported_name, "declared-tools");
+    let ctx = context(&["list_channels", "send_message"]);
+    assert_eq!(plugin.access(ctx.clone()).await.value, Decision::Allow);
+    assert_eq!(
+        plugin.permitted_tools(ctx.clone()).await.value,
+        ToolSet::Only(["list_channels".to_owned()].into())
+    );
+    assert!(
+        plugin
+            .request(ctx.clone(), call("list_channels"))
+            .await
+            .value
+            .is_allow()
+    );
+    let verdict = plugin.request(ctx.clone(), call("send_message")).await;
+    let Decision::Deny(denial) = verdict.value else {
+        panic!("{verdict:?}");
+    };
+    assert_eq!(denial.reason, "not_declared");
+    assert_eq!(&*verdict.plugins[0].name, PLUGIN_NAME);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_reach_the_plugin() {
+    let mut settings = serde_json::Map::new();
+    settings.insert("allow_methods".into(), serde_json::json!(["resources/*"]));
+    let with_settings = Options {
+        settings,
+        ..options()
+    };
+    let plugin = Harness::load_with(builtin("declared-tools"), with_settings).unwrap();
+    let read = McpRequest {
+        method: "resources/read".into(),
+        tool: None,
+        arguments: None,
+        protocol_version: "2025-11-25".into(),
+    };
+    let verdict = plugin.request(context(&[]), read.clone()).await;
+    assert!(verdict.value.is_allow(), "{verdict:?}");
+    let plain = Harness::load_with(builtin("declared-tools"), options()).unwrap();
+    assert!(!plain.request(context(&[]), read).await.value.is_allow());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_plan_renders_with_the_credential() {
+    let options = Options {
+        profiles: vec!["sentry".into()],
+        ..options()
+    };
+    let plugin = Harness::load_with(builtin("provider-sentry"), options).unwrap();
+    assert_eq!(plugin.summary().kind, PluginKind::Provider);
+    let request = PlanRequest {
+        connector_id: "conn_1".into(),
+        server_url: "https://mcp.sentry.dev/mcp".into(),
+        provider: "sentry".into(),
+        config: "{}".into(),
+        credential: CredentialKind::ApiKey,
+    };
+    let rendered = plugin
+        .rendered_plan(request.clone(), Some("tok"))
+        .await
+        .unwrap();
+    assert!(
+        rendered
+            .headers
+            .contains(&("authorization".into(), "Sentry-Bearer tok".into())),
+        "{rendered:?}"
+    );
+    assert!(matches!(
+        plugin.rendered_plan(request.clone(), None).await,
+        Err(HarnessError::MissingCredential(_))
+    ));
+    let unknown = PlanRequest {
+        provider: "bearer".into(),
+        ..request
+    };
+    assert!(matches!(
+        plugin.rendered_plan(unknown, Some("tok")).await,
+        Err(HarnessError::Plan(PlanError::UnknownProvider(_)))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn builds_a_plugin_from_its_manifest() {
+    let manifest =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/connector-allowlist/Cargo.toml");
+    let plugin = Harness::build_with(&manifest, options()).unwrap();
+    assert_eq!(plugin.summary().reported_name, "connector-allowlist");
+    let verdict = plugin
+        .request(context(&["list_channels"]), call("list_channels"))
+        .await;
+    assert!(verdict.value.is_allow(), "{verdict:?}");
+}
+
+#[test]
+fn a_core_module_is_refused() {
+    let error = Harness::load(b"\0asm\x01\0\0\0").err().unwrap();
+    assert!(
+        matches!(error, HarnessError::Load(LoadError::NotAComponent)),
+        "{error}"
+    );
+}
