@@ -12,10 +12,25 @@
 //! | `injection` | writing a provider plugin's plan and the secret into a request |
 //! | `context` | the records plugins decide on, built from a run, its actor and a connector |
 //! | `app` | wiring: state, router, serving, operational endpoints |
+//! | `config` | the TOML file and environment overrides |
+//! | `discovery` | the MCP client that lists a connector's tools when it is authorized |
+//! | `metrics` | the Prometheus counters behind `/metrics` |
+//! | `cli` | the `portcullis` command line: `serve`, `demo-upstream`, admin commands |
+//! | `demo_upstream` | a small MCP server with varied tools, to try the proxy locally |
 //!
 //! The plugin runtime is the `portcullis-runtime` crate; the built-in plugins are
 //! embedded by `portcullis-builtins`.
 
 pub mod app;
+pub mod cli;
+pub mod config;
+pub mod context;
+pub mod control;
 pub mod data;
+pub mod demo_upstream;
+pub mod discovery;
+pub mod egress;
+pub mod injection;
+pub mod metrics;
 pub mod store;
+pub mod vault;

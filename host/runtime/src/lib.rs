@@ -28,6 +28,8 @@ pub mod chain;
 mod error;
 mod evaluate;
 pub mod model;
+#[cfg(feature = "native-plugins")]
+mod native;
 mod registry;
 mod sandbox;
 mod template;
@@ -50,11 +52,41 @@ use registry::Registry;
 use sandbox::Sandbox;
 
 /// How the runtime is set up; every field has a default.
-#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RuntimeConfig {
     pub limits: Limits,
     pub chains: ChainConfig,
+    /// Whether callers may reuse an answer for the same plugin versions and inputs.
+    /// Plugins are pure, so this only trades memory for speed; turning it off makes
+    /// every request pay for its plugin calls (for benchmarks and debugging).
+    pub memoize: bool,
+    /// Which code answers decisions; see [`Backend`].
+    pub backend: Backend,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            chains: ChainConfig::default(),
+            memoize: true,
+            backend: Backend::Wasm,
+        }
+    }
+}
+
+/// Which code answers decisions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// The sandboxed components: the only production mode.
+    #[default]
+    Wasm,
+    /// For benchmarks only, and only in a build with the `native-plugins` feature: chains
+    /// made only of built-in plugins are answered by the plugin crates' Rust code compiled
+    /// into the host, without a sandbox, so the sandbox's cost can be measured on its own.
+    Native,
 }
 
 /// A component to load at start.
@@ -91,6 +123,10 @@ pub struct Runtime {
     sandbox: Arc<Sandbox>,
     registry: ArcSwap<Registry>,
     chains: ChainConfig,
+    memoize: bool,
+    /// Whether decisions go to the native backend (`native-plugins` builds only).
+    #[cfg_attr(not(feature = "native-plugins"), allow(dead_code))]
+    native: bool,
     /// Serializes installs and rollbacks; readers never take it.
     writer: Mutex<()>,
 }
@@ -98,6 +134,20 @@ pub struct Runtime {
 impl Runtime {
     /// Starts the engine and loads `plugins`. Blocking: compiles every component.
     pub fn new(config: RuntimeConfig, plugins: &[InitialPlugin<'_>]) -> Result<Self, LoadError> {
+        let native = config.backend == Backend::Native;
+        if native && !cfg!(feature = "native-plugins") {
+            return Err(LoadError::Engine(
+                "backend = \"native\" needs a build with the `native-plugins` feature \
+                 (cargo build --features portcullis-runtime/native-plugins)"
+                    .to_owned(),
+            ));
+        }
+        if native {
+            tracing::warn!(
+                "decisions are made by the built-in plugins' native code, without a sandbox: \
+                 a benchmark mode, not for production"
+            );
+        }
         let sandbox =
             Sandbox::new(config.limits).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let loaded = plugins
@@ -109,8 +159,15 @@ impl Runtime {
             sandbox: Arc::new(sandbox),
             registry: ArcSwap::from_pointee(registry),
             chains: config.chains,
+            memoize: config.memoize,
+            native,
             writer: Mutex::new(()),
         })
+    }
+
+    /// Whether answers may be memoized (see [`RuntimeConfig::memoize`]).
+    pub fn memoize(&self) -> bool {
+        self.memoize
     }
 
     pub fn limits(&self) -> &Limits {
@@ -212,8 +269,15 @@ impl Runtime {
     pub async fn access(&self, ctx: Arc<DecisionContext>) -> Verdict<Decision> {
         let registry = self.registry.load_full();
         let links = registry.chains.access.clone();
-        let sandbox = self.sandbox.clone();
         let deny = |fault: &Fault| fault_denial(DenyCode::ConnectorUnavailable, fault);
+        #[cfg(feature = "native-plugins")]
+        if self.native
+            && let Some((called, result)) =
+                native::policy_chain(&links, &ctx, native::Call::Access)
+        {
+            return policy_verdict(registry.generation, &links, called, result, deny);
+        }
+        let sandbox = self.sandbox.clone();
         self.policy_chain(
             registry.generation,
             links,
@@ -232,13 +296,20 @@ impl Runtime {
     ) -> Verdict<Decision> {
         let registry = self.registry.load_full();
         let links = registry.chains.request.clone();
-        let sandbox = self.sandbox.clone();
         let code = if request.method == "tools/call" {
             DenyCode::ToolNotPermitted
         } else {
             DenyCode::MethodNotAllowed
         };
         let deny = move |fault: &Fault| fault_denial(code, fault);
+        #[cfg(feature = "native-plugins")]
+        if self.native
+            && let Some((called, result)) =
+                native::policy_chain(&links, &ctx, native::Call::Request(&request))
+        {
+            return policy_verdict(registry.generation, &links, called, result, deny);
+        }
+        let sandbox = self.sandbox.clone();
         self.policy_chain(
             registry.generation,
             links,
@@ -257,8 +328,17 @@ impl Runtime {
         let links = registry.chains.tools.clone();
         let sandbox = self.sandbox.clone();
         let stamps: Vec<Stamp> = links.iter().map(|l| l.plugin.stamp()).collect();
-        let outcome = self
-            .blocking(links.len(), move || {
+        #[cfg(feature = "native-plugins")]
+        let native_outcome = if self.native {
+            native::tools_chain(&links, &ctx)
+        } else {
+            None
+        };
+        #[cfg(not(feature = "native-plugins"))]
+        let native_outcome = None;
+        let outcome = match native_outcome {
+            Some(outcome) => outcome,
+            None => self.blocking(links.len(), move || {
                 let mut wit_ctx = abi::v0_1_0::decision_context(&ctx);
                 let mut set = ToolSet::All;
                 for link in links.iter() {
@@ -271,7 +351,8 @@ impl Runtime {
                 Ok(set)
             })
             .await
-            .and_then(|answer| answer);
+            .and_then(|answer| answer),
+        };
         match outcome {
             Ok(set) => Verdict {
                 value: set,
@@ -307,11 +388,23 @@ impl Runtime {
             };
         };
         let stamps = vec![plugin.stamp()];
-        let sandbox = self.sandbox.clone();
-        let outcome = self
-            .blocking(1, move || evaluate::plan(&sandbox, &plugin, &request))
-            .await
-            .and_then(|answer| answer);
+        #[cfg(feature = "native-plugins")]
+        let native_outcome = if self.native {
+            native::plan(&plugin.name, &request)
+        } else {
+            None
+        };
+        #[cfg(not(feature = "native-plugins"))]
+        let native_outcome = None;
+        let outcome = match native_outcome {
+            Some(outcome) => outcome,
+            None => {
+                let sandbox = self.sandbox.clone();
+                self.blocking(1, move || evaluate::plan(&sandbox, &plugin, &request))
+                    .await
+                    .and_then(|answer| answer)
+            }
+        };
         let (value, fault) = match outcome {
             Ok(Ok(plan)) => (Ok(plan), None),
             Ok(Err(refusal)) => (Err(PlanError::Refused(refusal)), None),
@@ -362,24 +455,7 @@ impl Runtime {
             Ok(answer) => answer,
             Err(fault) => (count, Err(fault)),
         };
-        let plugins = links[..called].iter().map(|l| l.plugin.stamp()).collect();
-        match result {
-            Ok(value) => Verdict {
-                value,
-                plugins,
-                fault: None,
-                generation,
-            },
-            Err(fault) => {
-                tracing::warn!(error = %fault, "policy plugin failed; denying");
-                Verdict {
-                    value: deny_for_fault(&fault),
-                    plugins,
-                    fault: Some(fault),
-                    generation,
-                }
-            }
-        }
+        policy_verdict(generation, &links, called, result, deny_for_fault)
     }
 
     /// Runs `work` on the blocking pool within one instance slot and the wall-clock
@@ -409,6 +485,34 @@ impl Runtime {
                 detail: format!("plugin call task failed: {join}"),
             }),
             Err(_) => Err(Fault::WallTimeout),
+        }
+    }
+}
+
+/// The verdict of a policy chain whose first `called` links answered `result`.
+fn policy_verdict(
+    generation: u64,
+    links: &[Link],
+    called: usize,
+    result: Result<Decision, Fault>,
+    deny_for_fault: impl Fn(&Fault) -> Decision,
+) -> Verdict<Decision> {
+    let plugins = links[..called].iter().map(|l| l.plugin.stamp()).collect();
+    match result {
+        Ok(value) => Verdict {
+            value,
+            plugins,
+            fault: None,
+            generation,
+        },
+        Err(fault) => {
+            tracing::warn!(error = %fault, "policy plugin failed; denying");
+            Verdict {
+                value: deny_for_fault(&fault),
+                plugins,
+                fault: Some(fault),
+                generation,
+            }
         }
     }
 }

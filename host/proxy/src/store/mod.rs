@@ -5,8 +5,13 @@
 //! several proxy replicas share. Records hold secrets only sealed by the vault and run
 //! tokens only as SHA-256 hashes: nothing read from a store can leak a credential.
 
+mod codec;
+mod sqlite;
+
 use portcullis_runtime::{ConnectorStatus, FieldKind, ServerRule, Stamp};
 use serde::{Deserialize, Serialize};
+
+pub use sqlite::SqliteStore;
 
 /// How a connector authenticates to its upstream. OAuth arrives in a later version; the
 /// sealed-secret column is shaped to hold its token set too.
@@ -15,6 +20,23 @@ use serde::{Deserialize, Serialize};
 pub enum AuthMethod {
     ApiKey,
     None,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ApiKey => "api_key",
+            AuthMethod::None => "none",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "api_key" => Some(AuthMethod::ApiKey),
+            "none" => Some(AuthMethod::None),
+            _ => None,
+        }
+    }
 }
 
 /// One tool of a discovery snapshot, as the upstream described it.
@@ -80,6 +102,30 @@ pub enum RunStatus {
     Failed,
     Aborted,
     TimedOut,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Aborted => "aborted",
+            RunStatus::TimedOut => "timed_out",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            RunStatus::Running,
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+            RunStatus::Aborted,
+            RunStatus::TimedOut,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -157,5 +203,32 @@ pub trait Store: Send + Sync + 'static {
     async fn finish_run(&self, id: &str, status: RunStatus, at: i64) -> Result<bool, StoreError>;
 
     async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError>;
+    /// The newest records first.
     async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// The vault's sealed check value, which tells at start-up whether the master key is
+    /// the one the stored secrets were sealed with.
+    async fn key_check(&self) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn set_key_check(&self, sealed: &[u8]) -> Result<(), StoreError>;
+}
+
+/// A fresh identifier such as `conn_5f0c2a9e1b7d4c38a6e1`: the prefix and 80 random bits.
+pub fn new_id(prefix: &str) -> String {
+    let mut bytes = [0u8; 10];
+    getrandom::fill(&mut bytes)
+        .expect("the operating system's random number generator is available");
+    format!("{prefix}_{}", hex::encode(bytes))
+}
+
+/// The current time in Unix seconds.
+pub fn now_secs() -> i64 {
+    now_ms() / 1000
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

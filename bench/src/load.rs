@@ -1,0 +1,213 @@
+//! The load generator: closed-loop virtual clients, each on its own keep-alive
+//! connection (and MCP session, when the target has sessions), sending one pre-built
+//! request after another for a fixed time. Latencies are kept whole and sorted once at
+//! the end, so the percentiles are exact rather than bucketed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::Value;
+
+use crate::http::{Conn, McpTarget, Prepared};
+
+/// What one measured point gave.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub clients: usize,
+    /// Successful requests measured.
+    pub count: usize,
+    /// Failed requests during the measured window (status, JSON-RPC error, transport).
+    pub errors: usize,
+    pub p50_us: f64,
+    pub p90_us: f64,
+    pub p99_us: f64,
+    pub mean_us: f64,
+    /// Successful requests per second over the measured window.
+    pub throughput: f64,
+    /// The first few failures, for the log.
+    pub failures: Vec<String>,
+}
+
+impl Stats {
+    pub fn from_samples(clients: usize, mut samples: Vec<u64>, errors: usize, window: Duration) -> Self {
+        samples.sort_unstable();
+        let pct = |q: f64| -> f64 {
+            if samples.is_empty() {
+                return f64::NAN;
+            }
+            let index = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1;
+            samples[index] as f64 / 1000.0
+        };
+        let mean = if samples.is_empty() {
+            f64::NAN
+        } else {
+            samples.iter().sum::<u64>() as f64 / samples.len() as f64 / 1000.0
+        };
+        Self {
+            clients,
+            count: samples.len(),
+            errors,
+            p50_us: pct(0.50),
+            p90_us: pct(0.90),
+            p99_us: pct(0.99),
+            mean_us: mean,
+            throughput: samples.len() as f64 / window.as_secs_f64(),
+            failures: Vec::new(),
+        }
+    }
+}
+
+/// How long to load, and an optional flag that ends the run early.
+#[derive(Clone)]
+pub struct Plan {
+    pub clients: usize,
+    pub warmup: Duration,
+    pub measure: Duration,
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// Opens `clients` connections (and sessions, when the target mints them) before any
+/// measurement starts, so neither is in the figures.
+async fn connect_all(target: &McpTarget, body: &Value, clients: usize) -> anyhow::Result<Vec<(Conn, Prepared)>> {
+    let base = target.prepared(body);
+    let mut out = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let mut conn = Conn::open(target.addr).await?;
+        let request = match target.open_session(&mut conn).await.context("open a session")? {
+            Some(id) => base.with_header("mcp-session-id", &id),
+            None => base.clone(),
+        };
+        out.push((conn, request));
+    }
+    Ok(out)
+}
+
+/// Sends `body` to `target` from `plan.clients` closed-loop clients.
+pub async fn run(target: &McpTarget, body: &Value, plan: &Plan) -> anyhow::Result<Stats> {
+    let clients = connect_all(target, body, plan.clients).await?;
+    let start = Instant::now();
+    let measure_from = start + plan.warmup;
+    let end = measure_from + plan.measure;
+    let mut tasks = Vec::with_capacity(clients.len());
+    for (conn, request) in clients {
+        let stop = plan.stop.clone();
+        tasks.push(tokio::spawn(client(conn, request, measure_from, end, stop)));
+    }
+    let mut samples = Vec::new();
+    let mut errors = 0;
+    let mut failures = Vec::new();
+    let mut last = measure_from;
+    for task in tasks {
+        let outcome = task.await?;
+        samples.extend(outcome.samples);
+        errors += outcome.errors;
+        last = last.max(outcome.finished);
+        for failure in outcome.failures {
+            if failures.len() < 5 {
+                failures.push(failure);
+            }
+        }
+    }
+    let window = last.saturating_duration_since(measure_from).max(Duration::from_millis(1));
+    let mut stats = Stats::from_samples(plan.clients, samples, errors, window);
+    stats.failures = failures;
+    Ok(stats)
+}
+
+struct Outcome {
+    samples: Vec<u64>,
+    errors: usize,
+    failures: Vec<String>,
+    finished: Instant,
+}
+
+async fn client(
+    mut conn: Conn,
+    request: Prepared,
+    measure_from: Instant,
+    end: Instant,
+    stop: Option<Arc<AtomicBool>>,
+) -> Outcome {
+    let mut samples = Vec::with_capacity(64 * 1024);
+    let mut errors = 0;
+    let mut failures = Vec::new();
+    loop {
+        let sent = Instant::now();
+        if sent >= end || stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            return Outcome {
+                samples,
+                errors,
+                failures,
+                finished: sent,
+            };
+        }
+        let answer = conn.send(request.request()).await;
+        let took = sent.elapsed();
+        let measured = sent >= measure_from;
+        match answer {
+            Ok(answer) if answer.is_rpc_success() => {
+                if measured {
+                    samples.push(took.as_nanos() as u64);
+                }
+            }
+            Ok(answer) => {
+                if measured {
+                    errors += 1;
+                    if failures.len() < 5 {
+                        failures.push(format!(
+                            "{}: {}",
+                            answer.status,
+                            String::from_utf8_lossy(&answer.body[..answer.body.len().min(300)])
+                        ));
+                    }
+                }
+            }
+            Err(error) => {
+                if measured {
+                    errors += 1;
+                    if failures.len() < 5 {
+                        failures.push(format!("transport: {error:#}"));
+                    }
+                }
+                // A broken connection is replaced; the loop stays time-bounded.
+                match Conn::open(request.addr).await {
+                    Ok(fresh) => conn = fresh,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                }
+            }
+        }
+    }
+}
+
+/// Opens `count` sessions from `concurrency` clients and leaves them open (idle);
+/// the latency of each `initialize` + `notifications/initialized` pair and the rate.
+pub async fn open_sessions(target: &McpTarget, count: usize, concurrency: usize) -> anyhow::Result<Stats> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let target = target.clone();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(target.addr).await?;
+            let mut samples = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < count {
+                let sent = Instant::now();
+                let session = target.open_session(&mut conn).await?;
+                samples.push(sent.elapsed().as_nanos() as u64);
+                anyhow::ensure!(
+                    session.is_some() || target.token.is_none(),
+                    "the proxy minted no session id"
+                );
+            }
+            anyhow::Ok(samples)
+        }));
+    }
+    let mut samples = Vec::with_capacity(count);
+    for task in tasks {
+        samples.extend(task.await??);
+    }
+    Ok(Stats::from_samples(concurrency, samples, 0, started.elapsed()))
+}

@@ -1,0 +1,270 @@
+//! Portcullis as a child process: building the two release binaries (default, and with
+//! the native decision backend), starting one on a data directory, reading its resident
+//! memory, stopping it, and setting up connectors, an actor and a run through its admin
+//! API. A [`Proxy`] kills its process when dropped, so an error anywhere in the harness
+//! leaves nothing running.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+
+use crate::http::{admin, healthy};
+
+pub const ADMIN_TOKEN: &str = "portcullis-bench-admin-token";
+/// Base64 of 32 fixed bytes: the benchmark's data is thrown away.
+const MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+const USER: &str = "bench-user";
+const ACTOR: &str = "bench-actor";
+
+/// Which binary to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binary {
+    /// The default build: WebAssembly decisions only.
+    Wasm,
+    /// Built with `--features native-plugins`.
+    Native,
+}
+
+pub struct Binaries {
+    pub wasm: PathBuf,
+    pub native: PathBuf,
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("bench/ sits in the workspace")
+        .to_owned()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// Builds both release binaries (cargo does nothing when they are fresh) and copies each
+/// aside, since both builds write `target/release/portcullis`.
+pub fn build(skip: bool) -> anyhow::Result<Binaries> {
+    let out = target_dir().join("bench-bin");
+    let binaries = Binaries {
+        wasm: out.join("portcullis-wasm"),
+        native: out.join("portcullis-native"),
+    };
+    if skip && binaries.wasm.exists() && binaries.native.exists() {
+        return Ok(binaries);
+    }
+    std::fs::create_dir_all(&out)?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    for (features, copy) in [(None, &binaries.wasm), (Some("native-plugins"), &binaries.native)] {
+        let mut command = Command::new(&cargo);
+        command
+            .current_dir(workspace_root())
+            .args(["build", "--release", "-p", "portcullis", "--bin", "portcullis"]);
+        if let Some(features) = features {
+            command.args(["--features", features]);
+        }
+        eprintln!("building: {command:?}");
+        let status = command.status().context("run cargo")?;
+        if !status.success() {
+            bail!("cargo build failed ({status})");
+        }
+        std::fs::copy(target_dir().join("release/portcullis"), copy)?;
+    }
+    Ok(binaries)
+}
+
+/// A running Portcullis.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    child: Child,
+    /// Spawn to first `/healthz` 200.
+    pub ready_after: Duration,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proxy {
+    /// Starts `binary` on `data_dir` with `config` (TOML) on an ephemeral loopback port,
+    /// and waits for `/healthz`.
+    pub async fn start(binaries: &Binaries, binary: Binary, data_dir: &Path, config: &str) -> anyhow::Result<Self> {
+        let path = match binary {
+            Binary::Wasm => &binaries.wasm,
+            Binary::Native => &binaries.native,
+        };
+        let config_file = data_dir.with_extension("toml");
+        std::fs::write(&config_file, config)?;
+        let log = std::fs::File::create(data_dir.with_extension("log"))?;
+        let started = Instant::now();
+        let mut child = Command::new(path)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .arg("--config")
+            .arg(&config_file)
+            .env("PORTCULLIS_ALLOW_PRIVATE_UPSTREAMS", "1")
+            .env("PORTCULLIS_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("PORTCULLIS_MASTER_KEY", MASTER_KEY)
+            .env("PORTCULLIS_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .with_context(|| format!("start {}", path.display()))?;
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // The proxy prints its admin URL once it listens; the port is in it. The thread
+        // then keeps draining stdout so the proxy never blocks on a full pipe, and ends
+        // when the process does.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.strip_prefix("Admin API: http://")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(rest.trim_end_matches("/admin/v1").to_owned());
+                }
+            }
+        });
+        let mut proxy = Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            child,
+            ready_after: Duration::ZERO,
+        };
+        let addr = match tokio::time::timeout(Duration::from_secs(60), rx).await {
+            Ok(Ok(addr)) => addr.parse::<SocketAddr>()?,
+            _ => bail!(
+                "the proxy did not start within 60 s; see {}",
+                data_dir.with_extension("log").display()
+            ),
+        };
+        proxy.addr = addr;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !healthy(addr).await {
+            if Instant::now() > deadline {
+                bail!("/healthz did not answer 200 within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        proxy.ready_after = started.elapsed();
+        Ok(proxy)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory (`VmRSS`) in bytes.
+    pub fn rss_bytes(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        let kb = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .context("no VmRSS in /proc/<pid>/status")?;
+        Ok(kb * 1024)
+    }
+
+    /// SIGTERM, then up to 10 s for the graceful shutdown, then SIGKILL.
+    pub async fn stop(mut self) {
+        // SAFETY: kill(2) on our own child's pid, which we have not reaped yet.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Drop kills what is left.
+    }
+
+    pub async fn admin(&self, method: Method, path: &str, body: Value) -> anyhow::Result<Value> {
+        let (status, answer) = admin(
+            self.addr,
+            ADMIN_TOKEN,
+            method.clone(),
+            path,
+            Bytes::from(body.to_string()),
+            "application/json",
+        )
+        .await?;
+        if !status.is_success() {
+            bail!("{method} {path} answered {status}: {answer}");
+        }
+        Ok(answer)
+    }
+
+    /// Installs `wasm` as plugin `name`; the status.
+    pub async fn install_plugin(&self, name: &str, wasm: Bytes) -> anyhow::Result<StatusCode> {
+        let path = format!("/plugins/{name}");
+        let (status, _) = admin(self.addr, ADMIN_TOKEN, Method::PUT, &path, wasm, "application/wasm").await?;
+        Ok(status)
+    }
+}
+
+/// What the benchmark traffic needs on one proxy.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    pub echo_connector: String,
+    pub list_connector: String,
+    pub run_token: String,
+}
+
+/// Creates a connector for the echo upstream and one for the 100-tool upstream, an actor
+/// whose rules permit `echo` on the first and `tool_000`..`tool_009` on the second, and a
+/// run that provides both.
+pub async fn setup(proxy: &Proxy, echo_url: &str, list_url: &str) -> anyhow::Result<Setup> {
+    let connector = |url: &str| {
+        json!({
+            "owner": USER,
+            "server_url": url,
+            "auth": { "method": "api_key", "secret": "sk-bench-not-a-secret" },
+        })
+    };
+    let echo = proxy.admin(Method::POST, "/connectors", connector(echo_url)).await?;
+    let list = proxy.admin(Method::POST, "/connectors", connector(list_url)).await?;
+    let field = |required: &str| {
+        json!({
+            "title": "Connector", "description": "An MCP connector", "type": "string",
+            "resourceType": "mcpConnector",
+            "mcpServers": [{ "url": "http://127.0.0.1:*", "tools": { "required": [required] } }],
+        })
+    };
+    let schema = json!({
+        "title": "benchmark actor", "type": "object", "schemaVersion": 1,
+        "properties": { "echo": field("echo"), "list": field("tool_00*") },
+    });
+    proxy
+        .admin(Method::PUT, &format!("/actors/{ACTOR}"), json!({ "input_schema": schema }))
+        .await?;
+    let id = |v: &Value| v["id"].as_str().map(str::to_owned).context("no connector id");
+    let (echo_connector, list_connector) = (id(&echo)?, id(&list)?);
+    let run = proxy
+        .admin(
+            Method::POST,
+            "/runs",
+            json!({ "actor": ACTOR, "user": USER,
+                    "input": { "echo": echo_connector, "list": list_connector } }),
+        )
+        .await?;
+    Ok(Setup {
+        echo_connector,
+        list_connector,
+        run_token: run["token"].as_str().context("no run token")?.to_owned(),
+    })
+}

@@ -1,0 +1,286 @@
+//! The proxy's configuration: a TOML file, then environment overrides.
+//!
+//! Every field has a default, so `portcullis serve` needs no file. Unknown keys are
+//! errors, so a misspelt setting is never silently ignored. The two secrets (the admin
+//! token and the master key) come only from the environment or the data directory,
+//! never from the file, and never print in `Debug` output.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::egress::EgressConfig;
+
+/// A value that must not reach logs: `Debug` prints a placeholder.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(Zeroizing::new(value.into()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret::new)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// The address runs reach the proxy at, such as `https://mcp-proxy.example.com`;
+    /// defaults to `http://<listen>`.
+    pub public_base_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub upstream: EgressConfig,
+    pub sessions: SessionConfig,
+    pub http: HttpConfig,
+    pub runs: RunConfig,
+    pub plugins: portcullis_runtime::RuntimeConfig,
+    /// `PORTCULLIS_ADMIN_TOKEN`; when unset, a generated token kept in the data directory.
+    #[serde(skip)]
+    pub admin_token: Option<Secret>,
+    /// `PORTCULLIS_MASTER_KEY` (base64 of 32 bytes); when unset, `<data-dir>/master.key`.
+    #[serde(skip)]
+    pub master_key: Option<Secret>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionConfig {
+    /// A proxy session unused this long is closed.
+    pub idle_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// The largest request body accepted on the data plane and the admin API (plugin
+    /// uploads have their own limit).
+    pub max_body_bytes: usize,
+    /// Browser origins allowed on the data plane; requests without `Origin` always pass.
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// A run's token stops working this long after the run started, finished or not.
+    pub max_lifetime_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_base_url: None,
+            data_dir: PathBuf::from("portcullis-data"),
+            upstream: EgressConfig::default(),
+            sessions: SessionConfig::default(),
+            http: HttpConfig::default(),
+            runs: RunConfig::default(),
+            plugins: portcullis_runtime::RuntimeConfig::default(),
+            admin_token: None,
+            master_key: None,
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 1800,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 4 << 20,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            max_lifetime_secs: 86_400,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {detail}")]
+    Read { path: String, detail: String },
+    #[error("the configuration file {path} is invalid: {detail}")]
+    Parse { path: String, detail: String },
+    #[error("{var}={value:?} is not valid: {detail}")]
+    Env {
+        var: &'static str,
+        value: String,
+        detail: String,
+    },
+}
+
+/// Looks up an environment variable; tests pass their own map instead of the process's.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+impl Config {
+    /// The file named by `file` or `PORTCULLIS_CONFIG` (if any), then the process
+    /// environment's overrides.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with(file, &|name| std::env::var(name).ok())
+    }
+
+    pub fn load_with(file: Option<&Path>, env: EnvLookup<'_>) -> Result<Self, ConfigError> {
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| env("PORTCULLIS_CONFIG").map(PathBuf::from));
+        let mut config = match file {
+            Some(path) => Self::from_file(&path)?,
+            None => Self::default(),
+        };
+        config.apply_env(env)?;
+        Ok(config)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        Self::from_toml(&text).map_err(|detail| ConfigError::Parse {
+            path: path.display().to_string(),
+            detail,
+        })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    fn apply_env(&mut self, env: EnvLookup<'_>) -> Result<(), ConfigError> {
+        if let Some(value) = env("PORTCULLIS_LISTEN") {
+            self.listen =
+                value
+                    .parse()
+                    .map_err(|e: std::net::AddrParseError| ConfigError::Env {
+                        var: "PORTCULLIS_LISTEN",
+                        value: value.clone(),
+                        detail: format!("{e}; use an address such as 127.0.0.1:8080"),
+                    })?;
+        }
+        if let Some(value) = env("PORTCULLIS_PUBLIC_BASE_URL") {
+            self.public_base_url = Some(value);
+        }
+        if let Some(value) = env("PORTCULLIS_DATA_DIR") {
+            self.data_dir = PathBuf::from(value);
+        }
+        if let Some(value) = env("PORTCULLIS_ALLOW_PRIVATE_UPSTREAMS") {
+            self.upstream.allow_private = match value.as_str() {
+                "1" | "true" => true,
+                "0" | "false" | "" => false,
+                _ => {
+                    return Err(ConfigError::Env {
+                        var: "PORTCULLIS_ALLOW_PRIVATE_UPSTREAMS",
+                        value,
+                        detail: "use 1 or 0".to_owned(),
+                    });
+                }
+            };
+        }
+        if let Some(value) = env("PORTCULLIS_ADMIN_TOKEN").filter(|v| !v.is_empty()) {
+            self.admin_token = Some(Secret::new(value));
+        }
+        if let Some(value) = env("PORTCULLIS_MASTER_KEY").filter(|v| !v.is_empty()) {
+            self.master_key = Some(Secret::new(value));
+        }
+        Ok(())
+    }
+
+    /// The base of every URL handed to runs and clients, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        match &self.public_base_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let config = Config::from_toml("").unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.base_url(), "http://127.0.0.1:8080");
+        assert_eq!(config.http.max_body_bytes, 4 << 20);
+        assert_eq!(config.runs.max_lifetime_secs, 86_400);
+    }
+
+    #[test]
+    fn file_values_and_unknown_keys() {
+        let config = Config::from_toml(
+            "listen = \"0.0.0.0:9000\"\npublic_base_url = \"https://p.example.com/\"\n\
+             [upstream]\nallow_private = true\n[runs]\nmax_lifetime_secs = 60\n\
+             [plugins.limits]\ncpu_deadline_ms = 5\n",
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.base_url(), "https://p.example.com");
+        assert!(config.upstream.allow_private);
+        assert_eq!(config.runs.max_lifetime_secs, 60);
+        assert_eq!(config.plugins.limits.cpu_deadline_ms, 5);
+        let err = Config::from_toml("[http]\nmax_body = 1\n").unwrap_err();
+        assert!(err.contains("unknown field"), "{err}");
+        assert!(Config::from_toml("admin_token = \"x\"\n").is_err());
+    }
+
+    #[test]
+    fn environment_overrides() {
+        let vars: HashMap<&str, &str> = [
+            ("PORTCULLIS_LISTEN", "127.0.0.1:0"),
+            ("PORTCULLIS_DATA_DIR", "/tmp/x"),
+            ("PORTCULLIS_ALLOW_PRIVATE_UPSTREAMS", "1"),
+            ("PORTCULLIS_ADMIN_TOKEN", "admin-secret"),
+        ]
+        .into();
+        let env = |name: &str| vars.get(name).map(|v| v.to_string());
+        let config = Config::load_with(None, &env).unwrap();
+        assert_eq!(config.listen.port(), 0);
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+        assert!(config.upstream.allow_private);
+        assert_eq!(
+            config.admin_token.as_ref().unwrap().expose(),
+            "admin-secret"
+        );
+        assert!(!format!("{config:?}").contains("admin-secret"));
+
+        let bad = |name: &str| (name == "PORTCULLIS_LISTEN").then(|| "nope".to_owned());
+        let err = Config::load_with(None, &bad).unwrap_err().to_string();
+        assert!(err.contains("PORTCULLIS_LISTEN"), "{err}");
+    }
+}

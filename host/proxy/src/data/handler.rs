@@ -1,0 +1,601 @@
+//! The three verbs of `/mcp/{connectorId}`, each the same sequence: Origin, run token,
+//! protocol version, connector access, session, request decision, forward, relay, audit.
+//! Nothing reaches the upstream before every check has passed.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use portcullis_runtime::{Decision, DenyCode};
+use serde_json::Value;
+
+use crate::app::AppState;
+use crate::data::audit;
+use crate::data::jsonrpc::{self, Message, catalogue};
+use crate::data::policy::{self, Policy};
+use crate::data::relay::{Relay, Rewrite};
+use crate::data::session::{ClientCapabilities, Session};
+use crate::data::upstream::{self, Answer, Failure, SESSION_HEADER};
+use crate::store::{ActorRecord, ConnectorRecord, RunRecord};
+use crate::vault;
+
+/// The 2026-07-28 revision has no sessions: every request stands alone.
+const STATELESS_VERSION: &str = "2026-07-28";
+/// What a request without `MCP-Protocol-Version` is taken to speak (FR-19).
+const DEFAULT_VERSION: &str = "2025-03-26";
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// What every verb establishes before it acts.
+struct Checked {
+    run: Arc<RunRecord>,
+    connector: Arc<ConnectorRecord>,
+    policy: Arc<Policy>,
+    version: String,
+}
+
+/// Origin, run token, protocol version and connector access.
+async fn check(
+    state: &AppState,
+    connector_id: &str,
+    headers: &HeaderMap,
+) -> Result<Checked, Response> {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let allowed = origin
+            .to_str()
+            .is_ok_and(|o| state.config.http.allowed_origins.iter().any(|a| a == o));
+        if !allowed {
+            return Err(catalogue::forbidden_origin());
+        }
+    }
+    let run = authenticate(state, headers).await?;
+    let version = match headers.get("mcp-protocol-version") {
+        None => DEFAULT_VERSION.to_owned(),
+        Some(value) => {
+            let value = value.to_str().unwrap_or("");
+            if !catalogue::SUPPORTED_VERSIONS.contains(&value) {
+                return Err(catalogue::unsupported_version(value));
+            }
+            value.to_owned()
+        }
+    };
+    let unavailable = || catalogue::connector_unavailable(connector_id);
+    let connector = connector(state, connector_id)
+        .await
+        .ok_or_else(unavailable)?;
+    let actor = actor(state, &run.actor).await.ok_or_else(unavailable)?;
+    let policy = policy::policy(state, &run, &actor, &connector).await;
+    if let Decision::Deny(denial) = &policy.access.value {
+        state.metrics.decision("access", "deny", &denial.reason);
+        let record = audit::record(&run.id, connector_id, "", None, &policy.access, &[]);
+        state.sessions.audit().record(record).await;
+        return Err(unavailable());
+    }
+    Ok(Checked {
+        run,
+        connector,
+        policy,
+        version,
+    })
+}
+
+/// The live run behind `Authorization: Bearer <token>` (ERR-1 otherwise).
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Arc<RunRecord>, Response> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| catalogue::unauthorized("invalid_run_token"))?;
+    let hash = vault::token_hash(token);
+    let run = match state.sessions.cached_run(&hash) {
+        Some(run) => run,
+        None => {
+            let run = state
+                .store
+                .run_by_token_hash(&hash)
+                .await
+                .map_err(|error| {
+                    tracing::error!(%error, "run lookup failed");
+                    catalogue::unauthorized("invalid_run_token")
+                })?
+                .ok_or_else(|| catalogue::unauthorized("invalid_run_token"))?;
+            let run = Arc::new(run);
+            if run.is_live(now()) {
+                state.sessions.cache_run(hash, run.clone());
+            }
+            run
+        }
+    };
+    if !run.is_live(now()) {
+        return Err(catalogue::unauthorized("run_finished"));
+    }
+    Ok(run)
+}
+
+async fn connector(state: &AppState, id: &str) -> Option<Arc<ConnectorRecord>> {
+    if let Some(connector) = state.sessions.connectors.read().ok()?.get(id).cloned() {
+        return Some(connector);
+    }
+    let connector = Arc::new(state.store.connector(id).await.ok()??);
+    state
+        .sessions
+        .connectors
+        .write()
+        .ok()?
+        .insert(id.to_owned(), connector.clone());
+    Some(connector)
+}
+
+async fn actor(state: &AppState, id: &str) -> Option<Arc<ActorRecord>> {
+    if let Some(actor) = state.sessions.actors.read().ok()?.get(id).cloned() {
+        return Some(actor);
+    }
+    let actor = Arc::new(state.store.actor(id).await.ok()??);
+    state
+        .sessions
+        .actors
+        .write()
+        .ok()?
+        .insert(id.to_owned(), actor.clone());
+    Some(actor)
+}
+
+/// The session a request names (ERR-4 when it names none, ERR-5 when it is unknown).
+fn session(
+    state: &AppState,
+    checked: &Checked,
+    headers: &HeaderMap,
+) -> Result<Arc<Session>, Response> {
+    let id = headers
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(catalogue::missing_session)?;
+    let session = state
+        .sessions
+        .find(id, &checked.run.id, &checked.connector.id)
+        .ok_or_else(catalogue::session_not_found)?;
+    session.touch(now());
+    Ok(session)
+}
+
+fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    let has = |wanted: &str| {
+        accept
+            .split(',')
+            .any(|part| matches!(part.split(';').next().map(str::trim), Some(t) if t == wanted || t == "*/*"))
+    };
+    has("application/json") && has("text/event-stream")
+}
+
+/// Checks `Mcp-Method` and `Mcp-Name` against the body when a client sends them.
+fn check_method_headers(headers: &HeaderMap, message: &Message) -> Result<(), Response> {
+    let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("\u{0}"));
+    if let Some(method) = header("mcp-method")
+        && method != message.method()
+    {
+        return Err(catalogue::header_mismatch(message.id(), "Mcp-Method"));
+    }
+    if let Some(name) = header("mcp-name") {
+        let body_name = message
+            .params()
+            .and_then(|p| p.get("name").or_else(|| p.get("uri")))
+            .and_then(Value::as_str);
+        if body_name != Some(name) {
+            return Err(catalogue::header_mismatch(message.id(), "Mcp-Name"));
+        }
+    }
+    Ok(())
+}
+
+pub async fn post(
+    State(state): State<Arc<AppState>>,
+    Path(connector_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let checked = match check(&state, &connector_id, &headers).await {
+        Ok(checked) => checked,
+        Err(response) => return response,
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            let detail = serde_json::json!({ "detail": rejection.body_text() });
+            return catalogue::json(
+                status,
+                &jsonrpc::error_body(None, -32600, "Invalid Request", Some(detail)),
+            );
+        }
+    };
+    if !accepts_json_and_sse(&headers) {
+        return catalogue::not_acceptable();
+    }
+    let (message, value) = match jsonrpc::parse(&body) {
+        Ok(parsed) => parsed,
+        Err(malformed) => return catalogue::malformed(&malformed),
+    };
+    if let Err(response) = check_method_headers(&headers, &message) {
+        return response;
+    }
+    let stateless = checked.version == STATELESS_VERSION;
+    let initialize = message.method() == "initialize";
+    let session = if initialize || stateless {
+        None
+    } else {
+        match session(&state, &checked, &headers) {
+            Ok(session) => Some(session),
+            Err(response) => return response,
+        }
+    };
+
+    let method = message.method().to_owned();
+    let tool = message.tool().map(str::to_owned);
+    let arguments = message.params().and_then(|p| p.get("arguments"));
+    let verdict = policy::request_decision(
+        &state,
+        &checked.policy,
+        &method,
+        tool.as_deref(),
+        arguments,
+        &checked.version,
+    )
+    .await;
+    let (decision, reason) = match &verdict.value {
+        Decision::Allow => ("allow", ""),
+        Decision::Deny(d) => ("deny", d.reason.as_str()),
+    };
+    state.metrics.decision(
+        if method.is_empty() {
+            "response"
+        } else {
+            &method
+        },
+        decision,
+        reason,
+    );
+    // A forwarded message also carries the provider plugin's stamp: it wrote the credential.
+    let provider_stamps = match verdict.value {
+        Decision::Allow => policy::plan(&state, &checked.connector)
+            .await
+            .map(|plan| plan.stamps.clone())
+            .unwrap_or_default(),
+        Decision::Deny(_) => Vec::new(),
+    };
+    let record = audit::record(
+        &checked.run.id,
+        &checked.connector.id,
+        &method,
+        tool.as_deref(),
+        &verdict,
+        &provider_stamps,
+    );
+    state.sessions.audit().record(record).await;
+    if let Decision::Deny(denial) = &verdict.value {
+        return denied(
+            &message,
+            denial.code,
+            &denial.reason,
+            &connector_id,
+            stateless,
+        );
+    }
+
+    let rewrite = match method.as_str() {
+        "initialize" | "server/discover" => Some(Rewrite::Capabilities(
+            policy::denied_capabilities(&state, &checked.policy, &checked.version).await,
+        )),
+        "tools/list" => Some(Rewrite::ToolsList),
+        _ => None,
+    };
+    let client = match (&message, &session) {
+        (Message::Request { params, .. }, None) if initialize => {
+            ClientCapabilities::from_initialize(params)
+        }
+        (_, Some(session)) => session.client,
+        _ => ClientCapabilities::default(),
+    };
+    let body = if initialize {
+        without_client_tasks(value, body)
+    } else {
+        body
+    };
+
+    let answer = upstream::send(
+        &state,
+        &checked.connector,
+        Method::POST,
+        &headers,
+        session.as_ref().and_then(|s| s.upstream_id.as_ref()),
+        Some(body),
+    )
+    .await;
+    let Answer {
+        response,
+        injection,
+    } = match answer {
+        Ok(answer) => answer,
+        Err(failure) => return failed(&state, &checked.connector, failure, message.id()),
+    };
+    let status =
+        StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+
+    if let Some(answer) = upstream_refusal(
+        &state,
+        &checked,
+        session.as_deref(),
+        &response,
+        message.id(),
+    ) {
+        return answer;
+    }
+
+    let mut session = session;
+    if initialize && status.is_success() {
+        let upstream_id = response
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
+        session = Some(state.sessions.create(
+            &checked.run.id,
+            &checked.connector.id,
+            upstream_id,
+            client,
+            now(),
+        ));
+    }
+    if matches!(rewrite, Some(Rewrite::ToolsList))
+        && let (Some(session), Some(id)) = (&session, message.id())
+    {
+        session
+            .pending_lists
+            .lock()
+            .expect("pending lists")
+            .insert(id.to_string());
+    }
+    relay(
+        &state,
+        &checked,
+        session,
+        message.id().cloned(),
+        rewrite,
+        client,
+        injection,
+        status,
+        response,
+    )
+    .await
+}
+
+/// Relays an upstream answer to the client.
+#[allow(clippy::too_many_arguments)]
+async fn relay(
+    state: &Arc<AppState>,
+    checked: &Checked,
+    session: Option<Arc<Session>>,
+    request_id: Option<Value>,
+    rewrite: Option<Rewrite>,
+    client: ClientCapabilities,
+    injection: crate::injection::Injection,
+    status: StatusCode,
+    response: reqwest::Response,
+) -> Response {
+    let is_sse = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    let has_body = !matches!(status, StatusCode::ACCEPTED | StatusCode::NO_CONTENT);
+    let cancel = match &session {
+        Some(session) => session.cancel.clone(),
+        None => state.sessions.run_token(&checked.run.id).child_token(),
+    };
+    let relay = Relay {
+        state: state.clone(),
+        connector: checked.connector.clone(),
+        permitted: checked.policy.permitted.value.clone(),
+        session_header: session
+            .as_ref()
+            .and_then(|s| HeaderValue::from_str(&s.id).ok()),
+        session,
+        request_id,
+        rewrite,
+        answered: Default::default(),
+        resumable: Default::default(),
+        client,
+        injection,
+        cancel,
+    };
+    if !has_body {
+        let mut answer = status.into_response();
+        if let Some(id) = relay.session_header {
+            answer.headers_mut().insert(SESSION_HEADER, id);
+        }
+        return answer;
+    }
+    if is_sse {
+        relay.sse(status, response)
+    } else {
+        relay.json(status, response).await
+    }
+}
+
+/// The answer for a message the request chain denied.
+fn denied(
+    message: &Message,
+    code: DenyCode,
+    reason: &str,
+    connector_id: &str,
+    stateless: bool,
+) -> Response {
+    match (message, code) {
+        (_, DenyCode::ConnectorUnavailable) => catalogue::connector_unavailable(connector_id),
+        (Message::Request { id, .. }, DenyCode::ToolNotPermitted) => {
+            catalogue::tool_not_permitted(id, message.tool().unwrap_or(""), reason)
+        }
+        (Message::Request { id, .. }, DenyCode::MethodNotAllowed) => {
+            catalogue::method_not_found(id, stateless)
+        }
+        // A notification or response gets no JSON-RPC answer: it is accepted and dropped.
+        _ => StatusCode::ACCEPTED.into_response(),
+    }
+}
+
+/// The client's answer when the upstream could not be reached or used (ERR-10).
+fn failed(
+    state: &AppState,
+    connector: &ConnectorRecord,
+    failure: Failure,
+    id: Option<&Value>,
+) -> Response {
+    match failure {
+        Failure::Injection(detail) => {
+            state.metrics.upstream_error("injection");
+            tracing::error!(connector = %connector.id, %detail, "credential injection failed");
+            catalogue::injection_failed(id)
+        }
+        Failure::Unreachable { timeout, detail } => {
+            state
+                .metrics
+                .upstream_error(if timeout { "timeout" } else { "connect" });
+            tracing::warn!(connector = %connector.id, %detail, "upstream unavailable");
+            catalogue::upstream_unavailable(id, timeout)
+        }
+    }
+}
+
+/// Upstream answers the client must not see as they are: auth challenges (ERR-8, ERR-9)
+/// and an expired upstream session (ERR-5, so the client re-initializes).
+fn upstream_refusal(
+    state: &AppState,
+    checked: &Checked,
+    session: Option<&Session>,
+    response: &reqwest::Response,
+    id: Option<&Value>,
+) -> Option<Response> {
+    match response.status().as_u16() {
+        401 => {
+            state.metrics.upstream_error("unauthorized");
+            Some(catalogue::needs_reauthorization(id, &checked.connector.id))
+        }
+        403 => upstream::insufficient_scope(response.headers()).map(|scope| {
+            state.metrics.upstream_error("insufficient_scope");
+            catalogue::insufficient_scope(id, scope.as_deref())
+        }),
+        404 if session.is_some_and(|s| s.upstream_id.is_some()) => {
+            if let Some(session) = session {
+                state.sessions.remove(session);
+            }
+            Some(catalogue::session_not_found())
+        }
+        _ => None,
+    }
+}
+
+/// The `initialize` body without the client's `tasks` capability: task-augmented
+/// requests are not proxied, so the upstream must not offer them.
+fn without_client_tasks(mut value: Value, body: Bytes) -> Bytes {
+    let removed = value
+        .get_mut("params")
+        .and_then(|p| p.get_mut("capabilities"))
+        .and_then(Value::as_object_mut)
+        .and_then(|caps| caps.remove("tasks"))
+        .is_some();
+    if removed {
+        Bytes::from(value.to_string())
+    } else {
+        body
+    }
+}
+
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path(connector_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let checked = match check(&state, &connector_id, &headers).await {
+        Ok(checked) => checked,
+        Err(response) => return response,
+    };
+    let session = match session(&state, &checked, &headers) {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let answer = upstream::send(
+        &state,
+        &checked.connector,
+        Method::GET,
+        &headers,
+        session.upstream_id.as_ref(),
+        None,
+    )
+    .await;
+    let Answer {
+        response,
+        injection,
+    } = match answer {
+        Ok(answer) => answer,
+        Err(failure) => return failed(&state, &checked.connector, failure, None),
+    };
+    if let Some(answer) = upstream_refusal(&state, &checked, Some(&session), &response, None) {
+        return answer;
+    }
+    let status =
+        StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        return catalogue::method_not_allowed();
+    }
+    let client = session.client;
+    relay(
+        &state,
+        &checked,
+        Some(session),
+        None,
+        None,
+        client,
+        injection,
+        status,
+        response,
+    )
+    .await
+}
+
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(connector_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let checked = match check(&state, &connector_id, &headers).await {
+        Ok(checked) => checked,
+        Err(response) => return response,
+    };
+    let session = match session(&state, &checked, &headers) {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    state.sessions.remove(&session);
+    StatusCode::OK.into_response()
+}
+
+pub async fn other_method() -> Response {
+    catalogue::method_not_allowed()
+}

@@ -1,0 +1,132 @@
+//! Building and sending the upstream request (FR-22, FR-23).
+//!
+//! Header policy: only the MCP transport headers pass from the client (`Accept`,
+//! `Content-Type`, `MCP-Protocol-Version`, `Last-Event-ID`, `Mcp-Method`, `Mcp-Name`,
+//! `Mcp-Param-*`); the session id is mapped to the upstream's; the provider plugin's plan
+//! is written in with the credential. Everything else — the run token in
+//! `Authorization`, cookies, `Origin`, forwarding and hop-by-hop headers — stays behind.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use bytes::Bytes;
+use reqwest::Url;
+
+use crate::app::AppState;
+use crate::data::policy;
+use crate::injection::{self, Injection};
+use crate::store::ConnectorRecord;
+
+pub const SESSION_HEADER: &str = "mcp-session-id";
+
+const PASSED_HEADERS: [HeaderName; 6] = [
+    header::ACCEPT,
+    header::CONTENT_TYPE,
+    HeaderName::from_static("mcp-protocol-version"),
+    HeaderName::from_static("last-event-id"),
+    HeaderName::from_static("mcp-method"),
+    HeaderName::from_static("mcp-name"),
+];
+
+/// Why the request never got an answer from the upstream.
+pub enum Failure {
+    /// The provider plugin gave no usable plan, or the credential could not be opened.
+    Injection(String),
+    /// Refused by the egress rules, unreachable, or timed out.
+    Unreachable { timeout: bool, detail: String },
+}
+
+/// The upstream's answer, with the credential kept for redacting what comes back.
+pub struct Answer {
+    pub response: reqwest::Response,
+    pub injection: Injection,
+}
+
+/// Sends one request to the connector's upstream.
+pub async fn send(
+    state: &AppState,
+    connector: &ConnectorRecord,
+    method: Method,
+    client_headers: &HeaderMap,
+    upstream_session: Option<&HeaderValue>,
+    body: Option<Bytes>,
+) -> Result<Answer, Failure> {
+    let plan = policy::plan(state, connector)
+        .await
+        .map_err(|e| Failure::Injection(e.to_string()))?;
+    let secret = injection::open_secret(&state.vault, connector)
+        .map_err(|e| Failure::Injection(e.to_string()))?;
+    let injection =
+        injection::render(&plan.plan, secret).map_err(|e| Failure::Injection(e.to_string()))?;
+
+    let base = Url::parse(&connector.server_url).map_err(|e| Failure::Unreachable {
+        timeout: false,
+        detail: format!("stored server URL is invalid: {e}"),
+    })?;
+    state
+        .egress
+        .check_target(&base)
+        .map_err(|e| Failure::Unreachable {
+            timeout: false,
+            detail: e.to_string(),
+        })?;
+
+    let mut headers = HeaderMap::with_capacity(8);
+    for name in &PASSED_HEADERS {
+        if let Some(value) = client_headers.get(name) {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+    for (name, value) in client_headers {
+        if name.as_str().starts_with("mcp-param-") {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+    if let Some(id) = upstream_session {
+        headers.insert(HeaderName::from_static(SESSION_HEADER), id.clone());
+    }
+    let url = injection.apply(&base, &mut headers);
+
+    let mut request = state.egress.client().request(method, url).headers(headers);
+    if let Some(body) = body {
+        request = request.body(body);
+    }
+    match request.send().await {
+        Ok(response) => Ok(Answer {
+            response,
+            injection,
+        }),
+        Err(error) => Err(Failure::Unreachable {
+            timeout: error.is_timeout(),
+            detail: error_chain(&error),
+        }),
+    }
+}
+
+/// The whole cause chain of a reqwest error: its top line alone says only "error
+/// sending request".
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The `scope` of a `WWW-Authenticate: Bearer error="insufficient_scope"` challenge, or
+/// `None` when the answer is not a step-up challenge.
+pub fn insufficient_scope(headers: &reqwest::header::HeaderMap) -> Option<Option<String>> {
+    let challenge = headers
+        .get(reqwest::header::WWW_AUTHENTICATE)?
+        .to_str()
+        .ok()?;
+    if !challenge.contains("insufficient_scope") {
+        return None;
+    }
+    let scope = challenge
+        .split("scope=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next());
+    Some(scope.map(str::to_owned))
+}

@@ -1,0 +1,142 @@
+//! How records that have no column of their own are written as JSON text.
+//!
+//! The runtime's model types serialize for plugins and the API but do not deserialize;
+//! the store owns its on-disk form through these mirrors, so a change to the runtime's
+//! serde attributes can never make stored rows unreadable.
+
+use std::sync::Arc;
+
+use portcullis_runtime::{ConnectorStatus, FieldKind, ServerRule, Stamp, ToolRule};
+use serde::{Deserialize, Serialize};
+
+use super::{ConnectorFieldSpec, StoreError};
+
+#[derive(Serialize, Deserialize)]
+struct FieldRow {
+    name: String,
+    multiple: bool,
+    rules: Vec<RuleRow>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RuleRow {
+    url: String,
+    tools: Option<ToolsRow>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ToolsRow {
+    required: Option<Vec<String>>,
+    read_only: Option<bool>,
+    destructive: Option<bool>,
+    idempotent: Option<bool>,
+    open_world: Option<bool>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StampRow {
+    name: String,
+    version: String,
+    sha256: String,
+}
+
+pub fn fields_to_json(fields: &[ConnectorFieldSpec]) -> String {
+    let rows: Vec<FieldRow> = fields
+        .iter()
+        .map(|field| FieldRow {
+            name: field.name.clone(),
+            multiple: field.kind == FieldKind::Multiple,
+            rules: field
+                .rules
+                .iter()
+                .map(|rule| RuleRow {
+                    url: rule.url.clone(),
+                    tools: rule.tools.as_ref().map(|t| ToolsRow {
+                        required: t.required.clone(),
+                        read_only: t.read_only,
+                        destructive: t.destructive,
+                        idempotent: t.idempotent,
+                        open_world: t.open_world,
+                    }),
+                })
+                .collect(),
+        })
+        .collect();
+    serde_json::to_string(&rows).expect("field rows serialize")
+}
+
+pub fn fields_from_json(text: &str) -> Result<Vec<ConnectorFieldSpec>, StoreError> {
+    let rows: Vec<FieldRow> = decode(text, "actor connector fields")?;
+    Ok(rows
+        .into_iter()
+        .map(|row| ConnectorFieldSpec {
+            name: row.name,
+            kind: if row.multiple {
+                FieldKind::Multiple
+            } else {
+                FieldKind::Single
+            },
+            rules: row
+                .rules
+                .into_iter()
+                .map(|rule| ServerRule {
+                    url: rule.url,
+                    tools: rule.tools.map(|t| ToolRule {
+                        required: t.required,
+                        read_only: t.read_only,
+                        destructive: t.destructive,
+                        idempotent: t.idempotent,
+                        open_world: t.open_world,
+                    }),
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+pub fn stamps_to_json(stamps: &[Stamp]) -> String {
+    let rows: Vec<StampRow> = stamps
+        .iter()
+        .map(|s| StampRow {
+            name: s.name.to_string(),
+            version: s.version.to_string(),
+            sha256: s.sha256.to_string(),
+        })
+        .collect();
+    serde_json::to_string(&rows).expect("stamp rows serialize")
+}
+
+pub fn stamps_from_json(text: &str) -> Result<Vec<Stamp>, StoreError> {
+    let rows: Vec<StampRow> = decode(text, "audit plugin stamps")?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Stamp {
+            name: Arc::from(row.name),
+            version: Arc::from(row.version),
+            sha256: Arc::from(row.sha256),
+        })
+        .collect())
+}
+
+pub fn status_to_str(status: ConnectorStatus) -> &'static str {
+    match status {
+        ConnectorStatus::Authorized => "authorized",
+        ConnectorStatus::NeedsReauthorization => "needs_reauthorization",
+    }
+}
+
+pub fn status_from_str(text: &str) -> Result<ConnectorStatus, StoreError> {
+    match text {
+        "authorized" => Ok(ConnectorStatus::Authorized),
+        "needs_reauthorization" => Ok(ConnectorStatus::NeedsReauthorization),
+        other => Err(corrupt("connector status", other)),
+    }
+}
+
+pub fn decode<T: for<'de> Deserialize<'de>>(text: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| corrupt(what, &e.to_string()))
+}
+
+pub fn corrupt(what: &str, detail: &str) -> StoreError {
+    StoreError::Backend(format!("stored {what} is unreadable: {detail}"))
+}

@@ -1,0 +1,455 @@
+//! The embedded store: one SQLite database file in the data directory.
+//!
+//! WAL journaling lets the data plane read while the admin API writes; migrations are
+//! versioned files under `migrations/`, embedded at build time and applied at start.
+//! Structured values without a column of their own are JSON text (see `codec`).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::codec::{self, corrupt, decode};
+use super::{
+    ActorRecord, AuditQuery, AuditRecord, AuthMethod, ConnectorRecord, RunRecord, RunStatus, Store,
+    StoreError,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+const KEY_CHECK: &str = "vault_key_check";
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(backend)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                StoreError::Backend(format!("cannot open the database {}: {e}", path.display()))
+            })?;
+        MIGRATOR.run(&pool).await.map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot migrate the database {}: {e}; was it written by a newer Portcullis?",
+                path.display()
+            ))
+        })?;
+        Ok(Self { pool })
+    }
+
+    /// Closes every connection, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn begin(&self) -> Result<Transaction<'_, Sqlite>, StoreError> {
+        self.pool.begin().await.map_err(backend)
+    }
+}
+
+// Macros rather than constants: sqlx takes only literal SQL, which `concat!` builds.
+macro_rules! connector_columns {
+    () => {
+        "id, owner, name, server_url, provider, config, auth_method, sealed_secret, status, \
+         tools, allowed_tools, created_at, authorized_at, revision"
+    };
+}
+
+fn connector_from_row(row: &SqliteRow) -> Result<ConnectorRecord, StoreError> {
+    let get_text = |col: &str| row.try_get::<String, _>(col).map_err(backend);
+    let auth = get_text("auth_method")?;
+    let allowed: Option<String> = row.try_get("allowed_tools").map_err(backend)?;
+    Ok(ConnectorRecord {
+        id: get_text("id")?,
+        owner: get_text("owner")?,
+        name: get_text("name")?,
+        server_url: get_text("server_url")?,
+        provider: get_text("provider")?,
+        config: decode(&get_text("config")?, "connector config")?,
+        auth: AuthMethod::parse(&auth).ok_or_else(|| corrupt("auth method", &auth))?,
+        sealed_secret: row.try_get("sealed_secret").map_err(backend)?,
+        status: codec::status_from_str(&get_text("status")?)?,
+        tools: decode(&get_text("tools")?, "connector tools")?,
+        allowed_tools: allowed
+            .map(|text| decode(&text, "connector allowlist"))
+            .transpose()?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+        authorized_at: row.try_get("authorized_at").map_err(backend)?,
+        revision: row.try_get("revision").map_err(backend)?,
+    })
+}
+
+struct ConnectorColumns {
+    config: String,
+    tools: String,
+    allowed: Option<String>,
+}
+
+fn connector_columns(c: &ConnectorRecord) -> ConnectorColumns {
+    ConnectorColumns {
+        config: c.config.to_string(),
+        tools: serde_json::to_string(&c.tools).expect("tools serialize"),
+        allowed: c
+            .allowed_tools
+            .as_ref()
+            .map(|names| serde_json::to_string(names).expect("names serialize")),
+    }
+}
+
+macro_rules! run_columns {
+    () => {
+        "id, actor, user_id, input, status, created_at, finished_at, expires_at"
+    };
+}
+
+fn run_from_row(row: &SqliteRow) -> Result<RunRecord, StoreError> {
+    let status: String = row.try_get("status").map_err(backend)?;
+    let input: String = row.try_get("input").map_err(backend)?;
+    Ok(RunRecord {
+        id: row.try_get("id").map_err(backend)?,
+        actor: row.try_get("actor").map_err(backend)?,
+        user: row.try_get("user_id").map_err(backend)?,
+        input: decode(&input, "run input")?,
+        status: RunStatus::parse(&status).ok_or_else(|| corrupt("run status", &status))?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+        finished_at: row.try_get("finished_at").map_err(backend)?,
+        expires_at: row.try_get("expires_at").map_err(backend)?,
+    })
+}
+
+fn actor_from_row(row: &SqliteRow) -> Result<ActorRecord, StoreError> {
+    let schema: String = row.try_get("input_schema").map_err(backend)?;
+    let fields: String = row.try_get("connector_fields").map_err(backend)?;
+    Ok(ActorRecord {
+        id: row.try_get("id").map_err(backend)?,
+        input_schema: decode(&schema, "actor input schema")?,
+        connector_fields: codec::fields_from_json(&fields)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+        updated_at: row.try_get("updated_at").map_err(backend)?,
+    })
+}
+
+fn audit_from_row(row: &SqliteRow) -> Result<AuditRecord, StoreError> {
+    let plugins: String = row.try_get("plugins").map_err(backend)?;
+    Ok(AuditRecord {
+        at_ms: row.try_get("at_ms").map_err(backend)?,
+        run: row.try_get("run").map_err(backend)?,
+        connector: row.try_get("connector").map_err(backend)?,
+        method: row.try_get("method").map_err(backend)?,
+        tool: row.try_get("tool").map_err(backend)?,
+        decision: row.try_get("decision").map_err(backend)?,
+        reason: row.try_get("reason").map_err(backend)?,
+        plugins: codec::stamps_from_json(&plugins)?,
+    })
+}
+
+fn unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn insert_connector(&self, c: &ConnectorRecord) -> Result<(), StoreError> {
+        let cols = connector_columns(c);
+        sqlx::query(concat!(
+            "INSERT INTO connectors (",
+            connector_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&c.id)
+        .bind(&c.owner)
+        .bind(&c.name)
+        .bind(&c.server_url)
+        .bind(&c.provider)
+        .bind(&cols.config)
+        .bind(c.auth.as_str())
+        .bind(c.sealed_secret.as_deref())
+        .bind(codec::status_to_str(c.status))
+        .bind(&cols.tools)
+        .bind(cols.allowed.as_deref())
+        .bind(c.created_at)
+        .bind(c.authorized_at)
+        .bind(c.revision)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if unique_violation(&e) {
+                StoreError::Conflict(format!("connector {}", c.id))
+            } else {
+                backend(e)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn update_connector(&self, c: &ConnectorRecord) -> Result<(), StoreError> {
+        let cols = connector_columns(c);
+        let done = sqlx::query(
+            "UPDATE connectors SET owner = ?, name = ?, server_url = ?, provider = ?, \
+             config = ?, auth_method = ?, sealed_secret = ?, status = ?, tools = ?, \
+             allowed_tools = ?, created_at = ?, authorized_at = ?, revision = ? \
+             WHERE id = ? AND revision = ?",
+        )
+        .bind(&c.owner)
+        .bind(&c.name)
+        .bind(&c.server_url)
+        .bind(&c.provider)
+        .bind(&cols.config)
+        .bind(c.auth.as_str())
+        .bind(c.sealed_secret.as_deref())
+        .bind(codec::status_to_str(c.status))
+        .bind(&cols.tools)
+        .bind(cols.allowed.as_deref())
+        .bind(c.created_at)
+        .bind(c.authorized_at)
+        .bind(c.revision)
+        .bind(&c.id)
+        .bind(c.revision - 1)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        match self.connector(&c.id).await? {
+            Some(_) => Err(StoreError::Conflict(format!(
+                "a newer revision of connector {}",
+                c.id
+            ))),
+            None => Err(StoreError::NotFound(format!("connector {}", c.id))),
+        }
+    }
+
+    async fn connector(&self, id: &str) -> Result<Option<ConnectorRecord>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            connector_columns!(),
+            " FROM connectors WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(connector_from_row).transpose()
+    }
+
+    async fn connectors(&self, owner: Option<&str>) -> Result<Vec<ConnectorRecord>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            connector_columns!(),
+            " FROM connectors WHERE ?1 IS NULL OR owner = ?1 ORDER BY created_at, id"
+        ))
+        .bind(owner)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(connector_from_row).collect()
+    }
+
+    async fn delete_connector(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM connectors WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn put_actor(&self, actor: &ActorRecord) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let existing = sqlx::query("SELECT 1 FROM actors WHERE id = ?")
+            .bind(&actor.id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let schema = actor.input_schema.to_string();
+        let fields = codec::fields_to_json(&actor.connector_fields);
+        let query = if existing.is_some() {
+            // The creation time is the first PUT's, whatever the caller passes.
+            sqlx::query(
+                "UPDATE actors SET input_schema = ?, connector_fields = ?, updated_at = ? \
+                 WHERE id = ?",
+            )
+            .bind(&schema)
+            .bind(&fields)
+            .bind(actor.updated_at)
+            .bind(&actor.id)
+        } else {
+            sqlx::query(
+                "INSERT INTO actors (input_schema, connector_fields, updated_at, id, created_at) \
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&schema)
+            .bind(&fields)
+            .bind(actor.updated_at)
+            .bind(&actor.id)
+            .bind(actor.created_at)
+        };
+        query.execute(&mut *tx).await.map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(existing.is_none())
+    }
+
+    async fn actor(&self, id: &str) -> Result<Option<ActorRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, input_schema, connector_fields, created_at, updated_at \
+             FROM actors WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(actor_from_row).transpose()
+    }
+
+    async fn insert_run(&self, run: &RunRecord, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO runs (id, actor, user_id, input, status, created_at, finished_at, \
+             expires_at, token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&run.id)
+        .bind(&run.actor)
+        .bind(&run.user)
+        .bind(run.input.to_string())
+        .bind(run.status.as_str())
+        .bind(run.created_at)
+        .bind(run.finished_at)
+        .bind(run.expires_at)
+        .bind(&token_hash[..])
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if unique_violation(&e) {
+                StoreError::Conflict(format!("run {}", run.id))
+            } else {
+                backend(e)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(run_from_row).transpose()
+    }
+
+    async fn run_by_token_hash(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<RunRecord>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs WHERE token_hash = ?"
+        ))
+        .bind(&token_hash[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(run_from_row).transpose()
+    }
+
+    async fn finish_run(&self, id: &str, status: RunStatus, at: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE runs SET status = ?, finished_at = ? WHERE id = ? AND status = 'running'",
+        )
+        .bind(status.as_str())
+        .bind(at)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() == 1 {
+            return Ok(true);
+        }
+        match self.run(id).await? {
+            Some(_) => Ok(false),
+            None => Err(StoreError::NotFound(format!("run {id}"))),
+        }
+    }
+
+    async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for r in records {
+            sqlx::query(
+                "INSERT INTO audit (at_ms, run, connector, method, tool, decision, reason, \
+                 plugins) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(r.at_ms)
+            .bind(r.run.as_deref())
+            .bind(r.connector.as_deref())
+            .bind(r.method.as_deref())
+            .bind(r.tool.as_deref())
+            .bind(&r.decision)
+            .bind(r.reason.as_deref())
+            .bind(codec::stamps_to_json(&r.plugins))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at_ms, run, connector, method, tool, decision, reason, plugins FROM audit \
+             WHERE (?1 IS NULL OR run = ?1) AND (?2 IS NULL OR connector = ?2) \
+             ORDER BY seq DESC LIMIT ?3",
+        )
+        .bind(query.run.as_deref())
+        .bind(query.connector.as_deref())
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn key_check(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(KEY_CHECK)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
+    async fn set_key_check(&self, sealed: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?)")
+            .bind(KEY_CHECK)
+            .bind(sealed)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,358 @@
+//! Secrets and tokens stay secret: not in API answers after creation, not in log lines,
+//! not in the database file. The data directory survives restarts, and a wrong master
+//! key stops the start instead of damaging anything.
+
+mod admin_support;
+
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+
+use admin_support::*;
+use portcullis::app::spawn;
+use portcullis::config::Secret;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const SECRET: &str = "sk-live-SECRET-7f3a9c41";
+const WRONG_SECRET: &str = "sk-wrong-SECRET-0b2d";
+
+static LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOG.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every log line of this test binary, at debug level and finer for the proxy. `rmcp`
+/// is left out: only the in-process demo upstream uses it, and that upstream logs what
+/// it received, the injected credential included, as any upstream may.
+fn capture_logs() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        tracing_subscriber::fmt()
+            .with_env_filter("debug,portcullis=trace,rmcp=off,cranelift_codegen=warn,cranelift_frontend=warn,wasmtime=info,wasmtime_cranelift=warn,regalloc2=warn")
+            .with_ansi(false)
+            .with_writer(|| Capture)
+            .init();
+    });
+}
+
+fn logs() -> String {
+    String::from_utf8_lossy(&LOG.lock().unwrap()).into_owned()
+}
+
+/// Sends one JSON-RPC message through the data plane; answers the status, the session
+/// header and the body text.
+async fn mcp(
+    h: &Harness,
+    conn: &str,
+    token: &str,
+    session: Option<&str>,
+    body: Value,
+) -> (StatusCode, Option<String>, String) {
+    let mut request = h
+        .http
+        .post(h.url(&format!("/mcp/{conn}")))
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&body);
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, session, response.text().await.unwrap())
+}
+
+fn database_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        let path = dir.join(format!("{}{suffix}", portcullis::app::DATABASE_FILE));
+        if let Ok(data) = std::fs::read(&path) {
+            bytes.extend_from_slice(&data);
+        }
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_and_tokens_never_leak() {
+    capture_logs();
+    let h = Harness::start().await;
+    let locked = demo_requiring(SECRET).await;
+    let created = h.add_connector("alice", &locked.url, Some(SECRET)).await;
+    let conn = created["id"].as_str().unwrap().to_owned();
+    h.put_actor("leaky", json!({"c": {"title": "c", "description": "c", "type": "string", "resourceType": "mcpConnector", "mcpServers": [{"url": "*"}]}})).await;
+    let (_, run) = h
+        .api(
+            Method::POST,
+            "/runs",
+            Some(json!({"actor": "leaky", "user": "alice", "input": {"c": conn}})),
+        )
+        .await;
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    let token = run["token"].as_str().unwrap().to_owned();
+
+    // Use the credential through the data plane, and fail a re-authorization.
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let (status, session, _) = mcp(&h, &conn, &token, None, init).await;
+    assert_eq!(status, StatusCode::OK);
+    let session = session.expect("a proxy session id");
+    mcp(
+        &h,
+        &conn,
+        &token,
+        Some(&session),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await;
+    let (status, _, body) = mcp(&h, &conn, &token, Some(&session), json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("Authorization"), "{body}");
+    assert!(
+        !body.contains(&token),
+        "the upstream never sees the run token: {body}"
+    );
+    let failed = h
+        .api(
+            Method::POST,
+            &format!("/connectors/{conn}/reauthorize"),
+            Some(json!({"auth": {"method": "api_key", "secret": WRONG_SECRET}})),
+        )
+        .await;
+    assert_error(
+        &failed,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "upstream_unauthorized",
+    );
+    let (status, _) = h
+        .api(
+            Method::POST,
+            &format!("/connectors/{conn}/reauthorize"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    h.api(Method::POST, &format!("/runs/{run_id}/finish"), None)
+        .await;
+
+    let mut answers = vec![created.clone(), failed.1];
+    for path in [
+        format!("/connectors/{conn}"),
+        "/connectors".to_owned(),
+        "/connectors?owner=alice".to_owned(),
+        format!("/runs/{run_id}"),
+        "/actors/leaky".to_owned(),
+        format!("/audit?run={run_id}"),
+        "/plugins".to_owned(),
+    ] {
+        let (status, body) = h.api(Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        answers.push(body);
+    }
+    for answer in &answers {
+        let text = answer.to_string();
+        for secret in [SECRET, WRONG_SECRET, &token, ADMIN_TOKEN] {
+            assert!(
+                !text.contains(secret),
+                "an API answer leaks {secret}: {text}"
+            );
+        }
+    }
+
+    let dir = h.dir.path().to_path_buf();
+    h.server.shutdown().await;
+    let logs = logs();
+    assert!(
+        logs.contains("connector created") && logs.contains("run finished"),
+        "the capture works"
+    );
+    assert!(logs.contains(&conn), "log lines name the connector");
+    for secret in [SECRET, WRONG_SECRET, &token, ADMIN_TOKEN, MASTER_KEY] {
+        assert!(!logs.contains(secret), "a log line leaks {secret}");
+    }
+
+    let bytes = database_bytes(&dir);
+    assert!(contains(&bytes, &conn), "the database files were read");
+    for secret in [SECRET, WRONG_SECRET, &token, ADMIN_TOKEN, MASTER_KEY] {
+        assert!(
+            !contains(&bytes, secret),
+            "the database holds {secret} in plaintext"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_keeps_everything_and_a_wrong_key_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = demo().await;
+    let locked = demo_requiring(SECRET).await;
+    let first = Harness {
+        server: spawn(config(dir.path())).await.unwrap(),
+        dir,
+        http: reqwest::Client::new(),
+    };
+    let conn = first
+        .add_connector("alice", &locked.url, Some(SECRET))
+        .await;
+    let conn_id = conn["id"].as_str().unwrap().to_owned();
+    let open = first.add_connector("alice", &demo.url, None).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    first
+        .api(
+            Method::PATCH,
+            &format!("/connectors/{conn_id}"),
+            Some(json!({"allowed_tools": ["whoami"]})),
+        )
+        .await;
+    first.put_actor("keeper", json!({"c": {"title": "c", "description": "c", "type": "string", "resourceType": "mcpConnector", "mcpServers": [{"url": "*"}]}})).await;
+    let (_, run) = first
+        .api(
+            Method::POST,
+            "/runs",
+            Some(json!({"actor": "keeper", "user": "alice", "input": {"c": open}})),
+        )
+        .await;
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    let token = run["token"].as_str().unwrap().to_owned();
+    let before = (
+        first.connectors().await,
+        first.api(Method::GET, "/actors/keeper", None).await.1,
+        first
+            .api(Method::GET, &format!("/runs/{run_id}"), None)
+            .await
+            .1,
+    );
+    let Harness { server, dir, .. } = first;
+    server.shutdown().await;
+
+    let mut wrong = config(dir.path());
+    wrong.master_key = Some(Secret::new(OTHER_MASTER_KEY));
+    let error = format!(
+        "{:#}",
+        spawn(wrong)
+            .await
+            .err()
+            .expect("a wrong key stops the start")
+    );
+    assert!(error.contains("master key does not match"), "{error}");
+    let mut malformed = config(dir.path());
+    malformed.master_key = Some(Secret::new("not-a-key"));
+    let error = format!(
+        "{:#}",
+        spawn(malformed)
+            .await
+            .err()
+            .expect("a malformed key stops the start")
+    );
+    assert!(error.contains("PORTCULLIS_MASTER_KEY"), "{error}");
+
+    let second = Harness {
+        server: spawn(config(dir.path())).await.unwrap(),
+        dir,
+        http: reqwest::Client::new(),
+    };
+    let after = (
+        second.connectors().await,
+        second.api(Method::GET, "/actors/keeper", None).await.1,
+        second
+            .api(Method::GET, &format!("/runs/{run_id}"), None)
+            .await
+            .1,
+    );
+    assert_eq!(after, before, "a restart keeps connectors, actors and runs");
+    assert_eq!(
+        second.mcp_initialize(&open, &token).await,
+        StatusCode::OK,
+        "the run token still works"
+    );
+    let (status, body) = second
+        .api(
+            Method::POST,
+            &format!("/connectors/{conn_id}/reauthorize"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the sealed secret still opens: {body}"
+    );
+    assert_eq!(body["allowed_tools"], json!(["whoami"]));
+    second.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generated_key_and_admin_token_live_in_the_data_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let unconfigured = || {
+        let mut config = config(dir.path());
+        config.master_key = None;
+        config.admin_token = None;
+        config
+    };
+    let server = spawn(unconfigured()).await.unwrap();
+    assert!(server.admin_token_generated);
+    let token = server.admin_token.clone();
+    assert!(token.len() >= 43);
+    for file in ["master.key", "admin.token"] {
+        let mode = std::fs::metadata(dir.path().join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
+    let list = |server: &portcullis::app::RunningServer, token: &str| {
+        reqwest::Client::new()
+            .get(format!("{}/admin/v1/connectors", server.base_url))
+            .bearer_auth(token.to_owned())
+            .send()
+    };
+    assert_eq!(
+        list(&server, &token).await.unwrap().status(),
+        StatusCode::OK
+    );
+    server.shutdown().await;
+
+    let server = spawn(unconfigured()).await.unwrap();
+    assert!(!server.admin_token_generated, "the token is generated once");
+    assert_eq!(server.admin_token, token);
+    assert_eq!(
+        list(&server, &token).await.unwrap().status(),
+        StatusCode::OK
+    );
+    server.shutdown().await;
+
+    // Losing the key file is caught at start, not when a connector is next used.
+    std::fs::remove_file(dir.path().join("master.key")).unwrap();
+    let error = format!(
+        "{:#}",
+        spawn(unconfigured())
+            .await
+            .err()
+            .expect("a lost key stops the start")
+    );
+    assert!(error.contains("master key does not match"), "{error}");
+}

@@ -1,0 +1,751 @@
+//! The data plane against real MCP upstreams and clients on loopback: the acceptance
+//! scenarios of the specification's section 6 and the error catalogue.
+
+mod data_support;
+
+use std::time::{Duration, Instant};
+
+use data_support::*;
+use portcullis_test_upstreams as upstreams;
+use portcullis_test_upstreams::wire;
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::json;
+
+/// Scenario 1: the upstream gets the owner's credential and never the run token; the
+/// client gets the proxy's own session id.
+#[tokio::test(flavor = "multi_thread")]
+async fn happy_path_injects_the_credential_and_keeps_the_run_token() {
+    let upstream = upstreams::recording().await;
+    let env = Env::start().await;
+    let conn = env.connector("alice", &upstream.url(), None).await;
+    env.actor("actor", any_loopback(None)).await;
+    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+
+    let client = upstreams::client::connect(&env.mcp_url(&conn), Some(&run.token))
+        .await
+        .unwrap();
+    let whoami = client
+        .call_tool(rmcp::model::CallToolRequestParams::new("whoami"))
+        .await
+        .unwrap();
+    // The upstream saw the credential; the client sees it redacted (SEC-4).
+    let seen = upstreams::client::text(&whoami);
+    assert!(
+        seen.contains("Bearer [REDACTED]") && !seen.contains(SECRET),
+        "{seen}"
+    );
+    client.cancel().await.unwrap();
+
+    let requests = upstream.requests();
+    assert!(!requests.is_empty());
+    for request in &requests {
+        assert!(
+            !request.contains(&run.token),
+            "the run token reached the upstream: {request:?}"
+        );
+        assert_eq!(
+            request.header("authorization"),
+            Some(format!("Bearer {SECRET}").as_str())
+        );
+    }
+    let upstream_session = requests
+        .iter()
+        .find_map(|r| r.header("mcp-session-id"))
+        .map(str::to_owned);
+    let session = env.initialize(&conn, &run.token).await;
+    assert_ne!(
+        Some(session),
+        upstream_session,
+        "the proxy must mint its own session id"
+    );
+}
+
+/// Scenario 2 and ERR-3: a connector the run was not given, another user's connector
+/// and a connector that does not exist all get the same 403.
+#[tokio::test(flavor = "multi_thread")]
+async fn connectors_outside_the_input_are_indistinguishable() {
+    let upstream = upstreams::sessions().await;
+    let env = Env::start().await;
+    let given = env.connector("alice", &upstream.url(), None).await;
+    let not_given = env.connector("alice", &upstream.url(), None).await;
+    let foreign = env.connector("bob", &upstream.url(), None).await;
+    env.actor("actor", any_loopback(None)).await;
+    let run = env.run("actor", "alice", json!({ "conn": given })).await;
+
+    let mut bodies = Vec::new();
+    for connector in [not_given.as_str(), foreign.as_str(), "conn_missing"] {
+        let answer = env
+            .post(connector, Some(&run.token), None, &wire::initialize(1))
+            .await;
+        assert_eq!(answer.status, 403, "{connector}: {}", answer.text);
+        assert_eq!(answer.messages[0]["error"]["code"], -32002);
+        bodies.push(answer.messages[0]["error"]["message"].clone());
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]));
+    let before = upstream.requests().len();
+    let _ = env
+        .post(&not_given, Some(&run.token), None, &wire::initialize(1))
+        .await;
+    assert_eq!(
+        upstream.requests().len(),
+        before,
+        "a refused request reached the upstream"
+    );
+}
+
+/// Scenario 3 and ERR-6: `tools/list` shows only the declared tools and a call outside
+/// them is answered by the proxy without contacting the upstream.
+#[tokio::test(flavor = "multi_thread")]
+async fn declared_tools_filter_lists_and_guard_calls() {
+    let upstream = upstreams::sessions().await;
+    let env = Env::start().await;
+    let conn = env.connector("alice", &upstream.url(), None).await;
+    env.actor(
+        "actor",
+        any_loopback(Some(json!({ "required": ["list_*"] }))),
+    )
+    .await;
+    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let session = env.initialize(&conn, &run.token).await;
+
+    let list = env
+        .post(
+            &conn,
+            Some(&run.token),
+            Some(&session),
+            &wire::request(2, "tools/list", json!({})),
+        )
+        .await;
+    assert_eq!(list.tool_names(2), ["list_channels"]);
+
+    let calls_before = count_calls(&upstream);
+    let denied = env
+        .post(
+            &conn,
+            Some(&run.token),
+            Some(&session),
+            &wire::call_tool(3, "send_message", json!({"text": "hi"})),
+        )
+        .await;
+    assert_eq!(denied.status, 200);
+    let error = &denied.response(3)["error"];
+    assert_eq!(error["code"], -32602);
+    assert_eq!(error["message"], "Tool not permitted: send_message");
+    assert_eq!(error["data"]["reason"], "not_declared");
+    assert_eq!(
+        count_calls(&upstream),
+        calls_before,
+        "a denied call reached the upstream"
+    );
+
+    let allowed = env
+        .post(
+            &conn,
+            Some(&run.token),
+            Some(&session),
+            &wire::call_tool(4, "list_channels", json!({})),
+        )
+        .await;
+    assert!(
+        allowed.response(4).get("result").is_some(),
+        "{}",
+        allowed.text
+    );
+    assert_eq!(count_calls(&upstream), calls_before + 1);
+
+    let audit = env.audit(&run).await;
+    let denial = audit
+        .iter()
+        .find(|r| r["tool"] == "send_message")
+        .expect("the denied call is audited");
+    assert_eq!(denial["decision"], "deny");
+    assert_eq!(denial["reason"], "not_declared");
+    assert!(
+        denial["plugins"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|s| s["name"] == "declared-tools"))
+    );
+    assert!(
+        !serde_json::to_string(&audit).unwrap().contains("\"hi\""),
+        "tool arguments were audited"
+    );
+}
+
+fn count_calls(upstream: &upstreams::Upstream) -> usize {
+    upstream
+        .requests()
+        .iter()
+        .filter(|r| r.rpc_method().as_deref() == Some("tools/call"))
+        .count()
+}
+
+/// Scenario 5: `readOnly: true` hides a tool without annotations (MCP default false).
+#[tokio::test(flavor = "multi_thread")]
+async fn read_only_rule_hides_unannotated_tools() {
+    let upstream = upstreams::sessions().await;
+    let env = Env::start().await;
+    let conn = env.connector("alice", &upstream.url(), None).await;
+    env.actor("actor", any_loopback(Some(json!({ "readOnly": true }))))
+        .await;
+    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let session = env.initialize(&conn, &run.token).await;
+    let list = env
+        .post(
+            &conn,
+            Some(&run.token),
+            Some(&session),
+            &wire::request(2, "tools/list", json!({})),
+        )
+        .await;
+    assert_eq!(list.tool_names(2), ["get_channel", "list_channels"]);
+}
+
+/// Scenario 6: a tool the upstream adds after authorization stays hidden and uncallable.
+#[tokio::test(flavor = "multi_thread")]
+async fn tools_added_after_authorization_stay_hidden() {
+    let tools = upstreams::ToolSet::channels();
+    let upstream = upstreams::McpUpstream::with_sessions()
+        .tools(tools.clone())
+        .start()
+        .await;
+    let env = Env::start().await;
+    let conn = env.connector("alice", &upstream.url(), None).await;
+    tools.add(upstreams::catalogue::numbered(8).pop().unwrap());
+    env.actor("actor", any_loopback(None)).await;
+    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let session = env.initialize(&conn, &run.token).await;
+
+    let list = env
+        .post(
+            &conn,
+            Some(&run.token),
+            Some(&session),
+            &wire::request(2, "tools/list", json!({})),
+        )
+        .await;
+    let names = list.tool_names(2);
+    assert!(!names.contains(&"tool_007".to_owned()), "{names:?}");
+    assert!(names.contains(&"list_channels".to_owned()));
+    let call = env
+        .post(
+            &conn,
+            Some(&run.token),
+            Some(&session),
+            &wire::call_tool(3, "tool_007", json!({})),
+        )
+        .await;
+    assert_eq!(call.response(3)["error"]["code"], -32602);
+}
+
+/// Scenario 7: when the run finishes its token stops working at once, its session is
+/// gone and the upstream session gets a DELETE.
+#[tokio::test(flavor = "multi_thread")]
+async fn finishing_the_run_ends_access_and_sessions() {
+    let upstream = upstreams::sessions().await;
+    let env = Env::start().await;
+    let conn = env.connector("alice", &upstream.url(), None).await;
+    env.actor("actor", any_loopback(None)).await;
+    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let session = env.initialize(&conn, &run.token).await;
+    let stream = env
+        .http
+        .get(env.mcp_url(&conn))
+        .headers(wire::mcp_headers(Some(&session)))
+        .bearer_auth(&run.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+
+    env.finish(&run).await;
+    let answer = env
+        .post(
+            &conn,
+            Some(&run.token),
+            Some(&session),
+            &wire::request(2, "tools/list", json!({})),
+        )
+        .await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(
+        answer.header("www-authenticate"),
+        Some("Bearer error=\"invalid_token\"")
+    );
+    assert_eq!(answer.messages[0]["error"]["code"], -32001);
+    assert_eq!(
+        answer.messages[0]["error"]["data"]["reason"],
+        "run_finished"
+    );
+    assert_eq!(env.server.state.sessions.len(), 0);
+
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream.bytes()).await;
+    assert!(
+        ended.is_ok(),
+        "the open GET stream was not closed when the run finished"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !upstream
+        .requests()
+        .iter()
+        .any(|r| r.method == reqwest::Method::DELETE)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no upstream DELETE after the run finished"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// ERR-1: no token, a wrong token.
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_without_a_live_run_token_get_401() {
+    let env = Env::start().await;
+    for token in [None, Some("not-a-run-token")] {
+        let answer = env.post("conn_x", token, None, &wire::initialize(1)).await;
+        assert_eq!(answer.status, 401);
+        assert_eq!(
+            answer.messages[0]["error"]["data"]["reason"],
+            "invalid_run_token"
+        );
+    }
+}
+
+/// Scenario 10: three pages over SSE; the filtered pages keep their cursors and the
+/// client's loop ends.
+#[tokio::test(flavor = "multi_thread")]
+async fn paging_keeps_cursors_through_the_filter() {
+    let upstream = upstreams::paging(30, 10).await;
+    let env = Env::start().await;
+    let conn = env.connector("alice", &upstream.url(), None).await;
+    env.actor(
+        "actor",
+        any_loopback(Some(json!({ "required": ["tool_00?"] }))),
+    )
+    .await;
+    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let session = env.initialize(&conn, &run.token).await;
+
+    let mut cursor: Option<String> = None;
+    let mut seen = Vec::new();
+    for page in 0.. {
+        assert!(page < 10, "the cursor loop did not end");
+        let params = cursor
+            .as_ref()
+            .map_or(json!({}), |c| json!({ "cursor": c }));
+        let answer = env
+            .post(
+                &conn,
+                Some(&run.token),
+                Some(&session),
+                &wire::request(10 + page, "tools/list", params),
+            )
+            .await;
+        assert_eq!(answer.header("content-type"), Some("text/event-stream"));
+        seen.extend(answer.tool_names(10 + page));
+        cursor = answer.response(10 + page)["result"]["nextCursor"]
+            .as_str()
+            .map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let expected: Vec<String> = (0..10).map(|i| format!("tool_{i:03}")).collect();
+    assert_eq!(seen, expected);
+}
+
+/// Scenario 11: a progress notification reaches the client before the result, so the
+/// proxy streams SSE rather than buffering it.
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_arrives_before_the_result() {
+    let upstream = upstreams::progress().await;
+    let env = Env::start().await;
+    let conn = env.connector("alice", &upstream.url(), None).await;
+    env.actor("actor", any_loopback(None)).await;
+    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let client = upstreams::client::connect(&env.mcp_url(&conn), Some(&run.token))
+        .await
+        .unwrap();
+    let call = rmcp::model::CallToolRequestParams::new("slow_count").with_arguments(
+        upstreams::client::arguments(json!({ "count": 3, "delay_ms": 100 })),
+    );
+    let result = client.call_tool(call).await.unwrap();
+    let finished = Instant::now();
+    let progress = client.service().progress();
+    assert_eq!(progress.len(), 3, "{progress:?}");
+    assert!(
+        progress[0].at + Duration::from_millis(150) < finished,
+        "progress was buffered until the result"
+    );
+    assert!(!upstreams::client::text(&result).is_empty());
+    client.cancel().await.unwrap();
+}
+
+/// Scenario 12 and ERR-11.
+#[tokio::test(flavor = "multi_thread")]
+async fn unsupported_protocol_version_gets_400() {
+    let upstream = upstreams::sessions().await;
+    let env = Env::start().await;
+    let conn = env.connector("alice", &upstream.url(), None).await;
+    env.actor("actor", any_loopback(None)).await;
+    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "mcp-protocol-version",
+        HeaderValue::from_static("1999-01-01"),
+    );
+    let answer = env
+        .post_with(&conn, Some(&run.token), None, &wire::initialize(1), headers)
+        .await;
+    assert_eq!(answer.status, 400);
+    let error = &answer.messages[0]["error"];
+    assert_eq!(error["code"], -32602);
+    assert_eq!(error["data"]["requested"], "1999-01-01");
+    assert!(
+        error["data"]["supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2025-11-25"))
+    );
+}
+
+/// Scenario 14: a Sentry connector sends `Sentry-Bearer`, chosen by the provider plugin.
+#[tokio::test(flavor = "multi_thread")]
+async fn sentry_connectors_use_sentry_bearer() {
+    let upstream = upstreams::recording().await;
+    let env = Env::start().await;
+    let conn = env
+        .connector("alice", &upstream.url(), Some("sentry"))
+        .await;
+    env.actor("actor", any_loopback(None)).await;
+    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    env.initialize(&conn, &run.token).await;
+    let last = upstream.requests().pop().unwrap();
+    assert_eq!(
+        last.header("authorization"),
+        Some(format!("Sentry-Bearer {SECRET}").as_str())
+    );
+}
+
+/// Scenario 15 and session isolation: two connectors of an array field give two
+/// independent sessions, and a session id is unknown to another run.
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_are_bound_to_their_run_and_connector() {
+    let first = upstreams::sessions().await;
+    let second = upstreams::stateless().await;
+    let env = Env::start().await;
+    let a = env.connector("alice", &first.url(), None).await;
+    let b = env.connector("alice", &second.url(), None).await;
+    env.actor_schema(
+        "actor",
+        json!({ "conns": field("array", any_loopback(None)) }),
+    )
+    .await;
+    let run = env.run("actor", "alice", json!({ "conns": [a, b] })).await;
+    let other = env.run("actor", "alice", json!({ "conns": [a] })).await;
+
+    let session_a = env.initialize(&a, &run.token).await;
+    let session_b = env.initialize(&b, &run.token).await;
+    assert_ne!(session_a, session_b);
+    let list = wire::request(2, "tools/list", json!({}));
+    assert_eq!(
+        env.post(&a, Some(&run.token), Some(&session_a), &list)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        env.post(&b, Some(&run.token), Some(&session_b), &list)
+            .await
+            .status,
+        200
+    );
+    // The session of one connector is unknown on the other, and to another run.
+    assert_eq!(
+        env.post(&b, Some(&run.token), Some(&session_a), &list)
+            .await
+            .status,
+        404
+    );
+    let stolen = env
+        .post(&a, Some(&other.token), Some(&session_a), &list)
+        .await;
+    assert_eq!(stolen.status, 404);
+    assert_eq!(stolen.messages[0]["error"]["code"], -32003);
+    // ERR-4: after initialize a session id is required.
+    assert_eq!(
+        env.post(&a, Some(&run.token), None, &list).await.status,
+        400
+    );
+}
+
+/// ERR-10: an upstream that is down fails fast; one that hangs times out.
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_and_hanging_upstreams_give_err_10() {
+    let upstream = upstreams::hangs_on_call().await;
+    let env = Env::start_with(|c| c.upstream.idle_timeout_ms = 500).await;
+    let conn = env.connector("alice", &upstream.url(), None).await;
+    env.actor("actor", any_loopback(None)).await;
+    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let session = env.initialize(&conn, &run.token).await;
+    let started = Instant::now();
+    let answer = env
+        .post(
+            &conn,
+            Some(&run.token),
+            Some(&session),
+            &wire::call_tool(2, "echo", json!({})),
+        )
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        matches!(answer.status, 502 | 504),
+        "{} {}",
+        answer.status,
+        answer.text
+    );
+    assert_eq!(answer.messages[0]["error"]["code"], -32006);
+
+    upstream.shutdown().await;
+    let started = Instant::now();
+    let answer = env
+        .post(
+            &conn,
+            Some(&run.token),
+            Some(&session),
+            &wire::call_tool(3, "echo", json!({})),
+        )
+        .await;
+    assert_eq!(answer.status, 502, "{}", answer.text);
+    assert_eq!(answer.messages[0]["error"]["code"], -32006);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a down upstream took {:?}",
+        started.elapsed()
+    );
+}
+
+/// An upstream that drops the connection mid-stream leaves the client a clean error.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstream_closing_mid_stream_gives_a_clean_error() {
+    let upstream = upstreams::closes_mid_stream().await;
+    let env = Env::start().await;
+    let conn = env.connector("alice", &upstream.url(), None).await;
+    env.actor("actor", any_loopback(None)).await;
+    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let session = env.initialize(&conn, &run.token).await;
+    let answer = env
+        .post(
+            &conn,
+            Some(&run.token),
+            Some(&session),
+            &wire::call_tool(2, "echo", json!({})),
+        )
+        .await;
+    assert_eq!(
+        answer.response(2)["error"]["code"],
+        -32006,
+        "{}",
+        answer.text
+    );
+}
+
+/// SEC-4 and FR-35: the credential never reaches the client, in results, errors or SSE,
+/// and upstream auth challenges are not forwarded.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_secret_never_reaches_the_client() {
+    let upstream = upstreams::leaky(SECRET).await;
+    let env = Env::start().await;
+    let conn = env.connector("alice", &upstream.url(), None).await;
+    env.actor("actor", any_loopback(None)).await;
+    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let session = env.initialize(&conn, &run.token).await;
+    for (id, tool) in [(2, "leak"), (3, "leak_error"), (4, "leak_sse")] {
+        let answer = env
+            .post(
+                &conn,
+                Some(&run.token),
+                Some(&session),
+                &wire::call_tool(id, tool, json!({})),
+            )
+            .await;
+        assert!(
+            !answer.text.contains(SECRET),
+            "{tool} leaked the secret: {}",
+            answer.text
+        );
+        assert!(
+            answer.text.contains("[REDACTED]"),
+            "{tool}: {}",
+            answer.text
+        );
+    }
+}
+
+/// ERR-8: the upstream rejects the credential; its challenge is not forwarded.
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_401_becomes_err_8_without_the_challenge() {
+    let upstream = upstreams::unauthorized_on_call().await;
+    let env = Env::start().await;
+    let conn = env.connector("alice", &upstream.url(), None).await;
+    env.actor("actor", any_loopback(None)).await;
+    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let session = env.initialize(&conn, &run.token).await;
+    let answer = env
+        .post(
+            &conn,
+            Some(&run.token),
+            Some(&session),
+            &wire::call_tool(2, "echo", json!({})),
+        )
+        .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.response(2)["error"]["code"], -32004);
+    assert!(answer.header("www-authenticate").is_none());
+    assert!(answer.header("set-cookie").is_none());
+}
+
+/// ERR-2, ERR-7, ERR-12, FR-13 and DELETE.
+#[tokio::test(flavor = "multi_thread")]
+async fn transport_rules() {
+    let upstream = upstreams::sessions().await;
+    let env = Env::start().await;
+    let conn = env.connector("alice", &upstream.url(), None).await;
+    env.actor("actor", any_loopback(None)).await;
+    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let session = env.initialize(&conn, &run.token).await;
+
+    let batch = env
+        .post(
+            &conn,
+            Some(&run.token),
+            Some(&session),
+            &json!([wire::request(2, "ping", json!({}))]),
+        )
+        .await;
+    assert_eq!(batch.status, 400);
+    assert_eq!(batch.messages[0]["error"]["code"], -32600);
+
+    let denied = env
+        .post(
+            &conn,
+            Some(&run.token),
+            Some(&session),
+            &wire::request(3, "resources/list", json!({})),
+        )
+        .await;
+    assert_eq!(denied.status, 200);
+    assert_eq!(denied.response(3)["error"]["code"], -32601);
+
+    let mut origin = HeaderMap::new();
+    origin.insert("origin", HeaderValue::from_static("https://evil.example"));
+    let answer = env
+        .post_with(
+            &conn,
+            Some(&run.token),
+            Some(&session),
+            &wire::request(4, "ping", json!({})),
+            origin,
+        )
+        .await;
+    assert_eq!(answer.status, 403);
+
+    let wrong_accept = env
+        .http
+        .post(env.mcp_url(&conn))
+        .bearer_auth(&run.token)
+        .header("mcp-session-id", &session)
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .body(wire::request(5, "ping", json!({})).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_accept.status(), 406);
+
+    let put = env
+        .http
+        .put(env.mcp_url(&conn))
+        .bearer_auth(&run.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 405);
+    assert_eq!(put.headers()["allow"], "GET, POST, DELETE");
+
+    let deleted = env
+        .http
+        .delete(env.mcp_url(&conn))
+        .bearer_auth(&run.token)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let after = env
+        .post(
+            &conn,
+            Some(&run.token),
+            Some(&session),
+            &wire::request(6, "ping", json!({})),
+        )
+        .await;
+    assert_eq!(after.status, 404);
+}
+
+/// 2026-07-28: `server/discover` passes without a session, with the same enforcement;
+/// `Mcp-Method` must agree with the body.
+#[tokio::test(flavor = "multi_thread")]
+async fn stateless_revision_requests_pass_with_enforcement() {
+    let upstream = upstreams::stateless().await;
+    let env = Env::start().await;
+    let conn = env.connector("alice", &upstream.url(), None).await;
+    env.actor(
+        "actor",
+        any_loopback(Some(json!({ "required": ["list_*"] }))),
+    )
+    .await;
+    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let send =
+        |id: i64, method: &'static str, name: Option<&'static str>, params: serde_json::Value| {
+            let env = &env;
+            let conn = conn.clone();
+            let token = run.token.clone();
+            async move {
+                let body = wire::stateless_request(id, method, params);
+                env.post_with(
+                    &conn,
+                    Some(&token),
+                    None,
+                    &body,
+                    wire::stateless_headers(method, name),
+                )
+                .await
+            }
+        };
+    let discover = send(1, "server/discover", None, json!({})).await;
+    assert_eq!(discover.status, 200, "{}", discover.text);
+    let list = send(2, "tools/list", None, json!({})).await;
+    assert_eq!(list.tool_names(2), ["list_channels"]);
+    let denied = send(
+        3,
+        "tools/call",
+        Some("send_message"),
+        json!({ "name": "send_message", "arguments": {} }),
+    )
+    .await;
+    assert_eq!(denied.response(3)["error"]["code"], -32602);
+
+    let body = wire::stateless_request(4, "tools/list", json!({}));
+    let mismatch = env
+        .post_with(
+            &conn,
+            Some(&run.token),
+            None,
+            &body,
+            wire::stateless_headers("tools/call", None),
+        )
+        .await;
+    assert_eq!(mismatch.status, 400);
+    assert_eq!(mismatch.messages[0]["error"]["code"], -32020);
+}
