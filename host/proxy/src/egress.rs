@@ -302,7 +302,13 @@ mod tests {
             .send()
             .await
             .unwrap_err();
-        assert!(format!("{err:?}").contains("loopback, private"), "{err:?}");
+        let mut chain = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            chain.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        assert!(chain.contains("loopback, private"), "{chain}");
         let url = Url::parse(&format!("http://127.0.0.1:{port}/mcp")).unwrap();
         assert!(egress.check_target(&url).is_err());
     }

@@ -749,3 +749,51 @@ async fn stateless_revision_requests_pass_with_enforcement() {
     assert_eq!(mismatch.status, 400);
     assert_eq!(mismatch.messages[0]["error"]["code"], -32020);
 }
+
+/// FR-28: a session unused for longer than the idle timeout is closed; the client gets
+/// 404 and can initialize again.
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_sessions_time_out() {
+    let upstream = upstreams::sessions().await;
+    let env = Env::start_with(|c| c.sessions.idle_timeout_secs = 1).await;
+    let conn = env.connector("alice", &upstream.url(), None).await;
+    env.actor("actor", any_loopback(None)).await;
+    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let session = env.initialize(&conn, &run.token).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !env.server.state.sessions.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the idle session was never closed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let answer = env
+        .post(
+            &conn,
+            Some(&run.token),
+            Some(&session),
+            &wire::request(2, "ping", json!({})),
+        )
+        .await;
+    assert_eq!(answer.status, 404);
+    env.initialize(&conn, &run.token).await;
+}
+
+/// FR-4: bodies over the limit are refused before anything is parsed or forwarded.
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_bodies_are_refused() {
+    let upstream = upstreams::sessions().await;
+    let env = Env::start_with(|c| c.http.max_body_bytes = 64 * 1024).await;
+    let conn = env.connector("alice", &upstream.url(), None).await;
+    env.actor("actor", any_loopback(None)).await;
+    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let session = env.initialize(&conn, &run.token).await;
+    let before = upstream.requests().len();
+    let big = wire::call_tool(2, "echo", json!({ "text": "x".repeat(100 * 1024) }));
+    let answer = env
+        .post(&conn, Some(&run.token), Some(&session), &big)
+        .await;
+    assert_eq!(answer.status, 413, "{}", answer.text);
+    assert_eq!(upstream.requests().len(), before);
+}

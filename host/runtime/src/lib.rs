@@ -272,8 +272,7 @@ impl Runtime {
         let deny = |fault: &Fault| fault_denial(DenyCode::ConnectorUnavailable, fault);
         #[cfg(feature = "native-plugins")]
         if self.native
-            && let Some((called, result)) =
-                native::policy_chain(&links, &ctx, native::Call::Access)
+            && let Some((called, result)) = native::policy_chain(&links, &ctx, native::Call::Access)
         {
             return policy_verdict(registry.generation, &links, called, result, deny);
         }
@@ -338,20 +337,21 @@ impl Runtime {
         let native_outcome = None;
         let outcome = match native_outcome {
             Some(outcome) => outcome,
-            None => self.blocking(links.len(), move || {
-                let mut wit_ctx = abi::v0_1_0::decision_context(&ctx);
-                let mut set = ToolSet::All;
-                for link in links.iter() {
-                    wit_ctx.settings = link.settings.to_string();
-                    let answer = evaluate::permitted_tools(&sandbox, &link.plugin, &wit_ctx)?;
-                    if let Some(names) = answer {
-                        set = set.intersect(ToolSet::Only(names.into_iter().collect()));
+            None => self
+                .blocking(links.len(), move || {
+                    let mut wit_ctx = abi::v0_1_0::decision_context(&ctx);
+                    let mut set = ToolSet::All;
+                    for link in links.iter() {
+                        wit_ctx.settings = link.settings.to_string();
+                        let answer = evaluate::permitted_tools(&sandbox, &link.plugin, &wit_ctx)?;
+                        if let Some(names) = answer {
+                            set = set.intersect(ToolSet::Only(names.into_iter().collect()));
+                        }
                     }
-                }
-                Ok(set)
-            })
-            .await
-            .and_then(|answer| answer),
+                    Ok(set)
+                })
+                .await
+                .and_then(|answer| answer),
         };
         match outcome {
             Ok(set) => Verdict {

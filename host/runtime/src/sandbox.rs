@@ -6,7 +6,9 @@
 //! * **Fresh instance per call.** Each call gets a new `Store` instantiated from the
 //!   plugin's pre-instantiated form; nothing a call leaves behind is seen by the next, and
 //!   a store that trapped is dropped, never reused (a guest lock can stay held forever).
-//! * **Bounded.** A CPU deadline (epoch interruption), a memory cap (the store's
+//! * **Bounded.** A CPU budget (fuel: an instruction count, so whether a call fits does
+//!   not depend on how busy the machine is), a wall-clock backstop (epoch interruption,
+//!   for time spent anywhere in the call), a memory cap (the store's
 //!   [`ResourceLimiter`] and the pooling allocator's slot size), a cap on the number of log
 //!   lines a call may write, and a pool-sized semaphore in front of instantiation, since
 //!   the pooling allocator fails rather than waits when it is exhausted.
@@ -33,16 +35,24 @@ use crate::error::Fault;
 /// The most random bytes one WASI call may ask for: enough to seed anything.
 const MAX_RANDOM_BYTES: u64 = 4096;
 
-/// How often the epoch advances; the CPU deadline is counted in these ticks.
+/// How often the epoch advances; the wall-clock backstop is counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Fuel per millisecond of CPU budget. Cranelift code runs about one to two wasm
+/// instructions per nanosecond here, so this is a generous millisecond; it is an
+/// instruction count rather than a clock so that a decision's outcome is the same on an
+/// idle machine and on an overloaded one.
+const FUEL_PER_MS: u64 = 2_000_000;
 
 /// The limits every plugin call runs under. The defaults need no configuration.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
-    /// CPU time one call may use before it is interrupted, in milliseconds.
+    /// CPU budget of one call, in milliseconds of guest execution (enforced as an
+    /// instruction budget of 2,000,000 per millisecond).
     pub cpu_deadline_ms: u64,
-    /// Wall-clock time one call may take, queueing included, in milliseconds.
+    /// Wall-clock time one call may take, queueing included, in milliseconds; also the
+    /// epoch backstop while the call runs.
     pub wall_timeout_ms: u64,
     /// Linear memory one instance may grow to, in bytes.
     pub memory_bytes: usize,
@@ -73,8 +83,12 @@ impl Limits {
         Duration::from_millis(self.wall_timeout_ms)
     }
 
-    fn deadline_ticks(&self) -> u64 {
-        (self.cpu_deadline().as_micros() / EPOCH_TICK.as_micros()).max(1) as u64
+    fn fuel(&self) -> u64 {
+        self.cpu_deadline_ms.max(1).saturating_mul(FUEL_PER_MS)
+    }
+
+    fn backstop_ticks(&self) -> u64 {
+        (self.wall_timeout().as_micros() / EPOCH_TICK.as_micros()).max(1) as u64
     }
 }
 
@@ -103,6 +117,7 @@ impl Sandbox {
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
+            .consume_fuel(true)
             .memory_init_cow(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
@@ -146,17 +161,20 @@ impl Sandbox {
     pub fn store(&self, plugin: Arc<str>) -> Store<HostState> {
         let mut store = Store::new(&self.engine, HostState::new(plugin, &self.limits));
         store.limiter(|state| state);
-        store.set_epoch_deadline(self.limits.deadline_ticks());
+        self.restart_deadline(&mut store);
         store.epoch_deadline_trap();
         store
     }
 
-    /// Gives the call its whole CPU deadline again once instantiation is done. The first
-    /// deadline bounds instantiation (a core module's start function is guest code too);
-    /// this one keeps host-side instantiation time, which is not the plugin's doing, from
-    /// eating into the export call's budget.
+    /// Gives the call its whole budget again once instantiation is done. The first budget
+    /// bounds instantiation (a core module's start function is guest code too); this one
+    /// keeps host-side instantiation time, which is not the plugin's doing, from eating
+    /// into the export call's budget.
     pub fn restart_deadline(&self, store: &mut Store<HostState>) {
-        store.set_epoch_deadline(self.limits.deadline_ticks());
+        store.set_epoch_deadline(self.limits.backstop_ticks());
+        store
+            .set_fuel(self.limits.fuel())
+            .expect("fuel is enabled on the engine");
     }
 }
 
@@ -167,7 +185,8 @@ pub fn fault(store: &Store<HostState>, plugin: &str, error: wasmtime::Error) -> 
         return Fault::MemoryLimit(plugin);
     }
     match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => Fault::CpuDeadline(plugin),
+        Some(Trap::OutOfFuel) => Fault::CpuDeadline(plugin),
+        Some(Trap::Interrupt) => Fault::WallTimeout,
         Some(trap) => Fault::Trap {
             plugin,
             detail: trap.to_string(),

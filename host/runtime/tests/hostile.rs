@@ -247,6 +247,7 @@ fn a_spinning_plugin_does_not_block_the_async_thread() {
             request: vec![ChainEntry::Name("hostile".into())],
             ..ChainConfig::default()
         },
+        ..RuntimeConfig::default()
     };
     let mut plugins = builtins();
     plugins.push(InitialPlugin {

@@ -96,6 +96,7 @@ impl Harness {
                 tools: Vec::new(),
                 providers: Default::default(),
             },
+            ..RuntimeConfig::default()
         };
         let summary = Runtime::new(unwired.clone(), &plugin)?
             .plugin(PLUGIN_NAME)

@@ -99,21 +99,35 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         } else {
             &bytes
         };
-        serde_json::from_slice(text).map(JsonBody).map_err(|e| {
-            if e.is_data() {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_body",
-                    format!("the request body does not have the expected fields: {e}"),
-                )
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "malformed_json",
-                    format!("the request body is not valid JSON: {e}"),
-                )
-            }
-        })
+        let mut deserializer = serde_json::Deserializer::from_slice(text);
+        let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+            let path = error.path().to_string();
+            body_error(error.into_inner(), &path)
+        })?;
+        deserializer.end().map_err(|e| body_error(e, "."))?;
+        Ok(JsonBody(value))
+    }
+}
+
+/// 400 for a body that is not JSON, or not of the expected shape (naming where).
+fn body_error(e: serde_json::Error, path: &str) -> ApiError {
+    if e.is_data() {
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!(" at `{path}`")
+        };
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("the request body does not have the expected fields{at}: {e}"),
+        )
+    } else {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the request body is not valid JSON: {e}"),
+        )
     }
 }
 

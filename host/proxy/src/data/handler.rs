@@ -1,210 +1,28 @@
-//! The three verbs of `/mcp/{connectorId}`, each the same sequence: Origin, run token,
-//! protocol version, connector access, session, request decision, forward, relay, audit.
-//! Nothing reaches the upstream before every check has passed.
+//! The three verbs of `/mcp/{connectorId}`, each the same sequence: the checks of `gate`
+//! (Origin, run token, protocol version, connector access, session), then the request
+//! decision, forward, relay and audit. Nothing reaches the upstream before every check
+//! has passed.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use portcullis_runtime::{Decision, DenyCode};
 use serde_json::Value;
 
 use crate::app::AppState;
 use crate::data::audit;
+use crate::data::gate::{
+    Checked, STATELESS_VERSION, accepts_json_and_sse, check, check_method_headers, now, session,
+};
 use crate::data::jsonrpc::{self, Message, catalogue};
-use crate::data::policy::{self, Policy};
+use crate::data::policy;
 use crate::data::relay::{Relay, Rewrite};
 use crate::data::session::{ClientCapabilities, Session};
 use crate::data::upstream::{self, Answer, Failure, SESSION_HEADER};
-use crate::store::{ActorRecord, ConnectorRecord, RunRecord};
-use crate::vault;
-
-/// The 2026-07-28 revision has no sessions: every request stands alone.
-const STATELESS_VERSION: &str = "2026-07-28";
-/// What a request without `MCP-Protocol-Version` is taken to speak (FR-19).
-const DEFAULT_VERSION: &str = "2025-03-26";
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// What every verb establishes before it acts.
-struct Checked {
-    run: Arc<RunRecord>,
-    connector: Arc<ConnectorRecord>,
-    policy: Arc<Policy>,
-    version: String,
-}
-
-/// Origin, run token, protocol version and connector access.
-async fn check(
-    state: &AppState,
-    connector_id: &str,
-    headers: &HeaderMap,
-) -> Result<Checked, Response> {
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let allowed = origin
-            .to_str()
-            .is_ok_and(|o| state.config.http.allowed_origins.iter().any(|a| a == o));
-        if !allowed {
-            return Err(catalogue::forbidden_origin());
-        }
-    }
-    let run = authenticate(state, headers).await?;
-    let version = match headers.get("mcp-protocol-version") {
-        None => DEFAULT_VERSION.to_owned(),
-        Some(value) => {
-            let value = value.to_str().unwrap_or("");
-            if !catalogue::SUPPORTED_VERSIONS.contains(&value) {
-                return Err(catalogue::unsupported_version(value));
-            }
-            value.to_owned()
-        }
-    };
-    let unavailable = || catalogue::connector_unavailable(connector_id);
-    let connector = connector(state, connector_id)
-        .await
-        .ok_or_else(unavailable)?;
-    let actor = actor(state, &run.actor).await.ok_or_else(unavailable)?;
-    let policy = policy::policy(state, &run, &actor, &connector).await;
-    if let Decision::Deny(denial) = &policy.access.value {
-        state.metrics.decision("access", "deny", &denial.reason);
-        let record = audit::record(&run.id, connector_id, "", None, &policy.access, &[]);
-        state.sessions.audit().record(record).await;
-        return Err(unavailable());
-    }
-    Ok(Checked {
-        run,
-        connector,
-        policy,
-        version,
-    })
-}
-
-/// The live run behind `Authorization: Bearer <token>` (ERR-1 otherwise).
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Arc<RunRecord>, Response> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| catalogue::unauthorized("invalid_run_token"))?;
-    let hash = vault::token_hash(token);
-    let run = match state.sessions.cached_run(&hash) {
-        Some(run) => run,
-        None => {
-            let run = state
-                .store
-                .run_by_token_hash(&hash)
-                .await
-                .map_err(|error| {
-                    tracing::error!(%error, "run lookup failed");
-                    catalogue::unauthorized("invalid_run_token")
-                })?
-                .ok_or_else(|| catalogue::unauthorized("invalid_run_token"))?;
-            let run = Arc::new(run);
-            if run.is_live(now()) {
-                state.sessions.cache_run(hash, run.clone());
-            }
-            run
-        }
-    };
-    if !run.is_live(now()) {
-        return Err(catalogue::unauthorized("run_finished"));
-    }
-    Ok(run)
-}
-
-async fn connector(state: &AppState, id: &str) -> Option<Arc<ConnectorRecord>> {
-    if let Some(connector) = state.sessions.connectors.read().ok()?.get(id).cloned() {
-        return Some(connector);
-    }
-    let connector = Arc::new(state.store.connector(id).await.ok()??);
-    state
-        .sessions
-        .connectors
-        .write()
-        .ok()?
-        .insert(id.to_owned(), connector.clone());
-    Some(connector)
-}
-
-async fn actor(state: &AppState, id: &str) -> Option<Arc<ActorRecord>> {
-    if let Some(actor) = state.sessions.actors.read().ok()?.get(id).cloned() {
-        return Some(actor);
-    }
-    let actor = Arc::new(state.store.actor(id).await.ok()??);
-    state
-        .sessions
-        .actors
-        .write()
-        .ok()?
-        .insert(id.to_owned(), actor.clone());
-    Some(actor)
-}
-
-/// The session a request names (ERR-4 when it names none, ERR-5 when it is unknown).
-fn session(
-    state: &AppState,
-    checked: &Checked,
-    headers: &HeaderMap,
-) -> Result<Arc<Session>, Response> {
-    let id = headers
-        .get(SESSION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(catalogue::missing_session)?;
-    let session = state
-        .sessions
-        .find(id, &checked.run.id, &checked.connector.id)
-        .ok_or_else(catalogue::session_not_found)?;
-    session.touch(now());
-    Ok(session)
-}
-
-fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
-    let accept = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(",");
-    let has = |wanted: &str| {
-        accept
-            .split(',')
-            .any(|part| matches!(part.split(';').next().map(str::trim), Some(t) if t == wanted || t == "*/*"))
-    };
-    has("application/json") && has("text/event-stream")
-}
-
-/// Checks `Mcp-Method` and `Mcp-Name` against the body when a client sends them.
-fn check_method_headers(headers: &HeaderMap, message: &Message) -> Result<(), Response> {
-    let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("\u{0}"));
-    if let Some(method) = header("mcp-method")
-        && method != message.method()
-    {
-        return Err(catalogue::header_mismatch(message.id(), "Mcp-Method"));
-    }
-    if let Some(name) = header("mcp-name") {
-        let body_name = message
-            .params()
-            .and_then(|p| p.get("name").or_else(|| p.get("uri")))
-            .and_then(Value::as_str);
-        if body_name != Some(name) {
-            return Err(catalogue::header_mismatch(message.id(), "Mcp-Name"));
-        }
-    }
-    Ok(())
-}
+use crate::store::ConnectorRecord;
 
 pub async fn post(
     State(state): State<Arc<AppState>>,

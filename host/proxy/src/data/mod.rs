@@ -17,6 +17,7 @@
 //! without re-encoding what it does not inspect.
 
 mod audit;
+mod gate;
 mod handler;
 mod jsonrpc;
 mod policy;

@@ -31,13 +31,16 @@ const CAPABILITY_PROBES: [(&str, &str); 5] = [
     ("tasks", "tasks/list"),
 ];
 
+/// A request decision's memo key: the method and, for `tools/call`, the tool.
+type RequestKey = (String, Option<String>);
+
 pub struct Policy {
     pub revision: i64,
     pub generation: u64,
     pub ctx: Arc<DecisionContext>,
     pub access: Verdict<Decision>,
     pub permitted: Verdict<ToolSet>,
-    requests: Mutex<HashMap<(String, Option<String>), Verdict<Decision>>>,
+    requests: Mutex<HashMap<RequestKey, Verdict<Decision>>>,
     denied_capabilities: OnceLock<Vec<&'static str>>,
 }
 

@@ -56,7 +56,7 @@ pub fn builtins() -> Vec<InitialPlugin<'static>> {
 pub fn builtin_runtime() -> Runtime {
     let config = RuntimeConfig {
         limits: test_limits(),
-        chains: ChainConfig::default(),
+        ..RuntimeConfig::default()
     };
     Runtime::new(config, &builtins()).expect("the built-ins load")
 }
@@ -77,6 +77,7 @@ pub fn hostile_runtime() -> Runtime {
     let config = RuntimeConfig {
         limits: test_limits(),
         chains,
+        ..RuntimeConfig::default()
     };
     Runtime::new(config, &plugins).expect("the built-ins and the hostile plugin load")
 }
