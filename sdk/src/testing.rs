@@ -312,6 +312,30 @@ pub fn plan_request(credential: CredentialKind, config: &str) -> PlanRequest {
     }
 }
 
+/// The headers of provider `P`'s plan for `credential` and `config`; panics if the plan
+/// is refused or sets query parameters, which no built-in provider does.
+pub fn plan_headers<P: crate::provider::Provider>(
+    credential: CredentialKind,
+    config: &str,
+) -> Vec<(String, String)> {
+    let plan = P::plan(plan_request(credential, config))
+        .unwrap_or_else(|refusal| panic!("the plan was refused: {refusal}"));
+    assert!(
+        plan.query.is_empty(),
+        "unexpected query parameters {:?}",
+        plan.query
+    );
+    plan.headers
+}
+
+/// Owned `(name, value)` pairs, to compare with a plan's headers.
+pub fn pairs<const N: usize>(pairs: [(&str, &str); N]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect()
+}
+
 /// The names of an `only` tool set, sorted, so tests compare sets and not the order a
 /// plugin happened to list them in; `None` for `all`.
 pub fn only_names(tools: &ToolSet) -> Option<Vec<&str>> {

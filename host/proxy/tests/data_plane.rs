@@ -17,9 +17,7 @@ use serde_json::json;
 async fn happy_path_injects_the_credential_and_keeps_the_run_token() {
     let upstream = upstreams::recording().await;
     let env = Env::start().await;
-    let conn = env.connector("alice", &upstream.url(), None).await;
-    env.actor("actor", any_loopback(None)).await;
-    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let (conn, run) = env.alice_run(&upstream.url(), None).await;
 
     let client = upstreams::client::connect(&env.mcp_url(&conn), Some(&run.token))
         .await
@@ -99,13 +97,9 @@ async fn connectors_outside_the_input_are_indistinguishable() {
 async fn declared_tools_filter_lists_and_guard_calls() {
     let upstream = upstreams::sessions().await;
     let env = Env::start().await;
-    let conn = env.connector("alice", &upstream.url(), None).await;
-    env.actor(
-        "actor",
-        any_loopback(Some(json!({ "required": ["list_*"] }))),
-    )
-    .await;
-    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let (conn, run) = env
+        .alice_run(&upstream.url(), Some(json!({ "required": ["list_*"] })))
+        .await;
     let session = env.initialize(&conn, &run.token).await;
 
     let list = env
@@ -184,10 +178,9 @@ fn count_calls(upstream: &upstreams::Upstream) -> usize {
 async fn read_only_rule_hides_unannotated_tools() {
     let upstream = upstreams::sessions().await;
     let env = Env::start().await;
-    let conn = env.connector("alice", &upstream.url(), None).await;
-    env.actor("actor", any_loopback(Some(json!({ "readOnly": true }))))
+    let (conn, run) = env
+        .alice_run(&upstream.url(), Some(json!({ "readOnly": true })))
         .await;
-    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
     let session = env.initialize(&conn, &run.token).await;
     let list = env
         .post(
@@ -243,9 +236,7 @@ async fn tools_added_after_authorization_stay_hidden() {
 async fn finishing_the_run_ends_access_and_sessions() {
     let upstream = upstreams::sessions().await;
     let env = Env::start().await;
-    let conn = env.connector("alice", &upstream.url(), None).await;
-    env.actor("actor", any_loopback(None)).await;
-    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let (conn, run) = env.alice_run(&upstream.url(), None).await;
     let session = env.initialize(&conn, &run.token).await;
     let stream = env
         .http
@@ -317,13 +308,9 @@ async fn requests_without_a_live_run_token_get_401() {
 async fn paging_keeps_cursors_through_the_filter() {
     let upstream = upstreams::paging(30, 10).await;
     let env = Env::start().await;
-    let conn = env.connector("alice", &upstream.url(), None).await;
-    env.actor(
-        "actor",
-        any_loopback(Some(json!({ "required": ["tool_00?"] }))),
-    )
-    .await;
-    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let (conn, run) = env
+        .alice_run(&upstream.url(), Some(json!({ "required": ["tool_00?"] })))
+        .await;
     let session = env.initialize(&conn, &run.token).await;
 
     let mut cursor: Option<String> = None;
@@ -360,9 +347,7 @@ async fn paging_keeps_cursors_through_the_filter() {
 async fn progress_arrives_before_the_result() {
     let upstream = upstreams::progress().await;
     let env = Env::start().await;
-    let conn = env.connector("alice", &upstream.url(), None).await;
-    env.actor("actor", any_loopback(None)).await;
-    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let (conn, run) = env.alice_run(&upstream.url(), None).await;
     let client = upstreams::client::connect(&env.mcp_url(&conn), Some(&run.token))
         .await
         .unwrap();
@@ -386,9 +371,7 @@ async fn progress_arrives_before_the_result() {
 async fn unsupported_protocol_version_gets_400() {
     let upstream = upstreams::sessions().await;
     let env = Env::start().await;
-    let conn = env.connector("alice", &upstream.url(), None).await;
-    env.actor("actor", any_loopback(None)).await;
-    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let (conn, run) = env.alice_run(&upstream.url(), None).await;
     let mut headers = HeaderMap::new();
     headers.insert(
         "mcp-protocol-version",
@@ -484,9 +467,7 @@ async fn sessions_are_bound_to_their_run_and_connector() {
 async fn unreachable_and_hanging_upstreams_give_err_10() {
     let upstream = upstreams::hangs_on_call().await;
     let env = Env::start_with(|c| c.upstream.idle_timeout_ms = 500).await;
-    let conn = env.connector("alice", &upstream.url(), None).await;
-    env.actor("actor", any_loopback(None)).await;
-    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let (conn, run) = env.alice_run(&upstream.url(), None).await;
     let session = env.initialize(&conn, &run.token).await;
     let started = Instant::now();
     let answer = env
@@ -530,9 +511,7 @@ async fn unreachable_and_hanging_upstreams_give_err_10() {
 async fn an_upstream_closing_mid_stream_gives_a_clean_error() {
     let upstream = upstreams::closes_mid_stream().await;
     let env = Env::start().await;
-    let conn = env.connector("alice", &upstream.url(), None).await;
-    env.actor("actor", any_loopback(None)).await;
-    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let (conn, run) = env.alice_run(&upstream.url(), None).await;
     let session = env.initialize(&conn, &run.token).await;
     let answer = env
         .post(
@@ -556,9 +535,7 @@ async fn an_upstream_closing_mid_stream_gives_a_clean_error() {
 async fn the_secret_never_reaches_the_client() {
     let upstream = upstreams::leaky(SECRET).await;
     let env = Env::start().await;
-    let conn = env.connector("alice", &upstream.url(), None).await;
-    env.actor("actor", any_loopback(None)).await;
-    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let (conn, run) = env.alice_run(&upstream.url(), None).await;
     let session = env.initialize(&conn, &run.token).await;
     for (id, tool) in [(2, "leak"), (3, "leak_error"), (4, "leak_sse")] {
         let answer = env
@@ -587,9 +564,7 @@ async fn the_secret_never_reaches_the_client() {
 async fn upstream_401_becomes_err_8_without_the_challenge() {
     let upstream = upstreams::unauthorized_on_call().await;
     let env = Env::start().await;
-    let conn = env.connector("alice", &upstream.url(), None).await;
-    env.actor("actor", any_loopback(None)).await;
-    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let (conn, run) = env.alice_run(&upstream.url(), None).await;
     let session = env.initialize(&conn, &run.token).await;
     let answer = env
         .post(
@@ -610,9 +585,7 @@ async fn upstream_401_becomes_err_8_without_the_challenge() {
 async fn transport_rules() {
     let upstream = upstreams::sessions().await;
     let env = Env::start().await;
-    let conn = env.connector("alice", &upstream.url(), None).await;
-    env.actor("actor", any_loopback(None)).await;
-    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let (conn, run) = env.alice_run(&upstream.url(), None).await;
     let session = env.initialize(&conn, &run.token).await;
 
     let batch = env
@@ -699,13 +672,9 @@ async fn transport_rules() {
 async fn stateless_revision_requests_pass_with_enforcement() {
     let upstream = upstreams::stateless().await;
     let env = Env::start().await;
-    let conn = env.connector("alice", &upstream.url(), None).await;
-    env.actor(
-        "actor",
-        any_loopback(Some(json!({ "required": ["list_*"] }))),
-    )
-    .await;
-    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let (conn, run) = env
+        .alice_run(&upstream.url(), Some(json!({ "required": ["list_*"] })))
+        .await;
     let send =
         |id: i64, method: &'static str, name: Option<&'static str>, params: serde_json::Value| {
             let env = &env;
@@ -756,9 +725,7 @@ async fn stateless_revision_requests_pass_with_enforcement() {
 async fn idle_sessions_time_out() {
     let upstream = upstreams::sessions().await;
     let env = Env::start_with(|c| c.sessions.idle_timeout_secs = 1).await;
-    let conn = env.connector("alice", &upstream.url(), None).await;
-    env.actor("actor", any_loopback(None)).await;
-    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let (conn, run) = env.alice_run(&upstream.url(), None).await;
     let session = env.initialize(&conn, &run.token).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !env.server.state.sessions.is_empty() {
@@ -785,9 +752,7 @@ async fn idle_sessions_time_out() {
 async fn oversized_bodies_are_refused() {
     let upstream = upstreams::sessions().await;
     let env = Env::start_with(|c| c.http.max_body_bytes = 64 * 1024).await;
-    let conn = env.connector("alice", &upstream.url(), None).await;
-    env.actor("actor", any_loopback(None)).await;
-    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    let (conn, run) = env.alice_run(&upstream.url(), None).await;
     let session = env.initialize(&conn, &run.token).await;
     let before = upstream.requests().len();
     let big = wire::call_tool(2, "echo", json!({ "text": "x".repeat(100 * 1024) }));

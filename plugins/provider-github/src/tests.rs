@@ -1,5 +1,5 @@
 use portcullis_sdk::provider::*;
-use portcullis_sdk::testing::plan_request;
+use portcullis_sdk::testing::{pairs, plan_headers, plan_request};
 
 use crate::ProviderGithub;
 
@@ -8,16 +8,7 @@ fn plan(credential: CredentialKind, config: &str) -> Result<InjectionPlan, Strin
 }
 
 fn headers(credential: CredentialKind, config: &str) -> Vec<(String, String)> {
-    let plan = plan(credential, config).unwrap();
-    assert!(plan.query.is_empty());
-    plan.headers
-}
-
-fn pairs<const N: usize>(pairs: [(&str, &str); N]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-        .collect()
+    plan_headers::<ProviderGithub>(credential, config)
 }
 
 #[test]

@@ -1,5 +1,5 @@
 use portcullis_sdk::provider::*;
-use portcullis_sdk::testing::plan_request;
+use portcullis_sdk::testing::{plan_headers, plan_request};
 
 use crate::ProviderSentry;
 
@@ -8,9 +8,7 @@ fn plan(credential: CredentialKind, config: &str) -> Result<InjectionPlan, Strin
 }
 
 fn authorization(credential: CredentialKind) -> Vec<(String, String)> {
-    let plan = plan(credential, "{}").unwrap();
-    assert!(plan.query.is_empty());
-    plan.headers
+    plan_headers::<ProviderSentry>(credential, "{}")
 }
 
 #[test]

@@ -106,6 +106,15 @@ impl Env {
         assert_eq!(status, 200, "allowlist: {answer}");
     }
 
+    /// The common setup: alice's connector to `upstream_url`, an actor whose field `conn`
+    /// matches any loopback server with `tools` as its tool rule, and a run giving it.
+    pub async fn alice_run(&self, upstream_url: &str, tools: Option<Value>) -> (String, Run) {
+        let conn = self.connector("alice", upstream_url, None).await;
+        self.actor("actor", any_loopback(tools)).await;
+        let run = self.run("actor", "alice", json!({ "conn": conn })).await;
+        (conn, run)
+    }
+
     /// Puts an actor with one string field `conn` carrying `servers` as its rules.
     pub async fn actor(&self, id: &str, servers: Value) {
         self.actor_schema(id, json!({ "conn": field("string", servers) }))
