@@ -762,3 +762,114 @@ async fn oversized_bodies_are_refused() {
     assert_eq!(answer.status, 413, "{}", answer.text);
     assert_eq!(upstream.requests().len(), before);
 }
+
+/// A server-to-client request reaches the client only if it declared the capability;
+/// otherwise the proxy declines it upstream with -32601 on the client's behalf.
+#[tokio::test(flavor = "multi_thread")]
+async fn server_requests_need_the_client_capability() {
+    let upstream = sampling_upstream().await;
+    let env = Env::start().await;
+    let (conn, run) = env.alice_run(&upstream.url, None).await;
+
+    for (id, declares_sampling) in [(10, false), (20, true)] {
+        let mut init = wire::initialize(id);
+        if declares_sampling {
+            init["params"]["capabilities"]["sampling"] = json!({});
+        }
+        let answer = env.post(&conn, Some(&run.token), None, &init).await;
+        let session = answer.header("mcp-session-id").unwrap().to_owned();
+        let call = env
+            .post(
+                &conn,
+                Some(&run.token),
+                Some(&session),
+                &wire::call_tool(id + 1, "echo", json!({})),
+            )
+            .await;
+        let forwarded = call
+            .messages
+            .iter()
+            .any(|m| m["method"] == "sampling/createMessage");
+        assert_eq!(forwarded, declares_sampling, "{}", call.text);
+        assert!(call.response(id + 1).get("result").is_some());
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let declined = upstream
+            .posts
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|body| body["id"] == "s-1" && body["error"]["code"] == -32601);
+        if declined {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the proxy never declined the sampling request upstream"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let declines = upstream
+        .posts
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|b| b.get("error").is_some())
+        .count();
+    assert_eq!(
+        declines, 1,
+        "only the client without the capability is declined for"
+    );
+}
+
+struct SamplingUpstream {
+    url: String,
+    posts: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+}
+
+/// An upstream whose every `tools/call` first asks the client for sampling.
+async fn sampling_upstream() -> SamplingUpstream {
+    use axum::response::IntoResponse;
+    let posts = std::sync::Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
+    let seen = posts.clone();
+    let app = axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let seen = seen.clone();
+            async move {
+                let message: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                seen.lock().unwrap().push(message.clone());
+                let id = message["id"].clone();
+                match message["method"].as_str() {
+                    Some("initialize") => (
+                        [("content-type", "application/json"), ("mcp-session-id", "upstream-session")],
+                        json!({"jsonrpc": "2.0", "id": id, "result": {
+                            "protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
+                            "serverInfo": {"name": "sampling", "version": "1"}}})
+                        .to_string(),
+                    )
+                        .into_response(),
+                    Some("tools/list") => (
+                        [("content-type", "application/json")],
+                        json!({"jsonrpc": "2.0", "id": id, "result": {"tools": [
+                            {"name": "echo", "inputSchema": {"type": "object"}}]}})
+                        .to_string(),
+                    )
+                        .into_response(),
+                    Some("tools/call") => {
+                        let ask = json!({"jsonrpc": "2.0", "id": "s-1", "method": "sampling/createMessage", "params": {}});
+                        let result = json!({"jsonrpc": "2.0", "id": id, "result": {"content": []}});
+                        let body = format!("data: {ask}\n\ndata: {result}\n\n");
+                        ([("content-type", "text/event-stream")], body).into_response()
+                    }
+                    _ => axum::http::StatusCode::ACCEPTED.into_response(),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    SamplingUpstream { url, posts }
+}
