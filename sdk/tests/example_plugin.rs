@@ -1,4 +1,4 @@
-//! The example plugin of `docs/writing-plugins.md`, compiled and tested here so the
+//! The example plugin of the README (Writing a plugin), compiled and tested here so the
 //! documentation cannot drift from an SDK that still builds it: the text between the
 //! marker lines must appear verbatim in the document.
 
@@ -78,7 +78,7 @@ fn between(text: &str, start: &str) -> String {
 
 #[test]
 fn the_documentation_shows_this_exact_code() {
-    let doc = include_str!("../../docs/writing-plugins.md");
+    let doc = include_str!("../../README.md");
     let source = include_str!("example_plugin.rs");
     for marker in [
         "// ---- example: src/lib.rs ----",
@@ -87,7 +87,7 @@ fn the_documentation_shows_this_exact_code() {
         let code = between(source, marker);
         assert!(
             doc.contains(&format!("```rust\n{code}```")),
-            "docs/writing-plugins.md lacks the block after {marker:?}:\n{code}"
+            "README.md lacks the block after {marker:?}:\n{code}"
         );
     }
 }

@@ -19,6 +19,8 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use cap_std::fs::Dir;
 use portcullis_runtime::{InitialPlugin, Runtime};
+
+use crate::plugin_store::PluginStore;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -43,6 +45,8 @@ pub struct AppState {
     pub egress: Arc<Egress>,
     pub sessions: Arc<Sessions>,
     pub metrics: Arc<Metrics>,
+    /// The plugins operators installed, kept across restarts.
+    pub plugin_store: Arc<PluginStore>,
     /// SHA-256 of the admin token; the token itself is not kept.
     pub admin_token_hash: [u8; 32],
 }
@@ -93,7 +97,8 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
         }
     };
 
-    let runtime = load_runtime(&config).await?;
+    let plugin_store = PluginStore::open(&dir)?;
+    let runtime = load_runtime(&config, plugin_store.installed()?).await?;
     let egress = Egress::new(&config.upstream)?;
     let state = Arc::new(AppState {
         admin_token_hash: token_hash(admin_token.expose()),
@@ -104,6 +109,7 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
         egress: Arc::new(egress),
         sessions: Arc::new(Sessions::default()),
         metrics: Arc::new(Metrics::new()),
+        plugin_store: Arc::new(plugin_store),
     });
     Ok(Started {
         state,
@@ -113,23 +119,33 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     })
 }
 
-/// Compiles the built-in plugins on the blocking pool.
-async fn load_runtime(config: &Config) -> anyhow::Result<Runtime> {
+/// Compiles the built-in plugins, and over them the ones operators installed, on the
+/// blocking pool.
+async fn load_runtime(
+    config: &Config,
+    installed: Vec<(String, Vec<u8>)>,
+) -> anyhow::Result<Runtime> {
     let plugins_config = config.plugins.clone();
     let runtime = tokio::task::spawn_blocking(move || {
-        let plugins: Vec<InitialPlugin> = portcullis_builtins::BUILTINS
+        let mut plugins: Vec<InitialPlugin> = portcullis_builtins::BUILTINS
             .iter()
+            .filter(|b| !installed.iter().any(|(name, _)| name == b.name))
             .map(|b| InitialPlugin {
                 name: b.name,
                 wasm: b.wasm,
                 builtin: true,
             })
             .collect();
+        plugins.extend(installed.iter().map(|(name, wasm)| InitialPlugin {
+            name,
+            wasm,
+            builtin: false,
+        }));
         Runtime::new(plugins_config, &plugins)
     })
     .await
     .context("the plugin loading task failed")?
-    .context("the built-in plugins could not be loaded")?;
+    .context("the plugins could not be loaded (built-in, or installed in <data-dir>/plugins)")?;
     Ok(runtime)
 }
 

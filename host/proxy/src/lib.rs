@@ -15,6 +15,7 @@
 //! | `config` | the TOML file and environment overrides |
 //! | `discovery` | the MCP client that lists a connector's tools when it is authorized |
 //! | `metrics` | the Prometheus counters behind `/metrics` |
+//! | `plugin_store` | the plugins operators installed, kept in the data directory across restarts |
 //! | `cli` | the `portcullis` command line: `serve`, `demo-upstream`, admin commands |
 //! | `demo_upstream` | a small MCP server with varied tools, to try the proxy locally |
 //!
@@ -32,5 +33,6 @@ pub mod discovery;
 pub mod egress;
 pub mod injection;
 pub mod metrics;
+pub mod plugin_store;
 pub mod store;
 pub mod vault;

@@ -41,11 +41,16 @@ pub async fn install(
             "the body is empty; send the component bytes (curl --data-binary @plugin.wasm)",
         ));
     }
+    let _writer = state.plugin_store.lock().await;
     let summary = state
         .runtime
         .install(&name, bytes.to_vec())
         .await
         .map_err(load_error)?;
+    state
+        .plugin_store
+        .installed_new(&name, &bytes)
+        .map_err(|e| not_kept(&name, e))?;
     tracing::info!(plugin = %name, version = %summary.version, sha256 = %summary.sha256, "plugin installed through the admin API");
     Ok(Json(summary))
 }
@@ -54,9 +59,22 @@ pub async fn rollback(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<PluginSummary>> {
+    let _writer = state.plugin_store.lock().await;
     let summary = state.runtime.rollback(&name).map_err(load_error)?;
+    state
+        .plugin_store
+        .rolled_back(&name)
+        .map_err(|e| not_kept(&name, e))?;
     tracing::info!(plugin = %name, version = %summary.version, "plugin rolled back through the admin API");
     Ok(Json(summary))
+}
+
+/// The change is serving but was not written down: say so, since a restart would undo it.
+fn not_kept(name: &str, error: crate::plugin_store::PluginStoreError) -> ApiError {
+    ApiError::internal(
+        "the plugin change is serving but could not be saved and will not survive a restart",
+        format!("plugin `{name}`: {error}"),
+    )
 }
 
 fn load_error(error: LoadError) -> ApiError {
