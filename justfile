@@ -16,9 +16,12 @@ test:
 interop:
     tests/interop/run.sh
 
-# Benchmarks; figures go to bench/results/.
-bench:
-    cargo bench -p portcullis-runtime
+# Benchmarks: proxy overhead against direct calls, plugin cost, sessions, memory, restart
+# and hot swaps, on loopback; figures go to bench/results/ (see docs/benchmarks.md).
+# Builds the two release proxies first (default, and with the native decision backend).
+# ARGS: --secs N (per point, default 4), --sessions N (default 10000), --no-build.
+bench *ARGS:
+    cargo run --release -p portcullis-bench -- {{ARGS}}
 
 lint:
     cargo fmt --all -- --check

@@ -15,9 +15,6 @@ use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
-/// The protocol version every request speaks: sessions, `initialize` first.
-pub const PROTOCOL_VERSION: &str = portcullis_test_upstreams::wire::PROTOCOL_VERSION;
-
 /// One keep-alive connection.
 pub struct Conn {
     sender: SendRequest<Full<Bytes>>,
@@ -92,7 +89,13 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    pub fn new(addr: SocketAddr, method: Method, path: &str, headers: HeaderMap, body: Bytes) -> Self {
+    pub fn new(
+        addr: SocketAddr,
+        method: Method,
+        path: &str,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Self {
         let mut headers = headers;
         headers.insert(
             header::HOST,
@@ -118,8 +121,10 @@ impl Prepared {
     /// The same request with one more header (a session id, say).
     pub fn with_header(&self, name: &'static str, value: &str) -> Self {
         let mut next = self.clone();
-        next.headers
-            .insert(name, HeaderValue::from_str(value).expect("a visible ASCII value"));
+        next.headers.insert(
+            name,
+            HeaderValue::from_str(value).expect("a visible ASCII value"),
+        );
         next
     }
 }
@@ -212,6 +217,12 @@ pub async fn healthy(addr: SocketAddr) -> bool {
     let Ok(mut conn) = Conn::open(addr).await else {
         return false;
     };
-    let request = Prepared::new(addr, Method::GET, "/healthz", HeaderMap::new(), Bytes::new());
+    let request = Prepared::new(
+        addr,
+        Method::GET,
+        "/healthz",
+        HeaderMap::new(),
+        Bytes::new(),
+    );
     matches!(conn.send(request.request()).await, Ok(a) if a.status == StatusCode::OK)
 }

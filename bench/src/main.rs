@@ -59,8 +59,14 @@ fn options() -> anyhow::Result<Options> {
             other => bail!("unknown argument {other}; use --secs N, --sessions N, --no-build"),
         }
     }
-    anyhow::ensure!(options.secs > 0.0 && options.secs <= 30.0, "--secs is 0 to 30");
-    anyhow::ensure!(options.sessions >= 1_000 && options.sessions <= 20_000, "--sessions is 1000 to 20000");
+    anyhow::ensure!(
+        options.secs > 0.0 && options.secs <= 30.0,
+        "--secs is 0 to 30"
+    );
+    anyhow::ensure!(
+        options.sessions >= 1_000 && options.sessions <= 20_000,
+        "--sessions is 1000 to 20000"
+    );
     Ok(options)
 }
 
@@ -81,7 +87,11 @@ fn main() -> anyhow::Result<()> {
     std::fs::write(dir.join("latest.md"), &markdown)?;
     std::fs::write(dir.join("latency.svg"), report::svg(&results.calls))?;
     println!("{markdown}");
-    println!("written: {} and {}", dir.join("latest.md").display(), dir.join("latency.svg").display());
+    println!(
+        "written: {} and {}",
+        dir.join("latest.md").display(),
+        dir.join("latency.svg").display()
+    );
     Ok(())
 }
 
@@ -119,10 +129,16 @@ fn direct(upstream: &Upstream) -> McpTarget {
 }
 
 fn machine() -> String {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name")).map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned()))
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     format!(
         "Machine: {cores} cores ({cpu}), shared by the load generator, the in-process upstream and the proxy; load average at start {}.",
@@ -183,22 +199,28 @@ async fn bench(options: &Options, binaries: &Binaries) -> anyhow::Result<Results
     );
 
     for clients in LEVELS {
-        let stats = point(&direct(&echo), &call, &plan(clients)).await?;
+        let stats = point(&direct(&echo), &call, &plan(clients), None).await?;
         results.calls.push((Mode::Direct, stats));
         for p in &proxied {
-            let stats = point(&p.target(&p.setup.echo_connector), &call, &plan(clients)).await?;
+            let stats = point(
+                &p.target(&p.setup.echo_connector),
+                &call,
+                &plan(clients),
+                Some(p.proxy.pid()),
+            )
+            .await?;
             results.calls.push((p.mode, stats));
         }
     }
     // The listing answer is ~30 KB direct and filtered by the proxy: two levels suffice.
     for clients in [1, 8] {
-        let stats = point(&direct(&list_upstream), &list, &plan(clients)).await?;
+        let stats = point(&direct(&list_upstream), &list, &plan(clients), None).await?;
         check_listing(&direct(&list_upstream), &list, 100).await?;
         results.lists.push((Mode::Direct, stats));
         for p in &proxied {
             let target = p.target(&p.setup.list_connector);
             check_listing(&target, &list, 10).await?;
-            let stats = point(&target, &list, &plan(clients)).await?;
+            let stats = point(&target, &list, &plan(clients), Some(p.proxy.pid())).await?;
             results.lists.push((p.mode, stats));
         }
     }
@@ -231,7 +253,18 @@ async fn bench(options: &Options, binaries: &Binaries) -> anyhow::Result<Results
         setup: default.setup.clone(),
     };
     let target = restarted.target(&restarted.setup.echo_connector);
-    point(&target, &call, &Plan { clients: 1, warmup: Duration::ZERO, measure: Duration::from_millis(200), stop: None }).await?;
+    point(
+        &target,
+        &call,
+        &Plan {
+            clients: 1,
+            warmup: Duration::ZERO,
+            measure: Duration::from_millis(200),
+            stop: None,
+        },
+        None,
+    )
+    .await?;
     results.rss_idle = restarted.proxy.rss_bytes()?;
     let first = load::open_sessions(&target, 1_000, 8).await?;
     results.rss_1k = restarted.proxy.rss_bytes()?;
@@ -242,22 +275,31 @@ async fn bench(options: &Options, binaries: &Binaries) -> anyhow::Result<Results
     results.sessions_direct = load::open_sessions(&direct(&echo), 1_000, 8).await?;
     restarted.proxy.stop().await;
 
-    results.machine.push_str(&format!(" Load average at the end: {}.", load_average()));
+    results
+        .machine
+        .push_str(&format!(" Load average at the end: {}.", load_average()));
     drop(temp);
     Ok(results)
 }
 
 /// One measured point, printed as it completes.
-async fn point(target: &McpTarget, body: &Value, plan: &Plan) -> anyhow::Result<Stats> {
-    let stats = load::run(target, body, plan).await?;
+async fn point(
+    target: &McpTarget,
+    body: &Value,
+    plan: &Plan,
+    pid: Option<u32>,
+) -> anyhow::Result<Stats> {
+    let stats = load::run(target, body, plan, pid).await?;
     eprintln!(
-        "  {:>3} clients  {:<24} p50 {:>7.0} µs  p99 {:>7.0} µs  {:>7.0} req/s  {} failed",
+        "  {:>3} clients  {:<36} p50 {:>7.0} µs  p99 {:>7.0} µs  {:>7.0} req/s  {} failed  CPU/req: proxy {:.0} µs, harness {:.0} µs",
         plan.clients,
         target.path,
         stats.p50_us,
         stats.p99_us,
         stats.throughput,
-        stats.errors
+        stats.errors,
+        stats.proxy_cpu_us.unwrap_or(0.0),
+        stats.harness_cpu_us.unwrap_or(0.0),
     );
     for failure in &stats.failures {
         eprintln!("    failure: {failure}");
@@ -274,12 +316,21 @@ async fn check_listing(target: &McpTarget, body: &Value, expected: usize) -> any
         request = request.with_header("mcp-session-id", id);
     }
     let answer = conn.send(request.request()).await?.json();
-    let tools = answer["result"]["tools"].as_array().map(Vec::len).unwrap_or(0);
-    anyhow::ensure!(tools == expected, "tools/list gave {tools} tools, expected {expected}: {answer}");
+    let tools = answer["result"]["tools"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    anyhow::ensure!(
+        tools == expected,
+        "tools/list gave {tools} tools, expected {expected}: {answer}"
+    );
     Ok(())
 }
 
 fn merge_sessions(first: &Stats, rest: &Stats) -> Stats {
+    if rest.count == 0 {
+        return first.clone();
+    }
     // The percentiles of the larger batch stand for both; the rate is over both.
     let count = first.count + rest.count;
     let seconds = first.count as f64 / first.throughput + rest.count as f64 / rest.throughput;
@@ -322,14 +373,16 @@ async fn swaps(p: &Proxied, call: &Value) -> anyhow::Result<Swaps> {
     };
     let target = p.target(&p.setup.echo_connector);
     let body = call.clone();
-    let load = tokio::spawn(async move { load::run(&target, &body, &plan).await });
+    let load = tokio::spawn(async move { load::run(&target, &body, &plan, None).await });
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut result = Swaps::default();
     for i in 0..SWAPS {
         let bytes = if i % 2 == 0 { b.clone() } else { a.clone() };
         let started = Instant::now();
         let status = p.proxy.install_plugin("declared-tools", bytes).await;
-        result.install_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        result
+            .install_ms
+            .push(started.elapsed().as_secs_f64() * 1000.0);
         result.swaps += 1;
         if !matches!(status, Ok(s) if s.is_success()) {
             result.refused += 1;

@@ -63,11 +63,19 @@ pub fn build(skip: bool) -> anyhow::Result<Binaries> {
     }
     std::fs::create_dir_all(&out)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    for (features, copy) in [(None, &binaries.wasm), (Some("native-plugins"), &binaries.native)] {
+    for (features, copy) in [
+        (None, &binaries.wasm),
+        (Some("native-plugins"), &binaries.native),
+    ] {
         let mut command = Command::new(&cargo);
-        command
-            .current_dir(workspace_root())
-            .args(["build", "--release", "-p", "portcullis", "--bin", "portcullis"]);
+        command.current_dir(workspace_root()).args([
+            "build",
+            "--release",
+            "-p",
+            "portcullis",
+            "--bin",
+            "portcullis",
+        ]);
         if let Some(features) = features {
             command.args(["--features", features]);
         }
@@ -99,7 +107,12 @@ impl Drop for Proxy {
 impl Proxy {
     /// Starts `binary` on `data_dir` with `config` (TOML) on an ephemeral loopback port,
     /// and waits for `/healthz`.
-    pub async fn start(binaries: &Binaries, binary: Binary, data_dir: &Path, config: &str) -> anyhow::Result<Self> {
+    pub async fn start(
+        binaries: &Binaries,
+        binary: Binary,
+        data_dir: &Path,
+        config: &str,
+    ) -> anyhow::Result<Self> {
         let path = match binary {
             Binary::Wasm => &binaries.wasm,
             Binary::Native => &binaries.native,
@@ -212,7 +225,15 @@ impl Proxy {
     /// Installs `wasm` as plugin `name`; the status.
     pub async fn install_plugin(&self, name: &str, wasm: Bytes) -> anyhow::Result<StatusCode> {
         let path = format!("/plugins/{name}");
-        let (status, _) = admin(self.addr, ADMIN_TOKEN, Method::PUT, &path, wasm, "application/wasm").await?;
+        let (status, _) = admin(
+            self.addr,
+            ADMIN_TOKEN,
+            Method::PUT,
+            &path,
+            wasm,
+            "application/wasm",
+        )
+        .await?;
         Ok(status)
     }
 }
@@ -236,8 +257,12 @@ pub async fn setup(proxy: &Proxy, echo_url: &str, list_url: &str) -> anyhow::Res
             "auth": { "method": "api_key", "secret": "sk-bench-not-a-secret" },
         })
     };
-    let echo = proxy.admin(Method::POST, "/connectors", connector(echo_url)).await?;
-    let list = proxy.admin(Method::POST, "/connectors", connector(list_url)).await?;
+    let echo = proxy
+        .admin(Method::POST, "/connectors", connector(echo_url))
+        .await?;
+    let list = proxy
+        .admin(Method::POST, "/connectors", connector(list_url))
+        .await?;
     let field = |required: &str| {
         json!({
             "title": "Connector", "description": "An MCP connector", "type": "string",
@@ -250,9 +275,18 @@ pub async fn setup(proxy: &Proxy, echo_url: &str, list_url: &str) -> anyhow::Res
         "properties": { "echo": field("echo"), "list": field("tool_00*") },
     });
     proxy
-        .admin(Method::PUT, &format!("/actors/{ACTOR}"), json!({ "input_schema": schema }))
+        .admin(
+            Method::PUT,
+            &format!("/actors/{ACTOR}"),
+            json!({ "input_schema": schema }),
+        )
         .await?;
-    let id = |v: &Value| v["id"].as_str().map(str::to_owned).context("no connector id");
+    let id = |v: &Value| {
+        v["id"]
+            .as_str()
+            .map(str::to_owned)
+            .context("no connector id")
+    };
     let (echo_connector, list_connector) = (id(&echo)?, id(&list)?);
     let run = proxy
         .admin(
