@@ -85,6 +85,9 @@ impl Relay {
                 );
             }
         };
+        // One JSON body is the whole answer: nothing can be left unanswered, so there is no
+        // need to parse it just to see whether the request's id is in it.
+        self.answered.store(true, Ordering::Relaxed);
         let body = match self.message(&bytes) {
             Outcome::Forward(body) => body,
             Outcome::Drop => Vec::new(),
