@@ -56,10 +56,7 @@ impl DiscoveryError {
     }
 
     fn redact(self, secret: Option<&str>) -> Self {
-        let Some(secret) = secret.filter(|s| !s.is_empty()) else {
-            return self;
-        };
-        let clean = |text: String| text.replace(secret, "[redacted]");
+        let clean = |text: String| crate::redact::redact_text(text, secret);
         match self {
             DiscoveryError::Unreachable(t) => DiscoveryError::Unreachable(clean(t)),
             DiscoveryError::NotMcp(t) => DiscoveryError::NotMcp(clean(t)),

@@ -10,6 +10,7 @@
 //! | `vault` | sealing credentials, the master key, run-token hashing |
 //! | `egress` | every connection to an upstream: SSRF checks, timeouts, no redirects |
 //! | `injection` | writing a provider plugin's plan and the secret into a request |
+//! | `redact` | masking the credential in upstream text before anyone else sees it |
 //! | `context` | the records plugins decide on, built from a run, its actor and a connector |
 //! | `app` | wiring: state, router, serving, operational endpoints |
 //! | `config` | the TOML file and environment overrides |
@@ -34,5 +35,6 @@ pub mod egress;
 pub mod injection;
 pub mod metrics;
 pub mod plugin_store;
+pub mod redact;
 pub mod store;
 pub mod vault;

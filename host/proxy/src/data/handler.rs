@@ -15,7 +15,8 @@ use serde_json::Value;
 use crate::app::AppState;
 use crate::data::audit;
 use crate::data::gate::{
-    Checked, STATELESS_VERSION, accepts_json_and_sse, check, check_method_headers, now, session,
+    Checked, STATELESS_VERSION, accepts_json_and_sse, check, check_method_headers, check_session,
+    now, session,
 };
 use crate::data::jsonrpc::{self, Message, catalogue};
 use crate::data::policy;
@@ -350,12 +351,8 @@ pub async fn get(
     Path(connector_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let checked = match check(&state, &connector_id, &headers).await {
+    let (checked, session) = match check_session(&state, &connector_id, &headers).await {
         Ok(checked) => checked,
-        Err(response) => return response,
-    };
-    let session = match session(&state, &checked, &headers) {
-        Ok(session) => session,
         Err(response) => return response,
     };
     let answer = upstream::send(
@@ -402,12 +399,8 @@ pub async fn delete(
     Path(connector_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let checked = match check(&state, &connector_id, &headers).await {
+    let (_, session) = match check_session(&state, &connector_id, &headers).await {
         Ok(checked) => checked,
-        Err(response) => return response,
-    };
-    let session = match session(&state, &checked, &headers) {
-        Ok(session) => session,
         Err(response) => return response,
     };
     state.sessions.remove(&session);

@@ -9,7 +9,6 @@
 //! | `session` | proxy sessions, run-token and record caches, run shutdown |
 //! | `upstream` | building and sending the upstream request (header policy, injection) |
 //! | `relay` | streaming the answer back, filtered and redacted |
-//! | `redact` | masking the credential in upstream text |
 //! | `audit` | the batched audit writer |
 //!
 //! The proxy is written on axum and reqwest rather than on an MCP SDK's server: it must
@@ -21,7 +20,6 @@ mod gate;
 mod handler;
 mod jsonrpc;
 mod policy;
-mod redact;
 mod relay;
 mod session;
 mod upstream;

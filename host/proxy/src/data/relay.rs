@@ -26,9 +26,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
 use crate::data::jsonrpc::{catalogue, error_body};
-use crate::data::redact::redact;
 use crate::data::session::{ClientCapabilities, Session};
 use crate::data::upstream::{self, SESSION_HEADER};
+use crate::redact::redact;
 use crate::store::ConnectorRecord;
 
 /// The rewrite the answer to the relayed request needs.

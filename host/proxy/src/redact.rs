@@ -1,5 +1,6 @@
 //! Defence in depth (SEC-4): any occurrence of the injected credential in upstream text
-//! is replaced before the client sees it, in JSON bodies, SSE events and error pages.
+//! is replaced before anyone else sees it: in JSON bodies, SSE events and error pages the
+//! data plane relays, and in the discovery errors the admin API reports.
 //! The credential is searched for as sent and as it appears inside a JSON string.
 
 use std::borrow::Cow;
@@ -35,6 +36,14 @@ fn replace_all(text: &[u8], needle: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(rest);
     out
+}
+
+/// [`redact`] for text.
+pub fn redact_text(text: String, secret: Option<&str>) -> String {
+    match redact(text.as_bytes(), secret) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+    }
 }
 
 #[cfg(test)]
