@@ -37,7 +37,10 @@ fn main() {
     let build = PluginBuild::new(root.join("Cargo.toml"), nested_target_dir(&root));
     let artifacts = match build.build(&crates) {
         Ok(paths) => paths,
-        Err(error) => panic!("building the built-in plugins failed: {error}"),
+        Err(error) => {
+            eprintln!("error: building the built-in plugins failed: {error}");
+            std::process::exit(1);
+        }
     };
 
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());

@@ -9,12 +9,20 @@
 //! its own, and sharing it would deadlock. It also runs with a scrubbed environment, since
 //! a build script inherits variables (`RUSTFLAGS` for the host, clippy's wrapper, the
 //! outer target's `CARGO_CFG_*`) that describe the outer build, not this one.
+//!
+//! Before it builds, it makes sure the toolchain in use has the `wasm32-wasip2` standard
+//! library (see [`toolchain`]): `rust-toolchain.toml` lists the target, but rustup adds
+//! listed targets only when automatic installs are on, and a fresh machine may have them off.
+
+mod toolchain;
+
+pub use toolchain::{TargetError, ensure_target};
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The target every plugin is built for; `rust-toolchain.toml` installs it.
+/// The target every plugin is built for; [`ensure_target`] installs it when it is missing.
 pub const TARGET: &str = "wasm32-wasip2";
 
 /// The cargo profile plugins are built with (defined in the workspace manifest).
@@ -22,14 +30,15 @@ pub const PROFILE: &str = "plugin";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    #[error(transparent)]
+    Target(#[from] TargetError),
     #[error("could not start cargo ({cargo}): {source}; is a Rust toolchain on PATH?")]
     Spawn {
         cargo: String,
         source: std::io::Error,
     },
     #[error(
-        "cargo build of plugins {packages:?} for {TARGET} failed ({status}); the compiler output above says why. \
-         If the target is missing, run `rustup target add {TARGET}`"
+        "cargo build of plugins {packages:?} for {TARGET} failed ({status}); the compiler output above says why"
     )]
     Failed {
         packages: Vec<String>,
@@ -77,7 +86,9 @@ impl PluginBuild {
     }
 
     /// Builds every crate in one cargo invocation and returns the component paths, in order.
+    /// Adds the `wasm32-wasip2` target to the toolchain first when it lacks it.
     pub fn build(&self, crates: &[PluginCrate]) -> Result<Vec<PathBuf>, BuildError> {
+        ensure_target()?;
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
         let mut command = Command::new(&cargo);
         command
