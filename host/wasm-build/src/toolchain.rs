@@ -20,7 +20,9 @@ use crate::TARGET;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
-    #[error("could not run `{rustc} --print sysroot` to find the Rust standard libraries: {detail}")]
+    #[error(
+        "could not run `{rustc} --print sysroot` to find the Rust standard libraries: {detail}"
+    )]
     Sysroot { rustc: String, detail: String },
     #[error(
         "the Rust toolchain at {sysroot} lacks the {TARGET} target and rustup is not on PATH to add it: \
@@ -95,7 +97,10 @@ pub fn ensure_target_with(toolchain: &Toolchain) -> Result<(), TargetError> {
         }
         Err(error) => format!("could not start rustup: {error}"),
         Ok(status) if status.success() => {
-            format!("rustup succeeded but {} is still missing", target_dir(&sysroot).display())
+            format!(
+                "rustup succeeded but {} is still missing",
+                target_dir(&sysroot).display()
+            )
         }
         Ok(status) => format!("rustup {status}"),
     };
@@ -163,10 +168,7 @@ mod tests {
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(dir.join("toolchains/stable-test")).unwrap();
             let scratch = Self { dir };
-            scratch.script(
-                "rustc",
-                &format!("echo {}", scratch.sysroot().display()),
-            );
+            scratch.script("rustc", &format!("echo {}", scratch.sysroot().display()));
             scratch
         }
 
