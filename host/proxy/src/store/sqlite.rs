@@ -9,8 +9,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
 
@@ -70,10 +70,24 @@ impl SqliteStore {
 }
 
 // Macros rather than constants: sqlx takes only literal SQL, which `concat!` builds.
+/// Every column of a connector but its id, in the order [`bind_connector`] binds them.
+macro_rules! connector_fields {
+    () => {
+        "owner, name, server_url, provider, config, auth_method, sealed_secret, status, tools, \
+         allowed_tools, created_at, authorized_at, revision"
+    };
+}
+
+/// As many placeholders as [`connector_fields`] has columns.
+macro_rules! connector_placeholders {
+    () => {
+        "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+    };
+}
+
 macro_rules! connector_columns {
     () => {
-        "id, owner, name, server_url, provider, config, auth_method, sealed_secret, status, \
-         tools, allowed_tools, created_at, authorized_at, revision"
+        concat!("id, ", connector_fields!())
     };
 }
 
@@ -101,21 +115,31 @@ fn connector_from_row(row: &SqliteRow) -> Result<ConnectorRecord, StoreError> {
     })
 }
 
-struct ConnectorColumns {
-    config: String,
-    tools: String,
-    allowed: Option<String>,
-}
+type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments>;
 
-fn connector_columns(c: &ConnectorRecord) -> ConnectorColumns {
-    ConnectorColumns {
-        config: c.config.to_string(),
-        tools: serde_json::to_string(&c.tools).expect("tools serialize"),
-        allowed: c
-            .allowed_tools
-            .as_ref()
-            .map(|names| serde_json::to_string(names).expect("names serialize")),
-    }
+/// Binds the values of [`connector_fields`], then the id: an insert and an update share
+/// this one list.
+fn bind_connector<'q>(query: SqliteQuery<'q>, c: &ConnectorRecord) -> SqliteQuery<'q> {
+    let tools = serde_json::to_string(&c.tools).expect("tools serialize");
+    let allowed = c
+        .allowed_tools
+        .as_ref()
+        .map(|names| serde_json::to_string(names).expect("names serialize"));
+    query
+        .bind(&c.owner)
+        .bind(&c.name)
+        .bind(&c.server_url)
+        .bind(&c.provider)
+        .bind(c.config.to_string())
+        .bind(c.auth.as_str())
+        .bind(c.sealed_secret.as_deref())
+        .bind(codec::status_to_str(c.status))
+        .bind(tools)
+        .bind(allowed)
+        .bind(c.created_at)
+        .bind(c.authorized_at)
+        .bind(c.revision)
+        .bind(&c.id)
 }
 
 macro_rules! run_columns {
@@ -172,64 +196,39 @@ fn unique_violation(e: &sqlx::Error) -> bool {
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn insert_connector(&self, c: &ConnectorRecord) -> Result<(), StoreError> {
-        let cols = connector_columns(c);
-        sqlx::query(concat!(
+        let insert = sqlx::query(concat!(
             "INSERT INTO connectors (",
-            connector_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(&c.id)
-        .bind(&c.owner)
-        .bind(&c.name)
-        .bind(&c.server_url)
-        .bind(&c.provider)
-        .bind(&cols.config)
-        .bind(c.auth.as_str())
-        .bind(c.sealed_secret.as_deref())
-        .bind(codec::status_to_str(c.status))
-        .bind(&cols.tools)
-        .bind(cols.allowed.as_deref())
-        .bind(c.created_at)
-        .bind(c.authorized_at)
-        .bind(c.revision)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| {
-            if unique_violation(&e) {
-                StoreError::Conflict(format!("connector {}", c.id))
-            } else {
-                backend(e)
-            }
-        })?;
+            connector_fields!(),
+            ", id) VALUES (",
+            connector_placeholders!(),
+            ", ?)"
+        ));
+        bind_connector(insert, c)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                if unique_violation(&e) {
+                    StoreError::Conflict(format!("connector {}", c.id))
+                } else {
+                    backend(e)
+                }
+            })?;
         Ok(())
     }
 
     async fn update_connector(&self, c: &ConnectorRecord) -> Result<(), StoreError> {
-        let cols = connector_columns(c);
-        let done = sqlx::query(
-            "UPDATE connectors SET owner = ?, name = ?, server_url = ?, provider = ?, \
-             config = ?, auth_method = ?, sealed_secret = ?, status = ?, tools = ?, \
-             allowed_tools = ?, created_at = ?, authorized_at = ?, revision = ? \
-             WHERE id = ? AND revision = ?",
-        )
-        .bind(&c.owner)
-        .bind(&c.name)
-        .bind(&c.server_url)
-        .bind(&c.provider)
-        .bind(&cols.config)
-        .bind(c.auth.as_str())
-        .bind(c.sealed_secret.as_deref())
-        .bind(codec::status_to_str(c.status))
-        .bind(&cols.tools)
-        .bind(cols.allowed.as_deref())
-        .bind(c.created_at)
-        .bind(c.authorized_at)
-        .bind(c.revision)
-        .bind(&c.id)
-        .bind(c.revision - 1)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
+        let update = sqlx::query(concat!(
+            "UPDATE connectors SET (",
+            connector_fields!(),
+            ") = (",
+            connector_placeholders!(),
+            ") WHERE id = ? AND revision = ?"
+        ));
+        let done = bind_connector(update, c)
+            .bind(c.revision - 1)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         if done.rows_affected() == 1 {
             return Ok(());
         }
