@@ -1,10 +1,14 @@
-//! Wiring: the state every handler shares, the router, start-up and serving.
+//! The composition root: everything the proxy is made of is built here, and only here.
 //!
-//! Start-up opens the data directory once (as a cap-std `Dir`), loads the master key,
+//! [`start`] opens the data directory once (as a cap-std `Dir`), loads the master key,
 //! opens and migrates the store, checks the key against the store, settles the admin
-//! token, and compiles the built-in plugins. Any failure stops the start with a message
-//! saying what to fix. [`spawn`] runs the whole server on an address of its own, for
-//! tests and embedding; [`serve`] runs it until Ctrl-C.
+//! token, compiles the built-in plugins (and those operators installed), builds the
+//! egress client, the metrics and the data plane's parts, and starts the background
+//! tasks (audit writer, idle reaper, upstream closer). Any failure stops the start with a
+//! message saying what to fix. [`router`] only assembles the routes: building it has no
+//! side effect. [`spawn`] runs the whole server on an address of its own, for tests and
+//! embedding; [`serve`] runs it until Ctrl-C. The `_with` forms take a [`RuntimeHook`],
+//! which the benchmark uses to plug its decision backend into the runtime.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -19,17 +23,17 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use cap_std::fs::Dir;
 use portcullis_runtime::{InitialPlugin, Runtime};
-
-use crate::plugin_store::PluginStore;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, Secret};
-use crate::data::Sessions;
+use crate::data::{AuditSink, DataPlane};
 use crate::egress::Egress;
 use crate::metrics::Metrics;
-use crate::store::{SqliteStore, Store};
+use crate::plugin_store::PluginStore;
+use crate::state::AppState;
+use crate::store::SqliteStore;
 use crate::vault::{Vault, new_token, read_or_create_secret_file, token_hash};
 
 /// The database file in the data directory.
@@ -37,18 +41,13 @@ pub const DATABASE_FILE: &str = "portcullis.db";
 /// The file in the data directory that holds a generated admin token.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub store: Arc<dyn Store>,
-    pub vault: Arc<Vault>,
-    pub runtime: Arc<Runtime>,
-    pub egress: Arc<Egress>,
-    pub sessions: Arc<Sessions>,
-    pub metrics: Arc<Metrics>,
-    /// The plugins operators installed, kept across restarts.
-    pub plugin_store: Arc<PluginStore>,
-    /// SHA-256 of the admin token; the token itself is not kept.
-    pub admin_token_hash: [u8; 32],
+/// A change applied to the plugin runtime right after it is built, before anything uses
+/// it. The benchmark plugs its decision backend in through it; [`serve`] and [`spawn`]
+/// apply none.
+pub type RuntimeHook = Box<dyn FnOnce(Runtime) -> Runtime + Send>;
+
+fn no_hook() -> RuntimeHook {
+    Box::new(|runtime| runtime)
 }
 
 /// Everything start-up produced.
@@ -61,8 +60,8 @@ pub struct Started {
     sqlite: Arc<SqliteStore>,
 }
 
-/// Builds the application state from `config`.
-pub async fn start(config: Config) -> anyhow::Result<Started> {
+/// Builds the application state from `config` and starts its background tasks.
+pub async fn start(config: Config, hook: RuntimeHook) -> anyhow::Result<Started> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
@@ -98,8 +97,10 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     };
 
     let plugin_store = PluginStore::open(&dir)?;
-    let runtime = load_runtime(&config, plugin_store.installed()?).await?;
+    let runtime = hook(load_runtime(&config, plugin_store.installed()?).await?);
     let egress = Egress::new(&config.upstream)?;
+    let (data, closing) = DataPlane::new(AuditSink::spawn(sqlite.clone()));
+    let data = Arc::new(data);
     let state = Arc::new(AppState {
         admin_token_hash: token_hash(admin_token.expose()),
         config: Arc::new(config),
@@ -107,10 +108,13 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
         vault: Arc::new(vault),
         runtime: Arc::new(runtime),
         egress: Arc::new(egress),
-        sessions: Arc::new(Sessions::default()),
         metrics: Arc::new(Metrics::new()),
         plugin_store: Arc::new(plugin_store),
+        revocations: data.clone(),
+        data,
     });
+    crate::data::tasks::spawn_reaper(&state);
+    crate::data::tasks::spawn_closer(closing, &state);
     Ok(Started {
         state,
         admin_token,
@@ -203,13 +207,18 @@ impl RunningServer {
 /// Starts the whole server on `config.listen` (use port 0 for any free port) and returns
 /// once it accepts connections. The configured listen address is replaced by the bound
 /// one, so `Config::base_url()` and the runs' environment point at the real port.
-pub async fn spawn(mut config: Config) -> anyhow::Result<RunningServer> {
+pub async fn spawn(config: Config) -> anyhow::Result<RunningServer> {
+    spawn_with(config, no_hook()).await
+}
+
+/// [`spawn`], with `hook` applied to the plugin runtime as it is built.
+pub async fn spawn_with(mut config: Config, hook: RuntimeHook) -> anyhow::Result<RunningServer> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     config.listen = addr;
-    let started = start(config).await?;
+    let started = start(config, hook).await?;
     let state = started.state.clone();
     let app = router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
@@ -238,8 +247,13 @@ pub async fn spawn(mut config: Config) -> anyhow::Result<RunningServer> {
 
 /// Runs the server until Ctrl-C or SIGTERM. Prints a generated admin token once.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    serve_with(config, no_hook()).await
+}
+
+/// [`serve`], with `hook` applied to the plugin runtime as it is built.
+pub async fn serve_with(config: Config, hook: RuntimeHook) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
-    let server = spawn(config).await?;
+    let server = spawn_with(config, hook).await?;
     announce(&server, &data_dir);
     shutdown_signal().await;
     tracing::info!("shutting down");

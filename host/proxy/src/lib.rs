@@ -4,15 +4,19 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | `app` | the composition root: start-up (building every part, starting the background tasks), the router, serving, operational endpoints |
+//! | `state` | [`state::AppState`], what every handler shares |
 //! | `data` | the data plane: `/mcp/{connectorId}`, sessions, forwarding, filtering |
 //! | `control` | the control plane: the admin API under `/admin/v1` |
+//! | `revocation` | what the control plane tells the data plane it changed: the planes' one interface |
 //! | `store` | persistence behind the [`store::Store`] trait (SQLite by default) |
 //! | `vault` | sealing credentials, the master key, run-token hashing |
+//! | `auth` | reading `Authorization: Bearer`, for both planes |
 //! | `egress` | every connection to an upstream: SSRF checks, timeouts, no redirects |
 //! | `injection` | writing a provider plugin's plan and the secret into a request |
 //! | `redact` | masking the credential in upstream text before anyone else sees it |
 //! | `context` | the records plugins decide on, built from a run, its actor and a connector |
-//! | `app` | wiring: state, router, serving, operational endpoints |
+//! | `clock` | the wall clock, in Unix seconds and milliseconds |
 //! | `config` | the TOML file and environment overrides |
 //! | `discovery` | the MCP client that lists a connector's tools when it is authorized |
 //! | `metrics` | the Prometheus counters behind `/metrics` |
@@ -24,7 +28,9 @@
 //! embedded by `portcullis-builtins`.
 
 pub mod app;
+pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod context;
 pub mod control;
@@ -36,5 +42,7 @@ pub mod injection;
 pub mod metrics;
 pub mod plugin_store;
 pub mod redact;
+pub mod revocation;
+pub mod state;
 pub mod store;
 pub mod vault;

@@ -267,7 +267,7 @@ async fn finishing_the_run_ends_access_and_sessions() {
         answer.messages[0]["error"]["data"]["reason"],
         "run_finished"
     );
-    assert_eq!(env.server.state.sessions.len(), 0);
+    assert_eq!(env.server.state.data.open_sessions(), 0);
 
     let ended = tokio::time::timeout(Duration::from_secs(5), stream.bytes()).await;
     assert!(
@@ -728,7 +728,7 @@ async fn idle_sessions_time_out() {
     let (conn, run) = env.alice_run(&upstream.url(), None).await;
     let session = env.initialize(&conn, &run.token).await;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !env.server.state.sessions.is_empty() {
+    while env.server.state.data.open_sessions() != 0 {
         assert!(
             Instant::now() < deadline,
             "the idle session was never closed"

@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ApiResult, JsonBody};
 use super::schema;
-use crate::app::AppState;
-use crate::store::{ActorRecord, now_secs};
+use crate::clock::now_secs;
+use crate::revocation::Revocation;
+use crate::state::AppState;
+use crate::store::ActorRecord;
 use portcullis_runtime::FieldKind;
 
 #[derive(Deserialize)]
@@ -90,7 +92,12 @@ pub async fn put(
         updated_at: now,
     };
     let created = state.store.put_actor(&actor).await?;
-    state.sessions.actor_changed(&actor.id);
+    state
+        .revocations
+        .revoke(Revocation::ActorChanged {
+            actor: actor.id.clone(),
+        })
+        .await;
     if !created {
         // The store keeps the first creation time; answer with what it holds.
         if let Some(stored) = state.store.actor(&actor.id).await? {

@@ -7,7 +7,7 @@ use axum::extract::State;
 use serde::Deserialize;
 
 use super::error::{ApiError, ApiResult, QueryParams};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::{AuditQuery, AuditRecord};
 
 const DEFAULT_LIMIT: u32 = 100;

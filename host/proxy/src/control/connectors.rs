@@ -14,14 +14,15 @@ use axum::http::StatusCode;
 use portcullis_runtime::ConnectorStatus;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::error::{ApiError, ApiResult, JsonBody, QueryParams};
-use super::require_text;
-use crate::app::AppState;
+use super::error::{ApiError, ApiResult, JsonBody, QueryParams, require_text};
+use crate::clock::now_secs;
 use crate::config::Secret;
 use crate::discovery::{self, DiscoveryError};
 use crate::egress::EgressError;
 use crate::injection::{self, Injection};
-use crate::store::{AuthMethod, ConnectorRecord, DiscoveredTool, new_id, now_secs};
+use crate::revocation::Revocation;
+use crate::state::AppState;
+use crate::store::{AuthMethod, ConnectorRecord, DiscoveredTool, new_id};
 
 /// The default provider profile: `Authorization: Bearer <secret>`.
 const DEFAULT_PROVIDER: &str = "bearer";
@@ -227,7 +228,12 @@ pub async fn update(
     }
     connector.revision += 1;
     state.store.update_connector(&connector).await?;
-    state.sessions.connector_changed(&connector.id);
+    state
+        .revocations
+        .revoke(Revocation::ConnectorChanged {
+            connector: connector.id.clone(),
+        })
+        .await;
     tracing::info!(connector = %connector.id, revision = connector.revision, "connector updated");
     Ok(Json(connector.into()))
 }
@@ -268,7 +274,12 @@ pub async fn reauthorize(
     connector.authorized_at = now_secs();
     connector.revision += 1;
     state.store.update_connector(&connector).await?;
-    state.sessions.connector_changed(&connector.id);
+    state
+        .revocations
+        .revoke(Revocation::ConnectorChanged {
+            connector: connector.id.clone(),
+        })
+        .await;
     tracing::info!(connector = %connector.id, tools = connector.tools.len(), "connector re-authorized");
     Ok(Json(connector.into()))
 }
@@ -278,7 +289,12 @@ pub async fn remove(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     if state.store.delete_connector(&id).await? {
-        state.sessions.connector_changed(&id);
+        state
+            .revocations
+            .revoke(Revocation::ConnectorChanged {
+                connector: id.clone(),
+            })
+            .await;
         tracing::info!(connector = %id, "connector deleted");
         Ok(StatusCode::NO_CONTENT)
     } else {

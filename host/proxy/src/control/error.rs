@@ -1,5 +1,6 @@
-//! The admin API's one error shape, `{"error":{"code","message"}}`, and the request
-//! extractors that produce it instead of axum's plain-text rejections.
+//! The admin API's one error shape, `{"error":{"code","message"}}`, the request
+//! extractors that produce it instead of axum's plain-text rejections, and the field
+//! checks every resource shares.
 //!
 //! Codes are stable identifiers a platform can branch on; messages say what went wrong
 //! and what to do, and never carry a secret.
@@ -168,4 +169,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
                 )
             })
     }
+}
+
+/// Checks a required free-text field: not blank, not too long.
+pub fn require_text(field: &str, value: &str, max: usize) -> ApiResult<()> {
+    if value.trim().is_empty() {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            format!("`{field}` must not be empty"),
+        ));
+    }
+    if value.len() > max {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            format!("`{field}` is longer than {max} bytes"),
+        ));
+    }
+    Ok(())
 }

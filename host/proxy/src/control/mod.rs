@@ -2,7 +2,21 @@
 //!
 //! Every route sits behind `Authorization: Bearer <admin token>`, compared in constant
 //! time. Every answer that is not a success has the shape `{"error":{"code","message"}}`,
-//! unknown paths and methods included. One module per resource.
+//! unknown paths and methods included.
+//!
+//! | module | owns |
+//! |---|---|
+//! | `connectors` | `/connectors`: create (with discovery), list, show, restrict, re-authorize, delete |
+//! | `actors` | `/actors/{id}`: actors and their input schemas |
+//! | `schema` | validating an input schema's `mcpConnector` properties |
+//! | `runs` | `/runs`: start (checked by the access chain), show, finish |
+//! | `plugins` | `/plugins`: list, inspect, install, roll back |
+//! | `audit` | `/audit`: the data plane's decision records |
+//! | `error` | the one error shape, the strict extractors, the shared field checks |
+//!
+//! A change that the data plane may be holding on to (a run finished, a connector or an
+//! actor changed) is told to it through [`crate::revocation::Revocations`], never by
+//! reaching into its caches.
 
 mod actors;
 mod audit;
@@ -16,25 +30,24 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{Method, StatusCode, Uri, header};
+use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use portcullis_runtime::admission::MAX_COMPONENT_BYTES;
 use subtle::ConstantTimeEq;
 
-use crate::app::AppState;
+use crate::auth;
+use crate::state::AppState;
 use crate::vault::token_hash;
 
 pub use error::{ApiError, ApiResult};
-
-/// The largest plugin component `PUT /plugins/{name}` accepts.
-pub const MAX_PLUGIN_BYTES: usize = 32 << 20;
 
 /// The admin API, to be nested under `/admin/v1`.
 pub fn router(state: Arc<AppState>) -> Router {
     let plugins = Router::new()
         .route("/plugins/{name}", put(plugins::install).get(plugins::show))
-        .layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES));
+        .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES));
     let api = Router::new()
         .route(
             "/connectors",
@@ -73,15 +86,7 @@ async fn authenticate(
     request: Request,
     next: Next,
 ) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        });
-    let Some(presented) = presented else {
+    let Some(presented) = auth::bearer(request.headers()) else {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -90,9 +95,7 @@ async fn authenticate(
         .into_response();
     };
     // Comparing hashes keeps the comparison constant-time whatever the lengths.
-    let matches: bool = token_hash(presented.trim())
-        .ct_eq(&state.admin_token_hash)
-        .into();
+    let matches: bool = token_hash(presented).ct_eq(&state.admin_token_hash).into();
     if !matches {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -125,21 +128,4 @@ async fn wrong_method(method: Method, uri: Uri) -> ApiError {
         "method_not_allowed",
         format!("{uri} does not accept {method}; see the admin API reference"),
     )
-}
-
-/// Checks a required free-text field: not blank, not too long.
-fn require_text(field: &str, value: &str, max: usize) -> ApiResult<()> {
-    if value.trim().is_empty() {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            format!("`{field}` must not be empty"),
-        ));
-    }
-    if value.len() > max {
-        return Err(ApiError::invalid(
-            "invalid_field",
-            format!("`{field}` is longer than {max} bytes"),
-        ));
-    }
-    Ok(())
 }

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use portcullis_runtime::{LoadError, PluginSummary};
 
 use super::error::{ApiError, ApiResult, read_body};
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub async fn list(State(state): State<Arc<AppState>>) -> Json<Vec<PluginSummary>> {
     Json(state.runtime.plugins())

@@ -16,11 +16,12 @@ use portcullis_runtime::{ConnectorStatus, Decision, FieldKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::error::{ApiError, ApiResult, JsonBody};
-use super::require_text;
-use crate::app::AppState;
+use super::error::{ApiError, ApiResult, JsonBody, require_text};
+use crate::clock::now_secs;
 use crate::context::decision_context;
-use crate::store::{ActorRecord, ConnectorFieldSpec, RunRecord, RunStatus, new_id, now_secs};
+use crate::revocation::Revocation;
+use crate::state::AppState;
+use crate::store::{ActorRecord, ConnectorFieldSpec, RunRecord, RunStatus, new_id};
 use crate::vault::{new_run_token, token_hash};
 
 #[derive(Deserialize)]
@@ -239,7 +240,10 @@ pub async fn finish(
     load(&state, &id).await?;
     let changed = state.store.finish_run(&id, status, now_secs()).await?;
     // Also on a repeated finish: a first finish that raced a new session is covered.
-    state.sessions.close_run(&id).await;
+    state
+        .revocations
+        .revoke(Revocation::RunFinished { run: id.clone() })
+        .await;
     if changed {
         tracing::info!(run = %id, status = status.as_str(), "run finished");
     }

@@ -6,11 +6,11 @@
 //! and the stamps of the plugins that decided; never a secret, a token or tool arguments.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use portcullis_runtime::{Decision, Stamp, Verdict};
 use tokio::sync::mpsc;
 
+use crate::clock::now_ms;
 use crate::store::{AuditRecord, Store};
 
 const BATCH: usize = 512;
@@ -22,7 +22,7 @@ pub struct AuditSink {
 }
 
 impl AuditSink {
-    /// Starts the writer task.
+    /// Starts the writer task; `app::start` calls it once.
     pub fn spawn(store: Arc<dyn Store>) -> Self {
         let (tx, mut rx) = mpsc::channel::<AuditRecord>(QUEUE);
         tokio::spawn(async move {
@@ -42,13 +42,6 @@ impl AuditSink {
             tracing::error!("the audit writer has stopped; a decision was not recorded");
         }
     }
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// The audit record of a verdict about `method` and `tool`.

@@ -8,44 +8,46 @@
 #![allow(clippy::result_large_err)]
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use portcullis_runtime::Decision;
 use serde_json::Value;
 
-use crate::app::AppState;
+use crate::auth;
+use crate::clock::now_secs;
 use crate::data::audit;
-use crate::data::jsonrpc::{Message, catalogue};
-use crate::data::policy::{self, Policy};
+use crate::data::catalogue;
+use crate::data::decisions::Policy;
+use crate::data::jsonrpc::Message;
 use crate::data::session::Session;
 use crate::data::upstream::SESSION_HEADER;
-use crate::store::{ActorRecord, ConnectorRecord, RunRecord};
+use crate::state::AppState;
+use crate::store::{ConnectorRecord, RunRecord};
 use crate::vault;
 
 /// The 2026-07-28 revision has no sessions: every request stands alone.
-pub(super) const STATELESS_VERSION: &str = "2026-07-28";
+const STATELESS_VERSION: &str = "2026-07-28";
 /// What a request without `MCP-Protocol-Version` is taken to speak (FR-19).
 const DEFAULT_VERSION: &str = "2025-03-26";
 
-pub(super) fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// What every verb establishes before it acts.
-pub(super) struct Checked {
+pub struct Checked {
     pub run: Arc<RunRecord>,
     pub connector: Arc<ConnectorRecord>,
     pub policy: Arc<Policy>,
     pub version: String,
 }
 
+impl Checked {
+    /// Whether the request speaks a revision without sessions.
+    pub fn stateless(&self) -> bool {
+        self.version == STATELESS_VERSION
+    }
+}
+
 /// Origin, run token, protocol version and connector access.
-pub(super) async fn check(
+pub async fn check(
     state: &AppState,
     connector_id: &str,
     headers: &HeaderMap,
@@ -70,15 +72,20 @@ pub(super) async fn check(
         }
     };
     let unavailable = || catalogue::connector_unavailable(connector_id);
-    let connector = connector(state, connector_id)
-        .await
-        .ok_or_else(unavailable)?;
-    let actor = actor(state, &run.actor).await.ok_or_else(unavailable)?;
-    let policy = policy::policy(state, &run, &actor, &connector).await;
+    let data = &state.data;
+    let store = state.store.as_ref();
+    let connector = data.records.connector(store, connector_id).await;
+    let connector = connector.ok().flatten().ok_or_else(unavailable)?;
+    let actor = data.records.actor(store, &run.actor).await;
+    let actor = actor.ok().flatten().ok_or_else(unavailable)?;
+    let policy = data
+        .decisions
+        .policy(&state.runtime, &run, &actor, &connector)
+        .await;
     if let Decision::Deny(denial) = &policy.access.value {
         state.metrics.decision("access", "deny", &denial.reason);
         let record = audit::record(&run.id, connector_id, "", None, &policy.access, &[]);
-        state.sessions.audit().record(record).await;
+        data.audit.record(record).await;
         return Err(unavailable());
     }
     Ok(Checked {
@@ -91,72 +98,28 @@ pub(super) async fn check(
 
 /// The live run behind `Authorization: Bearer <token>` (ERR-1 otherwise).
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Arc<RunRecord>, Response> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
+    let invalid = || catalogue::unauthorized("invalid_run_token");
+    let token = auth::bearer(headers)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| catalogue::unauthorized("invalid_run_token"))?;
-    let hash = vault::token_hash(token);
-    let run = match state.sessions.cached_run(&hash) {
-        Some(run) => run,
-        None => {
-            let run = state
-                .store
-                .run_by_token_hash(&hash)
-                .await
-                .map_err(|error| {
-                    tracing::error!(%error, "run lookup failed");
-                    catalogue::unauthorized("invalid_run_token")
-                })?
-                .ok_or_else(|| catalogue::unauthorized("invalid_run_token"))?;
-            let run = Arc::new(run);
-            if run.is_live(now()) {
-                state.sessions.cache_run(hash, run.clone());
-            }
-            run
-        }
-    };
-    if !run.is_live(now()) {
+        .ok_or_else(invalid)?;
+    let run = state
+        .data
+        .records
+        .run(state.store.as_ref(), &vault::token_hash(token), now_secs())
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "run lookup failed");
+            invalid()
+        })?
+        .ok_or_else(invalid)?;
+    if !run.is_live(now_secs()) {
         return Err(catalogue::unauthorized("run_finished"));
     }
     Ok(run)
 }
 
-async fn connector(state: &AppState, id: &str) -> Option<Arc<ConnectorRecord>> {
-    if let Some(connector) = state.sessions.connectors.read().ok()?.get(id).cloned() {
-        return Some(connector);
-    }
-    let connector = Arc::new(state.store.connector(id).await.ok()??);
-    state
-        .sessions
-        .connectors
-        .write()
-        .ok()?
-        .insert(id.to_owned(), connector.clone());
-    Some(connector)
-}
-
-async fn actor(state: &AppState, id: &str) -> Option<Arc<ActorRecord>> {
-    if let Some(actor) = state.sessions.actors.read().ok()?.get(id).cloned() {
-        return Some(actor);
-    }
-    let actor = Arc::new(state.store.actor(id).await.ok()??);
-    state
-        .sessions
-        .actors
-        .write()
-        .ok()?
-        .insert(id.to_owned(), actor.clone());
-    Some(actor)
-}
-
 /// The session a request names (ERR-4 when it names none, ERR-5 when it is unknown).
-pub(super) fn session(
+pub fn session(
     state: &AppState,
     checked: &Checked,
     headers: &HeaderMap,
@@ -166,16 +129,17 @@ pub(super) fn session(
         .and_then(|v| v.to_str().ok())
         .ok_or_else(catalogue::missing_session)?;
     let session = state
+        .data
         .sessions
         .find(id, &checked.run.id, &checked.connector.id)
         .ok_or_else(catalogue::session_not_found)?;
-    session.touch(now());
+    session.touch(now_secs());
     Ok(session)
 }
 
 /// The checks of [`check`] and the session the request names, for the verbs that only
 /// act on an existing session (GET and DELETE).
-pub(super) async fn check_session(
+pub async fn check_session(
     state: &AppState,
     connector_id: &str,
     headers: &HeaderMap,
@@ -185,7 +149,7 @@ pub(super) async fn check_session(
     Ok((checked, session))
 }
 
-pub(super) fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
+pub fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
     let accept = headers
         .get_all(header::ACCEPT)
         .iter()
@@ -201,7 +165,7 @@ pub(super) fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
 }
 
 /// Checks `Mcp-Method` and `Mcp-Name` against the body when a client sends them.
-pub(super) fn check_method_headers(headers: &HeaderMap, message: &Message) -> Result<(), Response> {
+pub fn check_method_headers(headers: &HeaderMap, message: &Message) -> Result<(), Response> {
     let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("\u{0}"));
     if let Some(method) = header("mcp-method")
         && method != message.method()

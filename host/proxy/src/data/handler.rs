@@ -1,132 +1,300 @@
-//! The three verbs of `/mcp/{connectorId}`, each the same sequence: the checks of `gate`
-//! (Origin, run token, protocol version, connector access, session), then the request
-//! decision, forward, relay and audit. Nothing reaches the upstream before every check
-//! has passed.
+//! The three verbs of `/mcp/{connectorId}`, each a sequence of named steps: the checks of
+//! `gate` (Origin, run token, protocol version, connector access, session), then for a
+//! message the request decision, audit, forward, and relay. Nothing reaches the upstream
+//! before every check has passed.
+//!
+//! A step that refuses returns the client's finished answer as the `Err` of its
+//! `Result`, so each verb reads as its steps joined by `?`. The provider plugin's plan is
+//! asked once per forwarded message and handed down: the audit record carries its stamp,
+//! the upstream request its credential.
+
+// A refusal is the finished response for the client; see `gate`.
+#![allow(clippy::result_large_err)]
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use portcullis_runtime::{Decision, DenyCode};
+use portcullis_runtime::{Decision, DenyCode, Stamp, Verdict};
 use serde_json::Value;
 
-use crate::app::AppState;
+use crate::clock::now_secs;
 use crate::data::audit;
-use crate::data::gate::{
-    Checked, STATELESS_VERSION, accepts_json_and_sse, check, check_method_headers, check_session,
-    now, session,
-};
-use crate::data::jsonrpc::{self, Message, catalogue};
-use crate::data::policy;
+use crate::data::catalogue;
+use crate::data::decisions::{Asked, CachedPlan};
+use crate::data::gate::{self, Checked};
+use crate::data::jsonrpc::{self, Message};
 use crate::data::relay::{Relay, Rewrite};
 use crate::data::session::{ClientCapabilities, Session};
-use crate::data::upstream::{self, Answer, Failure, SESSION_HEADER};
-use crate::store::ConnectorRecord;
+use crate::data::upstream::{self, Answer, Failure, Outgoing, SESSION_HEADER};
+use crate::injection::InjectionError;
+use crate::state::AppState;
+
+/// A finished answer either way: the upstream's relayed, or the proxy's refusal.
+type Step<T> = Result<T, Response>;
 
 pub async fn post(
     State(state): State<Arc<AppState>>,
     Path(connector_id): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let checked = match check(&state, &connector_id, &headers).await {
-        Ok(checked) => checked,
-        Err(response) => return response,
-    };
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => {
-            let status = rejection.status();
-            let detail = serde_json::json!({ "detail": rejection.body_text() });
-            return catalogue::json(
-                status,
-                &jsonrpc::error_body(None, -32600, "Invalid Request", Some(detail)),
-            );
-        }
-    };
-    if !accepts_json_and_sse(&headers) {
-        return catalogue::not_acceptable();
-    }
-    let (message, value) = match jsonrpc::parse(&body) {
-        Ok(parsed) => parsed,
-        Err(malformed) => return catalogue::malformed(&malformed),
-    };
-    if let Err(response) = check_method_headers(&headers, &message) {
-        return response;
-    }
-    let stateless = checked.version == STATELESS_VERSION;
-    let initialize = message.method() == "initialize";
-    let session = if initialize || stateless {
-        None
-    } else {
-        match session(&state, &checked, &headers) {
-            Ok(session) => Some(session),
-            Err(response) => return response,
-        }
-    };
+    answer(post_message(&state, &connector_id, &headers, body).await)
+}
 
-    let method = message.method().to_owned();
-    let tool = message.tool().map(str::to_owned);
-    let arguments = message.params().and_then(|p| p.get("arguments"));
-    let verdict = policy::request_decision(
-        &state,
-        &checked.policy,
-        &method,
-        tool.as_deref(),
-        arguments,
-        &checked.version,
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path(connector_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    answer(open_stream(&state, &connector_id, &headers).await)
+}
+
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(connector_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    answer(end_session(&state, &connector_id, &headers).await)
+}
+
+pub async fn other_method() -> Response {
+    catalogue::method_not_allowed()
+}
+
+fn answer(step: Step<Response>) -> Response {
+    step.unwrap_or_else(|refusal| refusal)
+}
+
+/// POST: one client message, decided, forwarded and relayed.
+async fn post_message(
+    state: &Arc<AppState>,
+    connector_id: &str,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Step<Response> {
+    let checked = gate::check(state, connector_id, headers).await?;
+    let body = readable(body)?;
+    let incoming = classify(headers, body)?;
+    let session = named_session(state, &checked, headers, &incoming)?;
+    let verdict = decide(state, &checked, &incoming.message).await;
+    let plan = audit_decision(state, &checked, &incoming.message, &verdict).await?;
+    let exchange = prepare(state, &checked, incoming, session.as_ref(), plan).await;
+    let answer = forward(state, &checked, &exchange, session.as_deref()).await?;
+    refuse_upstream(state, &checked, session.as_deref(), &answer, exchange.id())?;
+    let session = adopt_session(state, &checked, &exchange, &answer).or(session);
+    expect_tools_list(session.as_deref(), &exchange);
+    let relay = Relay {
+        request_id: exchange.id().cloned(),
+        rewrite: exchange.rewrite,
+        client: exchange.client,
+        ..relay(state, &checked, session)
+    };
+    Ok(relay.respond(answer).await)
+}
+
+/// GET: the session's stream of server messages.
+async fn open_stream(
+    state: &Arc<AppState>,
+    connector_id: &str,
+    headers: &HeaderMap,
+) -> Step<Response> {
+    let (checked, session) = gate::check_session(state, connector_id, headers).await?;
+    let plan = state
+        .data
+        .decisions
+        .plan(&state.runtime, &checked.connector)
+        .await
+        .map_err(|e| Failure::Injection(e.to_string()).answer(state, &checked.connector, None))?;
+    let answer = upstream::send(
+        state,
+        Outgoing {
+            connector: &checked.connector,
+            plan: &plan.plan,
+            method: Method::GET,
+            client_headers: headers,
+            upstream_session: session.upstream_id.as_ref(),
+            body: None,
+        },
     )
-    .await;
+    .await
+    .map_err(|failure| failure.answer(state, &checked.connector, None))?;
+    refuse_upstream(state, &checked, Some(&session), &answer, None)?;
+    if answer.response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        return Err(catalogue::method_not_allowed());
+    }
+    Ok(relay(state, &checked, Some(session)).respond(answer).await)
+}
+
+/// DELETE: the client ends its session.
+async fn end_session(state: &AppState, connector_id: &str, headers: &HeaderMap) -> Step<Response> {
+    let (_, session) = gate::check_session(state, connector_id, headers).await?;
+    state.data.end_session(&session);
+    Ok(StatusCode::OK.into_response())
+}
+
+/// One client message: its headers, its bytes, and what they say.
+struct Incoming<'a> {
+    headers: &'a HeaderMap,
+    body: Bytes,
+    message: Message,
+    value: Value,
+}
+
+/// The request body, or the answer to one that could not be read (over the limit).
+fn readable(body: Result<Bytes, BytesRejection>) -> Step<Bytes> {
+    body.map_err(|rejection| catalogue::unreadable_body(rejection.status(), &rejection.body_text()))
+}
+
+/// `Accept`, then the body as one JSON-RPC message, then `Mcp-Method`/`Mcp-Name`.
+fn classify(headers: &HeaderMap, body: Bytes) -> Step<Incoming<'_>> {
+    if !gate::accepts_json_and_sse(headers) {
+        return Err(catalogue::not_acceptable());
+    }
+    let (message, value) = jsonrpc::parse(&body).map_err(|m| catalogue::malformed(&m))?;
+    gate::check_method_headers(headers, &message)?;
+    Ok(Incoming {
+        headers,
+        body,
+        message,
+        value,
+    })
+}
+
+/// The session the message belongs to; `initialize` and stateless requests have none.
+fn named_session(
+    state: &AppState,
+    checked: &Checked,
+    headers: &HeaderMap,
+    incoming: &Incoming<'_>,
+) -> Step<Option<Arc<Session>>> {
+    if incoming.message.method() == "initialize" || checked.stateless() {
+        return Ok(None);
+    }
+    gate::session(state, checked, headers).map(Some)
+}
+
+/// The request chain's decision on the message, counted.
+async fn decide(state: &AppState, checked: &Checked, message: &Message) -> Verdict<Decision> {
+    let asked = Asked {
+        method: message.method(),
+        tool: message.tool(),
+        arguments: message.params().and_then(|p| p.get("arguments")),
+        protocol_version: &checked.version,
+    };
+    let verdict = checked.policy.request(&state.runtime, asked).await;
     let (decision, reason) = match &verdict.value {
         Decision::Allow => ("allow", ""),
         Decision::Deny(d) => ("deny", d.reason.as_str()),
     };
-    state.metrics.decision(
-        if method.is_empty() {
-            "response"
-        } else {
-            &method
-        },
-        decision,
-        reason,
-    );
-    // A forwarded message also carries the provider plugin's stamp: it wrote the credential.
-    let provider_stamps = match verdict.value {
-        Decision::Allow => policy::plan(&state, &checked.connector)
-            .await
-            .map(|plan| plan.stamps.clone())
-            .unwrap_or_default(),
-        Decision::Deny(_) => Vec::new(),
+    let method = match message.method() {
+        "" => "response",
+        method => method,
     };
-    let record = audit::record(
-        &checked.run.id,
-        &checked.connector.id,
-        &method,
-        tool.as_deref(),
-        &verdict,
-        &provider_stamps,
-    );
-    state.sessions.audit().record(record).await;
-    if let Decision::Deny(denial) = &verdict.value {
-        return denied(
-            &message,
-            denial.code,
-            &denial.reason,
-            &connector_id,
-            stateless,
-        );
+    state.metrics.decision(method, decision, reason);
+    verdict
+}
+
+/// The provider plugin's plan for a message to forward.
+type Plan = Result<Arc<CachedPlan>, InjectionError>;
+
+/// Audits the decision, and refuses a denied message. A message to forward also carries
+/// the provider plugin's stamp, since it writes the credential: its plan is asked here,
+/// once, and handed on to the upstream request.
+async fn audit_decision(
+    state: &AppState,
+    checked: &Checked,
+    message: &Message,
+    verdict: &Verdict<Decision>,
+) -> Step<Plan> {
+    let record = |provider_stamps: &[Stamp]| {
+        audit::record(
+            &checked.run.id,
+            &checked.connector.id,
+            message.method(),
+            message.tool(),
+            verdict,
+            provider_stamps,
+        )
+    };
+    let Decision::Deny(denial) = &verdict.value else {
+        let plan = state
+            .data
+            .decisions
+            .plan(&state.runtime, &checked.connector)
+            .await;
+        let stamps = plan.as_ref().map_or(&[][..], |plan| plan.stamps.as_slice());
+        state.data.audit.record(record(stamps)).await;
+        return Ok(plan);
+    };
+    state.data.audit.record(record(&[])).await;
+    Err(match (message, denial.code) {
+        (_, DenyCode::ConnectorUnavailable) => {
+            catalogue::connector_unavailable(&checked.connector.id)
+        }
+        (Message::Request { id, .. }, DenyCode::ToolNotPermitted) => {
+            catalogue::tool_not_permitted(id, message.tool().unwrap_or(""), &denial.reason)
+        }
+        (Message::Request { id, .. }, DenyCode::MethodNotAllowed) => {
+            catalogue::method_not_found(id, checked.stateless())
+        }
+        // A notification or response gets no JSON-RPC answer: it is accepted and dropped.
+        _ => StatusCode::ACCEPTED.into_response(),
+    })
+}
+
+/// An allowed message, ready to forward.
+struct Exchange<'a> {
+    /// The client's headers, of which the transport's own pass.
+    headers: &'a HeaderMap,
+    message: Message,
+    /// What the upstream gets: the client's bytes, unless `initialize` needed a change.
+    body: Bytes,
+    /// The provider's plan for the credential, asked once with the decision's audit.
+    plan: Plan,
+    rewrite: Option<Rewrite>,
+    client: ClientCapabilities,
+}
+
+impl Exchange<'_> {
+    fn id(&self) -> Option<&Value> {
+        self.message.id()
     }
 
-    let rewrite = match method.as_str() {
+    fn initialize(&self) -> bool {
+        self.message.method() == "initialize"
+    }
+}
+
+/// The rewrite the answer will need, the client's capabilities, and the body to send.
+async fn prepare<'a>(
+    state: &AppState,
+    checked: &Checked,
+    incoming: Incoming<'a>,
+    session: Option<&Arc<Session>>,
+    plan: Plan,
+) -> Exchange<'a> {
+    let Incoming {
+        headers,
+        body,
+        message,
+        value,
+    } = incoming;
+    let rewrite = match message.method() {
         "initialize" | "server/discover" => Some(Rewrite::Capabilities(
-            policy::denied_capabilities(&state, &checked.policy, &checked.version).await,
+            checked
+                .policy
+                .denied_capabilities(&state.runtime, &checked.version)
+                .await,
         )),
         "tools/list" => Some(Rewrite::ToolsList),
         _ => None,
     };
-    let client = match (&message, &session) {
+    let initialize = message.method() == "initialize";
+    let client = match (&message, session) {
         (Message::Request { params, .. }, None) if initialize => {
             ClientCapabilities::from_initialize(params)
         }
@@ -138,52 +306,104 @@ pub async fn post(
     } else {
         body
     };
+    Exchange {
+        headers,
+        message,
+        body,
+        plan,
+        rewrite,
+        client,
+    }
+}
 
-    let answer = upstream::send(
-        &state,
-        &checked.connector,
-        Method::POST,
-        &headers,
-        session.as_ref().and_then(|s| s.upstream_id.as_ref()),
-        Some(body),
+/// Sends the message upstream with the credential written in by the provider's plan.
+async fn forward(
+    state: &AppState,
+    checked: &Checked,
+    exchange: &Exchange<'_>,
+    session: Option<&Session>,
+) -> Step<Answer> {
+    let failed = |failure: Failure| failure.answer(state, &checked.connector, exchange.id());
+    let plan = exchange
+        .plan
+        .as_ref()
+        .map_err(|error| failed(Failure::Injection(error.to_string())))?;
+    upstream::send(
+        state,
+        Outgoing {
+            connector: &checked.connector,
+            plan: &plan.plan,
+            method: Method::POST,
+            client_headers: exchange.headers,
+            upstream_session: session.and_then(|s| s.upstream_id.as_ref()),
+            body: Some(exchange.body.clone()),
+        },
     )
-    .await;
-    let Answer {
-        response,
-        injection,
-    } = match answer {
-        Ok(answer) => answer,
-        Err(failure) => return failed(&state, &checked.connector, failure, message.id()),
-    };
-    let status =
-        StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    .await
+    .map_err(failed)
+}
 
-    if let Some(answer) = upstream_refusal(
-        &state,
-        &checked,
-        session.as_deref(),
-        &response,
-        message.id(),
-    ) {
-        return answer;
+/// Upstream answers the client must not see as they are: auth challenges (ERR-8, ERR-9)
+/// and an expired upstream session (ERR-5, so the client re-initializes).
+fn refuse_upstream(
+    state: &AppState,
+    checked: &Checked,
+    session: Option<&Session>,
+    answer: &Answer,
+    id: Option<&Value>,
+) -> Step<()> {
+    let response = &answer.response;
+    match response.status().as_u16() {
+        401 => {
+            state.metrics.upstream_error("unauthorized");
+            Err(catalogue::needs_reauthorization(id, &checked.connector.id))
+        }
+        403 => match upstream::insufficient_scope(response.headers()) {
+            Some(scope) => {
+                state.metrics.upstream_error("insufficient_scope");
+                Err(catalogue::insufficient_scope(id, scope.as_deref()))
+            }
+            None => Ok(()),
+        },
+        404 if session.is_some_and(|s| s.upstream_id.is_some()) => {
+            if let Some(session) = session {
+                state.data.end_session(session);
+            }
+            Err(catalogue::session_not_found())
+        }
+        _ => Ok(()),
     }
+}
 
-    let mut session = session;
-    if initialize && status.is_success() {
-        let upstream_id = response
-            .headers()
-            .get(SESSION_HEADER)
-            .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
-        session = Some(state.sessions.create(
-            &checked.run.id,
-            &checked.connector.id,
-            upstream_id,
-            client,
-            now(),
-        ));
+/// The proxy session an accepted `initialize` opens, mapped to the upstream's.
+fn adopt_session(
+    state: &AppState,
+    checked: &Checked,
+    exchange: &Exchange<'_>,
+    answer: &Answer,
+) -> Option<Arc<Session>> {
+    let response = &answer.response;
+    if !exchange.initialize() || !response.status().is_success() {
+        return None;
     }
-    if matches!(rewrite, Some(Rewrite::ToolsList))
-        && let (Some(session), Some(id)) = (&session, message.id())
+    let upstream_id = response
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
+    Some(state.data.open_session(
+        &checked.run.id,
+        &checked.connector.id,
+        upstream_id,
+        exchange.client,
+        now_secs(),
+    ))
+}
+
+/// Notes a `tools/list` whose answer is due, so it is filtered on whichever stream of
+/// the session it arrives.
+fn expect_tools_list(session: Option<&Session>, exchange: &Exchange<'_>) {
+    if let (Some(session), Some(Rewrite::ToolsList), Some(id)) =
+        (session, &exchange.rewrite, exchange.id())
     {
         session
             .pending_lists
@@ -191,142 +411,27 @@ pub async fn post(
             .expect("pending lists")
             .insert(id.to_string());
     }
-    relay(
-        &state,
-        &checked,
-        session,
-        message.id().cloned(),
-        rewrite,
-        client,
-        injection,
-        status,
-        response,
-    )
-    .await
 }
 
-/// Relays an upstream answer to the client.
-#[allow(clippy::too_many_arguments)]
-async fn relay(
-    state: &Arc<AppState>,
-    checked: &Checked,
-    session: Option<Arc<Session>>,
-    request_id: Option<Value>,
-    rewrite: Option<Rewrite>,
-    client: ClientCapabilities,
-    injection: crate::injection::Injection,
-    status: StatusCode,
-    response: reqwest::Response,
-) -> Response {
-    let is_sse = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    let has_body = !matches!(status, StatusCode::ACCEPTED | StatusCode::NO_CONTENT);
-    let cancel = match &session {
-        Some(session) => session.cancel.clone(),
-        None => state.sessions.run_token(&checked.run.id).child_token(),
+/// The relay of an upstream answer on this session (or, without one, on the run), for
+/// no request in particular.
+fn relay(state: &Arc<AppState>, checked: &Checked, session: Option<Arc<Session>>) -> Relay {
+    let (cancel, client) = match &session {
+        Some(session) => (session.cancel.clone(), session.client),
+        None => (
+            state.data.runs.child(&checked.run.id),
+            ClientCapabilities::default(),
+        ),
     };
-    let relay = Relay {
+    Relay {
         state: state.clone(),
         connector: checked.connector.clone(),
         permitted: checked.policy.permitted.value.clone(),
-        session_header: session
-            .as_ref()
-            .and_then(|s| HeaderValue::from_str(&s.id).ok()),
         session,
-        request_id,
-        rewrite,
-        answered: Default::default(),
-        resumable: Default::default(),
+        request_id: None,
+        rewrite: None,
         client,
-        injection,
         cancel,
-    };
-    if !has_body {
-        let mut answer = status.into_response();
-        if let Some(id) = relay.session_header {
-            answer.headers_mut().insert(SESSION_HEADER, id);
-        }
-        return answer;
-    }
-    if is_sse {
-        relay.sse(status, response)
-    } else {
-        relay.json(status, response).await
-    }
-}
-
-/// The answer for a message the request chain denied.
-fn denied(
-    message: &Message,
-    code: DenyCode,
-    reason: &str,
-    connector_id: &str,
-    stateless: bool,
-) -> Response {
-    match (message, code) {
-        (_, DenyCode::ConnectorUnavailable) => catalogue::connector_unavailable(connector_id),
-        (Message::Request { id, .. }, DenyCode::ToolNotPermitted) => {
-            catalogue::tool_not_permitted(id, message.tool().unwrap_or(""), reason)
-        }
-        (Message::Request { id, .. }, DenyCode::MethodNotAllowed) => {
-            catalogue::method_not_found(id, stateless)
-        }
-        // A notification or response gets no JSON-RPC answer: it is accepted and dropped.
-        _ => StatusCode::ACCEPTED.into_response(),
-    }
-}
-
-/// The client's answer when the upstream could not be reached or used (ERR-10).
-fn failed(
-    state: &AppState,
-    connector: &ConnectorRecord,
-    failure: Failure,
-    id: Option<&Value>,
-) -> Response {
-    match failure {
-        Failure::Injection(detail) => {
-            state.metrics.upstream_error("injection");
-            tracing::error!(connector = %connector.id, %detail, "credential injection failed");
-            catalogue::injection_failed(id)
-        }
-        Failure::Unreachable { timeout, detail } => {
-            state
-                .metrics
-                .upstream_error(if timeout { "timeout" } else { "connect" });
-            tracing::warn!(connector = %connector.id, %detail, "upstream unavailable");
-            catalogue::upstream_unavailable(id, timeout)
-        }
-    }
-}
-
-/// Upstream answers the client must not see as they are: auth challenges (ERR-8, ERR-9)
-/// and an expired upstream session (ERR-5, so the client re-initializes).
-fn upstream_refusal(
-    state: &AppState,
-    checked: &Checked,
-    session: Option<&Session>,
-    response: &reqwest::Response,
-    id: Option<&Value>,
-) -> Option<Response> {
-    match response.status().as_u16() {
-        401 => {
-            state.metrics.upstream_error("unauthorized");
-            Some(catalogue::needs_reauthorization(id, &checked.connector.id))
-        }
-        403 => upstream::insufficient_scope(response.headers()).map(|scope| {
-            state.metrics.upstream_error("insufficient_scope");
-            catalogue::insufficient_scope(id, scope.as_deref())
-        }),
-        404 if session.is_some_and(|s| s.upstream_id.is_some()) => {
-            if let Some(session) = session {
-                state.sessions.remove(session);
-            }
-            Some(catalogue::session_not_found())
-        }
-        _ => None,
     }
 }
 
@@ -344,69 +449,4 @@ fn without_client_tasks(mut value: Value, body: Bytes) -> Bytes {
     } else {
         body
     }
-}
-
-pub async fn get(
-    State(state): State<Arc<AppState>>,
-    Path(connector_id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let (checked, session) = match check_session(&state, &connector_id, &headers).await {
-        Ok(checked) => checked,
-        Err(response) => return response,
-    };
-    let answer = upstream::send(
-        &state,
-        &checked.connector,
-        Method::GET,
-        &headers,
-        session.upstream_id.as_ref(),
-        None,
-    )
-    .await;
-    let Answer {
-        response,
-        injection,
-    } = match answer {
-        Ok(answer) => answer,
-        Err(failure) => return failed(&state, &checked.connector, failure, None),
-    };
-    if let Some(answer) = upstream_refusal(&state, &checked, Some(&session), &response, None) {
-        return answer;
-    }
-    let status =
-        StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    if status == StatusCode::METHOD_NOT_ALLOWED {
-        return catalogue::method_not_allowed();
-    }
-    let client = session.client;
-    relay(
-        &state,
-        &checked,
-        Some(session),
-        None,
-        None,
-        client,
-        injection,
-        status,
-        response,
-    )
-    .await
-}
-
-pub async fn delete(
-    State(state): State<Arc<AppState>>,
-    Path(connector_id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let (_, session) = match check_session(&state, &connector_id, &headers).await {
-        Ok(checked) => checked,
-        Err(response) => return response,
-    };
-    state.sessions.remove(&session);
-    StatusCode::OK.into_response()
-}
-
-pub async fn other_method() -> Response {
-    catalogue::method_not_allowed()
 }

@@ -24,11 +24,12 @@ use serde_json::Value;
 use sse_stream::{Sse, SseBody, SseByteStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
-use crate::data::jsonrpc::{catalogue, error_body};
+use crate::data::catalogue::{self, error_body};
 use crate::data::session::{ClientCapabilities, Session};
-use crate::data::upstream::{self, SESSION_HEADER};
+use crate::data::upstream::{self, Answer, SESSION_HEADER};
+use crate::injection::Injection;
 use crate::redact::redact;
+use crate::state::AppState;
 use crate::store::ConnectorRecord;
 
 /// The rewrite the answer to the relayed request needs.
@@ -40,25 +41,33 @@ pub enum Rewrite {
     ToolsList,
 }
 
+/// Everything the relay of one upstream answer needs.
 pub struct Relay {
     pub state: Arc<AppState>,
     pub connector: Arc<ConnectorRecord>,
+    /// The run's permitted tools on this connector.
     pub permitted: ToolSet,
     pub session: Option<Arc<Session>>,
     /// The id of the request this answer is for (none for GET streams).
     pub request_id: Option<Value>,
     /// The rewrite its answer needs.
     pub rewrite: Option<Rewrite>,
-    /// Set once the answer to `request_id` has been relayed.
-    pub answered: AtomicBool,
-    /// Set once the upstream sent an event id, from which a client can resume.
-    pub resumable: AtomicBool,
     pub client: ClientCapabilities,
-    /// The credential of this request, to redact from everything that comes back.
-    pub injection: crate::injection::Injection,
+    /// Ends the relay: the session's token, or a child of the run's.
     pub cancel: CancellationToken,
+}
+
+/// A relay under way: what it was given, and what it learnt from the answer so far.
+struct Relaying {
+    relay: Relay,
+    /// The credential of this request, to redact from everything that comes back.
+    injection: Injection,
     /// The proxy session id to return to the client, if any.
-    pub session_header: Option<HeaderValue>,
+    session_header: Option<HeaderValue>,
+    /// Set once the answer to `request_id` has been relayed.
+    answered: AtomicBool,
+    /// Set once the upstream sent an event id, from which a client can resume.
+    resumable: AtomicBool,
 }
 
 enum Outcome {
@@ -67,8 +76,43 @@ enum Outcome {
 }
 
 impl Relay {
+    /// Relays `answer` to the client: its status, then nothing, one JSON body or an SSE
+    /// stream.
+    pub async fn respond(self, answer: Answer) -> Response {
+        let Answer {
+            response,
+            injection,
+        } = answer;
+        let status = response.status();
+        let is_sse = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/event-stream"));
+        let session_header = self
+            .session
+            .as_ref()
+            .and_then(|s| HeaderValue::from_str(&s.id).ok());
+        let relaying = Relaying {
+            relay: self,
+            injection,
+            session_header,
+            answered: AtomicBool::new(false),
+            resumable: AtomicBool::new(false),
+        };
+        if matches!(status, StatusCode::ACCEPTED | StatusCode::NO_CONTENT) {
+            relaying.finish(status.into_response())
+        } else if is_sse {
+            relaying.sse(status, response)
+        } else {
+            relaying.json(status, response).await
+        }
+    }
+}
+
+impl Relaying {
     /// Relays a JSON body.
-    pub async fn json(self, status: StatusCode, response: reqwest::Response) -> Response {
+    async fn json(self, status: StatusCode, response: reqwest::Response) -> Response {
         let content_type = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
@@ -77,10 +121,10 @@ impl Relay {
         let bytes = match response.bytes().await {
             Ok(bytes) => bytes,
             Err(error) => {
-                self.state.metrics.upstream_error("read");
-                tracing::warn!(connector = %self.connector.id, error = %upstream::error_chain(&error), "upstream answer broke off");
+                self.relay.state.metrics.upstream_error("read");
+                tracing::warn!(connector = %self.relay.connector.id, error = %upstream::error_chain(&error), "upstream answer broke off");
                 return catalogue::upstream_unavailable(
-                    self.request_id.as_ref(),
+                    self.relay.request_id.as_ref(),
                     error.is_timeout(),
                 );
             }
@@ -100,8 +144,8 @@ impl Relay {
     }
 
     /// Relays an SSE stream event by event.
-    pub fn sse(self, status: StatusCode, response: reqwest::Response) -> Response {
-        let cancel = self.cancel.clone();
+    fn sse(self, status: StatusCode, response: reqwest::Response) -> Response {
+        let cancel = self.relay.cancel.clone();
         let session_header = self.session_header.clone();
         let relay = Arc::new(self);
         let at_end = relay.clone();
@@ -113,8 +157,8 @@ impl Relay {
                     match event {
                         Ok(event) => relay.event(event).map(Ok::<Sse, Infallible>),
                         Err(error) => {
-                            tracing::warn!(connector = %relay.connector.id, %error, "upstream stream broke off");
-                            relay.state.metrics.upstream_error("stream");
+                            tracing::warn!(connector = %relay.relay.connector.id, %error, "upstream stream broke off");
+                            relay.relay.state.metrics.upstream_error("stream");
                             relay.unanswered_error().map(Ok)
                         }
                     }
@@ -184,7 +228,7 @@ impl Relay {
         if let (Some(method), Some(id)) =
             (value.get("method").and_then(Value::as_str), value.get("id"))
         {
-            if !self.client.accepts(method) {
+            if !self.relay.client.accepts(method) {
                 self.decline_server_request(id.clone());
                 return Outcome::Drop;
             }
@@ -193,10 +237,10 @@ impl Relay {
         let Some(id) = value.get("id").cloned() else {
             return Outcome::Forward(redact(bytes, secret).into_owned());
         };
-        if self.request_id.as_ref() == Some(&id) {
+        if self.relay.request_id.as_ref() == Some(&id) {
             self.answered.store(true, Ordering::Relaxed);
         }
-        let rewrite = match (&self.request_id, &self.rewrite) {
+        let rewrite = match (&self.relay.request_id, &self.relay.rewrite) {
             (Some(own), Some(rewrite)) if *own == id => Some(rewrite.clone()),
             _ => self.pending_list(&id).then_some(Rewrite::ToolsList),
         };
@@ -212,11 +256,13 @@ impl Relay {
     /// Whether a message may need more than redaction: a rewrite or a capability check.
     fn needs_parse(&self, bytes: &[u8]) -> bool {
         let pending_lists = self
+            .relay
             .session
             .as_ref()
             .is_some_and(|s| !s.pending_lists.lock().expect("pending lists").is_empty());
-        let unanswered = self.request_id.is_some() && !self.answered.load(Ordering::Relaxed);
+        let unanswered = self.relay.request_id.is_some() && !self.answered.load(Ordering::Relaxed);
         let rewrites = self
+            .relay
             .rewrite
             .as_ref()
             .is_some_and(|r| !matches!(r, Rewrite::Capabilities(c) if c.is_empty()));
@@ -229,7 +275,7 @@ impl Relay {
     /// The error event owed to the client when its request can no longer be answered;
     /// `None` once an answer went out, so the client never gets two.
     fn unanswered_error(&self) -> Option<Sse> {
-        let id = self.request_id.as_ref()?;
+        let id = self.relay.request_id.as_ref()?;
         if self.answered.swap(true, Ordering::Relaxed) {
             return None;
         }
@@ -238,7 +284,7 @@ impl Relay {
     }
 
     fn pending_list(&self, id: &Value) -> bool {
-        self.session.as_ref().is_some_and(|s| {
+        self.relay.session.as_ref().is_some_and(|s| {
             s.pending_lists
                 .lock()
                 .expect("pending lists")
@@ -248,6 +294,7 @@ impl Relay {
 
     fn filter_tools(&self, value: &mut Value) {
         let snapshot: HashSet<&str> = self
+            .relay
             .connector
             .tools
             .iter()
@@ -260,7 +307,9 @@ impl Relay {
             tools.retain(|tool| {
                 tool.get("name")
                     .and_then(Value::as_str)
-                    .is_some_and(|name| snapshot.contains(name) && self.permitted.contains(name))
+                    .is_some_and(|name| {
+                        snapshot.contains(name) && self.relay.permitted.contains(name)
+                    })
             });
         }
         // A filtered list is specific to this run: 2026-07-28 clients must not share it.
@@ -272,26 +321,20 @@ impl Relay {
     /// Answers a server-to-client request upstream with -32601, since the client never
     /// declared it could handle it.
     fn decline_server_request(&self, id: Value) {
-        let state = self.state.clone();
-        let connector = self.connector.clone();
-        let upstream_session = self.session.as_ref().and_then(|s| s.upstream_id.clone());
+        let state = self.relay.state.clone();
+        let connector = self.relay.connector.clone();
+        let upstream_session = self
+            .relay
+            .session
+            .as_ref()
+            .and_then(|s| s.upstream_id.clone());
         tokio::spawn(async move {
             let body =
                 Bytes::from(error_body(Some(&id), -32601, "Method not found", None).to_string());
-            let mut headers = axum::http::HeaderMap::new();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            headers.insert(
-                header::ACCEPT,
-                HeaderValue::from_static("application/json, text/event-stream"),
-            );
-            let sent = upstream::send(
+            let sent = upstream::send_own(
                 &state,
                 &connector,
                 Method::POST,
-                &headers,
                 upstream_session.as_ref(),
                 Some(body),
             )

@@ -8,11 +8,12 @@
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use bytes::Bytes;
+use portcullis_runtime::InjectionPlan;
 use reqwest::Url;
 
-use crate::app::AppState;
-use crate::data::policy;
+use crate::data::catalogue;
 use crate::injection::{self, Injection};
+use crate::state::AppState;
 use crate::store::ConnectorRecord;
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
@@ -34,28 +35,64 @@ pub enum Failure {
     Unreachable { timeout: bool, detail: String },
 }
 
+impl Failure {
+    /// The client's answer (ERR-10, or the injection failure), counted and logged.
+    pub fn answer(
+        self,
+        state: &AppState,
+        connector: &ConnectorRecord,
+        id: Option<&serde_json::Value>,
+    ) -> axum::response::Response {
+        match self {
+            Failure::Injection(detail) => {
+                state.metrics.upstream_error("injection");
+                tracing::error!(connector = %connector.id, %detail, "credential injection failed");
+                catalogue::injection_failed(id)
+            }
+            Failure::Unreachable { timeout, detail } => {
+                state
+                    .metrics
+                    .upstream_error(if timeout { "timeout" } else { "connect" });
+                tracing::warn!(connector = %connector.id, %detail, "upstream unavailable");
+                catalogue::upstream_unavailable(id, timeout)
+            }
+        }
+    }
+}
+
 /// The upstream's answer, with the credential kept for redacting what comes back.
 pub struct Answer {
     pub response: reqwest::Response,
     pub injection: Injection,
 }
 
+/// One request to a connector's upstream.
+pub struct Outgoing<'a> {
+    pub connector: &'a ConnectorRecord,
+    /// The provider plugin's plan, asked once for this message.
+    pub plan: &'a InjectionPlan,
+    pub method: Method,
+    /// The client's headers; only the transport's own pass.
+    pub client_headers: &'a HeaderMap,
+    /// The upstream's session id, when the proxy session has one.
+    pub upstream_session: Option<&'a HeaderValue>,
+    pub body: Option<Bytes>,
+}
+
 /// Sends one request to the connector's upstream.
-pub async fn send(
-    state: &AppState,
-    connector: &ConnectorRecord,
-    method: Method,
-    client_headers: &HeaderMap,
-    upstream_session: Option<&HeaderValue>,
-    body: Option<Bytes>,
-) -> Result<Answer, Failure> {
-    let plan = policy::plan(state, connector)
-        .await
-        .map_err(|e| Failure::Injection(e.to_string()))?;
+pub async fn send(state: &AppState, outgoing: Outgoing<'_>) -> Result<Answer, Failure> {
+    let Outgoing {
+        connector,
+        plan,
+        method,
+        client_headers,
+        upstream_session,
+        body,
+    } = outgoing;
     let secret = injection::open_secret(&state.vault, connector)
         .map_err(|e| Failure::Injection(e.to_string()))?;
     let injection =
-        injection::render(&plan.plan, secret).map_err(|e| Failure::Injection(e.to_string()))?;
+        injection::render(plan, secret).map_err(|e| Failure::Injection(e.to_string()))?;
 
     let base = Url::parse(&connector.server_url).map_err(|e| Failure::Unreachable {
         timeout: false,
@@ -99,6 +136,47 @@ pub async fn send(
             detail: error_chain(&error),
         }),
     }
+}
+
+/// A request the proxy sends on its own behalf, not a client's (closing an upstream
+/// session, declining a server-to-client request): it asks for the plan itself, and
+/// sends JSON, if a body, accepting JSON or SSE.
+pub async fn send_own(
+    state: &AppState,
+    connector: &ConnectorRecord,
+    method: Method,
+    upstream_session: Option<&HeaderValue>,
+    body: Option<Bytes>,
+) -> Result<Answer, Failure> {
+    let plan = state
+        .data
+        .decisions
+        .plan(&state.runtime, connector)
+        .await
+        .map_err(|e| Failure::Injection(e.to_string()))?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::ACCEPT,
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    if body.is_some() {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    send(
+        state,
+        Outgoing {
+            connector,
+            plan: &plan.plan,
+            method,
+            client_headers: &headers,
+            upstream_session,
+            body,
+        },
+    )
+    .await
 }
 
 /// The whole cause chain of a reqwest error: its top line alone says only "error

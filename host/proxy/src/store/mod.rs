@@ -219,16 +219,3 @@ pub fn new_id(prefix: &str) -> String {
         .expect("the operating system's random number generator is available");
     format!("{prefix}_{}", hex::encode(bytes))
 }
-
-/// The current time in Unix seconds.
-pub fn now_secs() -> i64 {
-    now_ms() / 1000
-}
-
-/// The current time in Unix milliseconds.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}

@@ -1,0 +1,208 @@
+//! Decisions of the plugin chains for one run on one connector, and their memoization.
+//!
+//! Plugins are pure functions of the records they are given (the sandbox grants them no
+//! clock, entropy or I/O), so an answer can be reused while its inputs are unchanged:
+//! the access decision and the permitted set of a (run, connector) pair are computed once
+//! and reused until the connector's revision or the plugin registry's generation moves.
+//! A request decision is reused for the same method and tool unless a plugin of the
+//! request chain declared that it reads tool arguments. A provider's plan holds templates
+//! and never a secret, so it is kept per connector the same way. Memoization is an
+//! optimization only: every request is still authenticated, checked and audited, with
+//! the stamps of the plugin versions that made the answer it reuses.
+//!
+//! Invariants: a memoized answer is used only while the connector's revision and the
+//! registry's generation are the ones it was computed for; a fault is never memoized;
+//! what a revocation names is forgotten ([`Decisions::forget_run`] and friends).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use portcullis_runtime::{
+    Decision, DecisionContext, InjectionPlan, McpRequest, Runtime, Stamp, ToolSet, Verdict,
+};
+
+use crate::context;
+use crate::data::cache::Table;
+use crate::injection::{self, InjectionError};
+use crate::store::{ActorRecord, ConnectorRecord, RunRecord};
+
+/// Server capabilities and the method that stands for each when the proxy asks the
+/// request chain whether a capability may stay in an `initialize` answer.
+const CAPABILITY_PROBES: [(&str, &str); 5] = [
+    ("resources", "resources/list"),
+    ("prompts", "prompts/list"),
+    ("completions", "completion/complete"),
+    ("logging", "logging/setLevel"),
+    ("tasks", "tasks/list"),
+];
+
+/// A request decision's memo key: the method and, for `tools/call`, the tool.
+type RequestKey = (String, Option<String>);
+
+/// What the chains decided for one run on one connector.
+pub struct Policy {
+    pub revision: i64,
+    pub generation: u64,
+    pub ctx: Arc<DecisionContext>,
+    pub access: Verdict<Decision>,
+    pub permitted: Verdict<ToolSet>,
+    requests: Mutex<HashMap<RequestKey, Verdict<Decision>>>,
+    denied_capabilities: OnceLock<Vec<&'static str>>,
+}
+
+/// A provider plan, which holds templates and never a secret.
+pub struct CachedPlan {
+    pub revision: i64,
+    pub generation: u64,
+    pub plan: InjectionPlan,
+    pub stamps: Vec<Stamp>,
+}
+
+/// One client-to-server message, as the request chain is asked about it.
+pub struct Asked<'a> {
+    pub method: &'a str,
+    pub tool: Option<&'a str>,
+    pub arguments: Option<&'a serde_json::Value>,
+    pub protocol_version: &'a str,
+}
+
+/// The memoized answers: policies per (run, connector), plans per connector.
+#[derive(Default)]
+pub struct Decisions {
+    policies: Table<(String, String), Policy>,
+    plans: Table<String, CachedPlan>,
+}
+
+impl Decisions {
+    /// The policy of `run` on `connector`, from the memo when still valid.
+    pub async fn policy(
+        &self,
+        runtime: &Runtime,
+        run: &RunRecord,
+        actor: &ActorRecord,
+        connector: &ConnectorRecord,
+    ) -> Arc<Policy> {
+        let generation = runtime.generation();
+        let key = (run.id.clone(), connector.id.clone());
+        let cached = runtime.memoize().then(|| self.policies.get(&key)).flatten();
+        if let Some(policy) =
+            cached.filter(|p| p.revision == connector.revision && p.generation == generation)
+        {
+            return policy;
+        }
+        let ctx = Arc::new(context::decision_context(run, actor, connector));
+        let access = runtime.access(ctx.clone()).await;
+        let permitted = runtime.permitted_tools(ctx.clone()).await;
+        let policy = Arc::new(Policy {
+            revision: connector.revision,
+            generation: access.generation.min(permitted.generation),
+            ctx,
+            access,
+            permitted,
+            requests: Mutex::new(HashMap::new()),
+            denied_capabilities: OnceLock::new(),
+        });
+        self.policies.insert(key, policy.clone());
+        policy
+    }
+
+    /// The connector's provider plan, from the memo when still valid.
+    pub async fn plan(
+        &self,
+        runtime: &Runtime,
+        connector: &ConnectorRecord,
+    ) -> Result<Arc<CachedPlan>, InjectionError> {
+        let generation = runtime.generation();
+        let cached = runtime
+            .memoize()
+            .then(|| self.plans.get(&connector.id))
+            .flatten();
+        if let Some(plan) =
+            cached.filter(|p| p.revision == connector.revision && p.generation == generation)
+        {
+            return Ok(plan);
+        }
+        let (plan, stamps) = injection::plan(runtime, connector).await?;
+        let cached = Arc::new(CachedPlan {
+            revision: connector.revision,
+            generation,
+            plan,
+            stamps,
+        });
+        self.plans.insert(connector.id.clone(), cached.clone());
+        Ok(cached)
+    }
+
+    /// Forgets the policies of a finished run.
+    pub fn forget_run(&self, run_id: &str) {
+        self.policies.take_where(|(run, _), _| run == run_id);
+    }
+
+    /// Forgets what was decided about a connector that changed.
+    pub fn forget_connector(&self, connector_id: &str) {
+        self.plans.remove(connector_id);
+        self.policies
+            .take_where(|(_, connector), _| connector == connector_id);
+    }
+
+    /// Forgets every policy: any run may belong to the actor that changed.
+    pub fn forget_policies(&self) {
+        self.policies.clear();
+    }
+}
+
+impl Policy {
+    /// The request chain's decision on one message.
+    pub async fn request(&self, runtime: &Runtime, asked: Asked<'_>) -> Verdict<Decision> {
+        let memoizable = runtime.memoize() && !runtime.request_chain_reads_arguments();
+        let key = (asked.method.to_owned(), asked.tool.map(str::to_owned));
+        if memoizable && let Some(verdict) = self.requests.lock().expect("request memo").get(&key) {
+            return verdict.clone();
+        }
+        let verdict = runtime
+            .request(
+                self.ctx.clone(),
+                McpRequest {
+                    method: asked.method.to_owned(),
+                    tool: asked.tool.map(str::to_owned),
+                    arguments: asked.arguments.map(|a| a.to_string()),
+                    protocol_version: asked.protocol_version.to_owned(),
+                },
+            )
+            .await;
+        // A fault is not a decision: retry it next time rather than remember it.
+        if memoizable && verdict.fault.is_none() {
+            self.requests
+                .lock()
+                .expect("request memo")
+                .insert(key, verdict.clone());
+        }
+        verdict
+    }
+
+    /// The server capabilities to strip from an `initialize` answer: those whose methods
+    /// the request chain denies.
+    pub async fn denied_capabilities(
+        &self,
+        runtime: &Runtime,
+        protocol_version: &str,
+    ) -> Vec<&'static str> {
+        if let Some(denied) = self.denied_capabilities.get() {
+            return denied.clone();
+        }
+        let mut denied = Vec::new();
+        for (capability, method) in CAPABILITY_PROBES {
+            let asked = Asked {
+                method,
+                tool: None,
+                arguments: None,
+                protocol_version,
+            };
+            if !self.request(runtime, asked).await.value.is_allow() {
+                denied.push(capability);
+            }
+        }
+        let _ = self.denied_capabilities.set(denied.clone());
+        denied
+    }
+}

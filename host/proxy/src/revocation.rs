@@ -1,0 +1,32 @@
+//! What the control plane tells the data plane when it changes something the data plane
+//! may be holding on to: the one interface between the two planes.
+//!
+//! The data plane keeps run tokens, records and plugin answers between requests (see
+//! `data`); the control plane never reaches into those caches. It says what changed, as a
+//! [`Revocation`], through [`Revocations`], and the data plane decides what to forget.
+//! Invariant: when `revoke` returns, no request that starts afterwards on this process is
+//! served from what was revoked (a finished run's token is refused, its sessions and
+//! streams are closed; a changed connector or actor is read again).
+//!
+//! A revocation is plain data so that it can travel: with several replicas, an
+//! implementation of [`Revocations`] can publish it to the others (PostgreSQL
+//! `LISTEN/NOTIFY`) and apply it locally; a versioned cache can bump the version of what
+//! it names so that a refill already under way cannot bring the old state back.
+
+/// One change the data plane must act on at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Revocation {
+    /// The run finished: its token stops working and its sessions and streams end.
+    RunFinished { run: String },
+    /// The connector was edited, re-authorized or deleted.
+    ConnectorChanged { connector: String },
+    /// The actor's input schema was replaced.
+    ActorChanged { actor: String },
+}
+
+/// Where the control plane sends revocations.
+#[async_trait::async_trait]
+pub trait Revocations: Send + Sync {
+    /// Applies `revocation`; when this returns, requests no longer see what it revoked.
+    async fn revoke(&self, revocation: Revocation);
+}
