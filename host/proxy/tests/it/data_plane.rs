@@ -1,25 +1,23 @@
 //! The data plane against real MCP upstreams and clients on loopback: the acceptance
 //! scenarios of the specification's section 6 and the error catalogue.
 
-mod data_support;
-
 use std::time::{Duration, Instant};
 
-use data_support::*;
 use portcullis_test_upstreams as upstreams;
 use portcullis_test_upstreams::wire;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::json;
+
+use crate::support::*;
 
 /// Scenario 1: the upstream gets the owner's credential and never the run token; the
 /// client gets the proxy's own session id.
 #[tokio::test(flavor = "multi_thread")]
 async fn happy_path_injects_the_credential_and_keeps_the_run_token() {
     let upstream = upstreams::recording().await;
-    let env = Env::start().await;
-    let (conn, run) = env.alice_run(&upstream.url(), None).await;
+    let s = Scenario::on(&upstream.url()).start().await;
 
-    let client = upstreams::client::connect(&env.mcp_url(&conn), Some(&run.token))
+    let client = upstreams::client::connect(&s.env.mcp_url(&s.conn), Some(&s.run.token))
         .await
         .unwrap();
     let whoami = client
@@ -38,7 +36,7 @@ async fn happy_path_injects_the_credential_and_keeps_the_run_token() {
     assert!(!requests.is_empty());
     for request in &requests {
         assert!(
-            !request.contains(&run.token),
+            !request.contains(&s.run.token),
             "the run token reached the upstream: {request:?}"
         );
         assert_eq!(
@@ -50,7 +48,7 @@ async fn happy_path_injects_the_credential_and_keeps_the_run_token() {
         .iter()
         .find_map(|r| r.header("mcp-session-id"))
         .map(str::to_owned);
-    let session = env.initialize(&conn, &run.token).await;
+    let session = s.initialize().await;
     assert_ne!(
         Some(session),
         upstream_session,
@@ -63,17 +61,15 @@ async fn happy_path_injects_the_credential_and_keeps_the_run_token() {
 #[tokio::test(flavor = "multi_thread")]
 async fn connectors_outside_the_input_are_indistinguishable() {
     let upstream = upstreams::sessions().await;
-    let env = Env::start().await;
-    let given = env.connector("alice", &upstream.url(), None).await;
-    let not_given = env.connector("alice", &upstream.url(), None).await;
-    let foreign = env.connector("bob", &upstream.url(), None).await;
-    env.actor("actor", any_loopback(None)).await;
-    let run = env.run("actor", "alice", json!({ "conn": given })).await;
+    let s = Scenario::on(&upstream.url()).start().await;
+    let not_given = s.env.connector("alice", &upstream.url(), None).await;
+    let foreign = s.env.connector("bob", &upstream.url(), None).await;
 
     let mut bodies = Vec::new();
     for connector in [not_given.as_str(), foreign.as_str(), "conn_missing"] {
-        let answer = env
-            .post(connector, Some(&run.token), None, &wire::initialize(1))
+        let answer = s
+            .env
+            .post(connector, Some(&s.run.token), None, &wire::initialize(1))
             .await;
         assert_eq!(answer.status, 403, "{connector}: {}", answer.text);
         assert_eq!(answer.messages[0]["error"]["code"], -32002);
@@ -81,8 +77,9 @@ async fn connectors_outside_the_input_are_indistinguishable() {
     }
     assert!(bodies.windows(2).all(|w| w[0] == w[1]));
     let before = upstream.requests().len();
-    let _ = env
-        .post(&not_given, Some(&run.token), None, &wire::initialize(1))
+    let _ = s
+        .env
+        .post(&not_given, Some(&s.run.token), None, &wire::initialize(1))
         .await;
     assert_eq!(
         upstream.requests().len(),
@@ -96,31 +93,16 @@ async fn connectors_outside_the_input_are_indistinguishable() {
 #[tokio::test(flavor = "multi_thread")]
 async fn declared_tools_filter_lists_and_guard_calls() {
     let upstream = upstreams::sessions().await;
-    let env = Env::start().await;
-    let (conn, run) = env
-        .alice_run(&upstream.url(), Some(json!({ "required": ["list_*"] })))
+    let s = Scenario::on(&upstream.url())
+        .tools(json!({ "required": ["list_*"] }))
+        .session()
+        .start()
         .await;
-    let session = env.initialize(&conn, &run.token).await;
 
-    let list = env
-        .post(
-            &conn,
-            Some(&run.token),
-            Some(&session),
-            &wire::request(2, "tools/list", json!({})),
-        )
-        .await;
-    assert_eq!(list.tool_names(2), ["list_channels"]);
+    assert_eq!(s.list(2).await.tool_names(2), ["list_channels"]);
 
     let calls_before = count_calls(&upstream);
-    let denied = env
-        .post(
-            &conn,
-            Some(&run.token),
-            Some(&session),
-            &wire::call_tool(3, "send_message", json!({"text": "hi"})),
-        )
-        .await;
+    let denied = s.call(3, "send_message", json!({"text": "hi"})).await;
     assert_eq!(denied.status, 200);
     let error = &denied.response(3)["error"];
     assert_eq!(error["code"], -32602);
@@ -132,14 +114,7 @@ async fn declared_tools_filter_lists_and_guard_calls() {
         "a denied call reached the upstream"
     );
 
-    let allowed = env
-        .post(
-            &conn,
-            Some(&run.token),
-            Some(&session),
-            &wire::call_tool(4, "list_channels", json!({})),
-        )
-        .await;
+    let allowed = s.call(4, "list_channels", json!({})).await;
     assert!(
         allowed.response(4).get("result").is_some(),
         "{}",
@@ -147,7 +122,7 @@ async fn declared_tools_filter_lists_and_guard_calls() {
     );
     assert_eq!(count_calls(&upstream), calls_before + 1);
 
-    let audit = env.audit(&run).await;
+    let audit = s.env.audit(&s.run).await;
     let denial = audit
         .iter()
         .find(|r| r["tool"] == "send_message")
@@ -177,20 +152,15 @@ fn count_calls(upstream: &upstreams::Upstream) -> usize {
 #[tokio::test(flavor = "multi_thread")]
 async fn read_only_rule_hides_unannotated_tools() {
     let upstream = upstreams::sessions().await;
-    let env = Env::start().await;
-    let (conn, run) = env
-        .alice_run(&upstream.url(), Some(json!({ "readOnly": true })))
+    let s = Scenario::on(&upstream.url())
+        .tools(json!({ "readOnly": true }))
+        .session()
+        .start()
         .await;
-    let session = env.initialize(&conn, &run.token).await;
-    let list = env
-        .post(
-            &conn,
-            Some(&run.token),
-            Some(&session),
-            &wire::request(2, "tools/list", json!({})),
-        )
-        .await;
-    assert_eq!(list.tool_names(2), ["get_channel", "list_channels"]);
+    assert_eq!(
+        s.list(2).await.tool_names(2),
+        ["get_channel", "list_channels"]
+    );
 }
 
 /// Scenario 6: a tool the upstream adds after authorization stays hidden and uncallable.
@@ -201,32 +171,13 @@ async fn tools_added_after_authorization_stay_hidden() {
         .tools(tools.clone())
         .start()
         .await;
-    let env = Env::start().await;
-    let conn = env.connector("alice", &upstream.url(), None).await;
+    let s = Scenario::on(&upstream.url()).session().start().await;
     tools.add(upstreams::catalogue::numbered(8).pop().unwrap());
-    env.actor("actor", any_loopback(None)).await;
-    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
-    let session = env.initialize(&conn, &run.token).await;
 
-    let list = env
-        .post(
-            &conn,
-            Some(&run.token),
-            Some(&session),
-            &wire::request(2, "tools/list", json!({})),
-        )
-        .await;
-    let names = list.tool_names(2);
+    let names = s.list(2).await.tool_names(2);
     assert!(!names.contains(&"tool_007".to_owned()), "{names:?}");
     assert!(names.contains(&"list_channels".to_owned()));
-    let call = env
-        .post(
-            &conn,
-            Some(&run.token),
-            Some(&session),
-            &wire::call_tool(3, "tool_007", json!({})),
-        )
-        .await;
+    let call = s.call(3, "tool_007", json!({})).await;
     assert_eq!(call.response(3)["error"]["code"], -32602);
 }
 
@@ -235,28 +186,20 @@ async fn tools_added_after_authorization_stay_hidden() {
 #[tokio::test(flavor = "multi_thread")]
 async fn finishing_the_run_ends_access_and_sessions() {
     let upstream = upstreams::sessions().await;
-    let env = Env::start().await;
-    let (conn, run) = env.alice_run(&upstream.url(), None).await;
-    let session = env.initialize(&conn, &run.token).await;
-    let stream = env
+    let s = Scenario::on(&upstream.url()).session().start().await;
+    let stream = s
+        .env
         .http
-        .get(env.mcp_url(&conn))
-        .headers(wire::mcp_headers(Some(&session)))
-        .bearer_auth(&run.token)
+        .get(s.env.mcp_url(&s.conn))
+        .headers(wire::mcp_headers(Some(s.session())))
+        .bearer_auth(&s.run.token)
         .send()
         .await
         .unwrap();
     assert_eq!(stream.status(), 200);
 
-    env.finish(&run).await;
-    let answer = env
-        .post(
-            &conn,
-            Some(&run.token),
-            Some(&session),
-            &wire::request(2, "tools/list", json!({})),
-        )
-        .await;
+    s.env.finish(&s.run).await;
+    let answer = s.list(2).await;
     assert_eq!(answer.status, 401);
     assert_eq!(
         answer.header("www-authenticate"),
@@ -267,7 +210,7 @@ async fn finishing_the_run_ends_access_and_sessions() {
         answer.messages[0]["error"]["data"]["reason"],
         "run_finished"
     );
-    assert_eq!(env.server.state.data.open_sessions(), 0);
+    assert_eq!(s.env.server.state.data.open_sessions(), 0);
 
     let ended = tokio::time::timeout(Duration::from_secs(5), stream.bytes()).await;
     assert!(
@@ -291,7 +234,7 @@ async fn finishing_the_run_ends_access_and_sessions() {
 /// ERR-1: no token, a wrong token.
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_without_a_live_run_token_get_401() {
-    let env = Env::start().await;
+    let env = Proxy::start().await;
     for token in [None, Some("not-a-run-token")] {
         let answer = env.post("conn_x", token, None, &wire::initialize(1)).await;
         assert_eq!(answer.status, 401);
@@ -307,11 +250,11 @@ async fn requests_without_a_live_run_token_get_401() {
 #[tokio::test(flavor = "multi_thread")]
 async fn paging_keeps_cursors_through_the_filter() {
     let upstream = upstreams::paging(30, 10).await;
-    let env = Env::start().await;
-    let (conn, run) = env
-        .alice_run(&upstream.url(), Some(json!({ "required": ["tool_00?"] })))
+    let s = Scenario::on(&upstream.url())
+        .tools(json!({ "required": ["tool_00?"] }))
+        .session()
+        .start()
         .await;
-    let session = env.initialize(&conn, &run.token).await;
 
     let mut cursor: Option<String> = None;
     let mut seen = Vec::new();
@@ -320,13 +263,8 @@ async fn paging_keeps_cursors_through_the_filter() {
         let params = cursor
             .as_ref()
             .map_or(json!({}), |c| json!({ "cursor": c }));
-        let answer = env
-            .post(
-                &conn,
-                Some(&run.token),
-                Some(&session),
-                &wire::request(10 + page, "tools/list", params),
-            )
+        let answer = s
+            .send(&wire::request(10 + page, "tools/list", params))
             .await;
         assert_eq!(answer.header("content-type"), Some("text/event-stream"));
         seen.extend(answer.tool_names(10 + page));
@@ -346,9 +284,8 @@ async fn paging_keeps_cursors_through_the_filter() {
 #[tokio::test(flavor = "multi_thread")]
 async fn progress_arrives_before_the_result() {
     let upstream = upstreams::progress().await;
-    let env = Env::start().await;
-    let (conn, run) = env.alice_run(&upstream.url(), None).await;
-    let client = upstreams::client::connect(&env.mcp_url(&conn), Some(&run.token))
+    let s = Scenario::on(&upstream.url()).start().await;
+    let client = upstreams::client::connect(&s.env.mcp_url(&s.conn), Some(&s.run.token))
         .await
         .unwrap();
     let call = rmcp::model::CallToolRequestParams::new("slow_count").with_arguments(
@@ -370,16 +307,13 @@ async fn progress_arrives_before_the_result() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unsupported_protocol_version_gets_400() {
     let upstream = upstreams::sessions().await;
-    let env = Env::start().await;
-    let (conn, run) = env.alice_run(&upstream.url(), None).await;
+    let s = Scenario::on(&upstream.url()).start().await;
     let mut headers = HeaderMap::new();
     headers.insert(
         "mcp-protocol-version",
         HeaderValue::from_static("1999-01-01"),
     );
-    let answer = env
-        .post_with(&conn, Some(&run.token), None, &wire::initialize(1), headers)
-        .await;
+    let answer = s.send_with(&wire::initialize(1), headers).await;
     assert_eq!(answer.status, 400);
     let error = &answer.messages[0]["error"];
     assert_eq!(error["code"], -32602);
@@ -396,13 +330,11 @@ async fn unsupported_protocol_version_gets_400() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sentry_connectors_use_sentry_bearer() {
     let upstream = upstreams::recording().await;
-    let env = Env::start().await;
-    let conn = env
-        .connector("alice", &upstream.url(), Some("sentry"))
+    let _scenario = Scenario::on(&upstream.url())
+        .provider("sentry")
+        .session()
+        .start()
         .await;
-    env.actor("actor", any_loopback(None)).await;
-    let run = env.run("actor", "alice", json!({ "conn": conn })).await;
-    env.initialize(&conn, &run.token).await;
     let last = upstream.requests().pop().unwrap();
     assert_eq!(
         last.header("authorization"),
@@ -416,7 +348,7 @@ async fn sentry_connectors_use_sentry_bearer() {
 async fn sessions_are_bound_to_their_run_and_connector() {
     let first = upstreams::sessions().await;
     let second = upstreams::stateless().await;
-    let env = Env::start().await;
+    let env = Proxy::start().await;
     let a = env.connector("alice", &first.url(), None).await;
     let b = env.connector("alice", &second.url(), None).await;
     env.actor_schema(
@@ -430,54 +362,34 @@ async fn sessions_are_bound_to_their_run_and_connector() {
     let session_a = env.initialize(&a, &run.token).await;
     let session_b = env.initialize(&b, &run.token).await;
     assert_ne!(session_a, session_b);
-    let list = wire::request(2, "tools/list", json!({}));
-    assert_eq!(
-        env.post(&a, Some(&run.token), Some(&session_a), &list)
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        env.post(&b, Some(&run.token), Some(&session_b), &list)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(list(&env, &a, &run, Some(&session_a)).await.status, 200);
+    assert_eq!(list(&env, &b, &run, Some(&session_b)).await.status, 200);
     // The session of one connector is unknown on the other, and to another run.
-    assert_eq!(
-        env.post(&b, Some(&run.token), Some(&session_a), &list)
-            .await
-            .status,
-        404
-    );
-    let stolen = env
-        .post(&a, Some(&other.token), Some(&session_a), &list)
-        .await;
+    assert_eq!(list(&env, &b, &run, Some(&session_a)).await.status, 404);
+    let stolen = list(&env, &a, &other, Some(&session_a)).await;
     assert_eq!(stolen.status, 404);
     assert_eq!(stolen.messages[0]["error"]["code"], -32003);
     // ERR-4: after initialize a session id is required.
-    assert_eq!(
-        env.post(&a, Some(&run.token), None, &list).await.status,
-        400
-    );
+    assert_eq!(list(&env, &a, &run, None).await.status, 400);
+}
+
+/// `tools/list` on `connector` with `run`'s token.
+async fn list(env: &Proxy, connector: &str, run: &Run, session: Option<&str>) -> Answer {
+    let list = wire::request(2, "tools/list", json!({}));
+    env.post(connector, Some(&run.token), session, &list).await
 }
 
 /// ERR-10: an upstream that is down fails fast; one that hangs times out.
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_and_hanging_upstreams_give_err_10() {
     let upstream = upstreams::hangs_on_call().await;
-    let env = Env::start_with(|c| c.upstream.idle_timeout_ms = 500).await;
-    let (conn, run) = env.alice_run(&upstream.url(), None).await;
-    let session = env.initialize(&conn, &run.token).await;
-    let started = Instant::now();
-    let answer = env
-        .post(
-            &conn,
-            Some(&run.token),
-            Some(&session),
-            &wire::call_tool(2, "echo", json!({})),
-        )
+    let s = Scenario::on(&upstream.url())
+        .configure(|c| c.upstream.idle_timeout_ms = 500)
+        .session()
+        .start()
         .await;
+    let started = Instant::now();
+    let answer = s.call(2, "echo", json!({})).await;
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(
         matches!(answer.status, 502 | 504),
@@ -489,14 +401,7 @@ async fn unreachable_and_hanging_upstreams_give_err_10() {
 
     upstream.shutdown().await;
     let started = Instant::now();
-    let answer = env
-        .post(
-            &conn,
-            Some(&run.token),
-            Some(&session),
-            &wire::call_tool(3, "echo", json!({})),
-        )
-        .await;
+    let answer = s.call(3, "echo", json!({})).await;
     assert_eq!(answer.status, 502, "{}", answer.text);
     assert_eq!(answer.messages[0]["error"]["code"], -32006);
     assert!(
@@ -510,17 +415,8 @@ async fn unreachable_and_hanging_upstreams_give_err_10() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_upstream_closing_mid_stream_gives_a_clean_error() {
     let upstream = upstreams::closes_mid_stream().await;
-    let env = Env::start().await;
-    let (conn, run) = env.alice_run(&upstream.url(), None).await;
-    let session = env.initialize(&conn, &run.token).await;
-    let answer = env
-        .post(
-            &conn,
-            Some(&run.token),
-            Some(&session),
-            &wire::call_tool(2, "echo", json!({})),
-        )
-        .await;
+    let s = Scenario::on(&upstream.url()).session().start().await;
+    let answer = s.call(2, "echo", json!({})).await;
     assert_eq!(
         answer.response(2)["error"]["code"],
         -32006,
@@ -534,18 +430,9 @@ async fn an_upstream_closing_mid_stream_gives_a_clean_error() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_secret_never_reaches_the_client() {
     let upstream = upstreams::leaky(SECRET).await;
-    let env = Env::start().await;
-    let (conn, run) = env.alice_run(&upstream.url(), None).await;
-    let session = env.initialize(&conn, &run.token).await;
+    let s = Scenario::on(&upstream.url()).session().start().await;
     for (id, tool) in [(2, "leak"), (3, "leak_error"), (4, "leak_sse")] {
-        let answer = env
-            .post(
-                &conn,
-                Some(&run.token),
-                Some(&session),
-                &wire::call_tool(id, tool, json!({})),
-            )
-            .await;
+        let answer = s.call(id, tool, json!({})).await;
         assert!(
             !answer.text.contains(SECRET),
             "{tool} leaked the secret: {}",
@@ -563,17 +450,8 @@ async fn the_secret_never_reaches_the_client() {
 #[tokio::test(flavor = "multi_thread")]
 async fn upstream_401_becomes_err_8_without_the_challenge() {
     let upstream = upstreams::unauthorized_on_call().await;
-    let env = Env::start().await;
-    let (conn, run) = env.alice_run(&upstream.url(), None).await;
-    let session = env.initialize(&conn, &run.token).await;
-    let answer = env
-        .post(
-            &conn,
-            Some(&run.token),
-            Some(&session),
-            &wire::call_tool(2, "echo", json!({})),
-        )
-        .await;
+    let s = Scenario::on(&upstream.url()).session().start().await;
+    let answer = s.call(2, "echo", json!({})).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.response(2)["error"]["code"], -32004);
     assert!(answer.header("www-authenticate").is_none());
@@ -584,50 +462,29 @@ async fn upstream_401_becomes_err_8_without_the_challenge() {
 #[tokio::test(flavor = "multi_thread")]
 async fn transport_rules() {
     let upstream = upstreams::sessions().await;
-    let env = Env::start().await;
-    let (conn, run) = env.alice_run(&upstream.url(), None).await;
-    let session = env.initialize(&conn, &run.token).await;
+    let s = Scenario::on(&upstream.url()).session().start().await;
+    let (env, conn, run, session) = (&s.env, &s.conn, &s.run, s.session());
 
-    let batch = env
-        .post(
-            &conn,
-            Some(&run.token),
-            Some(&session),
-            &json!([wire::request(2, "ping", json!({}))]),
-        )
-        .await;
+    let batch = s.send(&json!([wire::request(2, "ping", json!({}))])).await;
     assert_eq!(batch.status, 400);
     assert_eq!(batch.messages[0]["error"]["code"], -32600);
 
-    let denied = env
-        .post(
-            &conn,
-            Some(&run.token),
-            Some(&session),
-            &wire::request(3, "resources/list", json!({})),
-        )
-        .await;
+    let denied = s.send(&wire::request(3, "resources/list", json!({}))).await;
     assert_eq!(denied.status, 200);
     assert_eq!(denied.response(3)["error"]["code"], -32601);
 
     let mut origin = HeaderMap::new();
     origin.insert("origin", HeaderValue::from_static("https://evil.example"));
-    let answer = env
-        .post_with(
-            &conn,
-            Some(&run.token),
-            Some(&session),
-            &wire::request(4, "ping", json!({})),
-            origin,
-        )
+    let answer = s
+        .send_with(&wire::request(4, "ping", json!({})), origin)
         .await;
     assert_eq!(answer.status, 403);
 
     let wrong_accept = env
         .http
-        .post(env.mcp_url(&conn))
+        .post(env.mcp_url(conn))
         .bearer_auth(&run.token)
-        .header("mcp-session-id", &session)
+        .header("mcp-session-id", session)
         .header("content-type", "application/json")
         .header("accept", "application/json")
         .body(wire::request(5, "ping", json!({})).to_string())
@@ -638,7 +495,7 @@ async fn transport_rules() {
 
     let put = env
         .http
-        .put(env.mcp_url(&conn))
+        .put(env.mcp_url(conn))
         .bearer_auth(&run.token)
         .send()
         .await
@@ -648,21 +505,14 @@ async fn transport_rules() {
 
     let deleted = env
         .http
-        .delete(env.mcp_url(&conn))
+        .delete(env.mcp_url(conn))
         .bearer_auth(&run.token)
-        .header("mcp-session-id", &session)
+        .header("mcp-session-id", session)
         .send()
         .await
         .unwrap();
     assert_eq!(deleted.status(), 200);
-    let after = env
-        .post(
-            &conn,
-            Some(&run.token),
-            Some(&session),
-            &wire::request(6, "ping", json!({})),
-        )
-        .await;
+    let after = s.send(&wire::request(6, "ping", json!({}))).await;
     assert_eq!(after.status, 404);
 }
 
@@ -671,27 +521,16 @@ async fn transport_rules() {
 #[tokio::test(flavor = "multi_thread")]
 async fn stateless_revision_requests_pass_with_enforcement() {
     let upstream = upstreams::stateless().await;
-    let env = Env::start().await;
-    let (conn, run) = env
-        .alice_run(&upstream.url(), Some(json!({ "required": ["list_*"] })))
+    let s = Scenario::on(&upstream.url())
+        .tools(json!({ "required": ["list_*"] }))
+        .start()
         .await;
-    let send =
-        |id: i64, method: &'static str, name: Option<&'static str>, params: serde_json::Value| {
-            let env = &env;
-            let conn = conn.clone();
-            let token = run.token.clone();
-            async move {
-                let body = wire::stateless_request(id, method, params);
-                env.post_with(
-                    &conn,
-                    Some(&token),
-                    None,
-                    &body,
-                    wire::stateless_headers(method, name),
-                )
-                .await
-            }
-        };
+    let send = |id: i64, method: &str, name: Option<&str>, params: serde_json::Value| {
+        let body = wire::stateless_request(id, method, params);
+        let headers = wire::stateless_headers(method, name);
+        let s = &s;
+        async move { s.send_with(&body, headers).await }
+    };
     let discover = send(1, "server/discover", None, json!({})).await;
     assert_eq!(discover.status, 200, "{}", discover.text);
     let list = send(2, "tools/list", None, json!({})).await;
@@ -706,14 +545,8 @@ async fn stateless_revision_requests_pass_with_enforcement() {
     assert_eq!(denied.response(3)["error"]["code"], -32602);
 
     let body = wire::stateless_request(4, "tools/list", json!({}));
-    let mismatch = env
-        .post_with(
-            &conn,
-            Some(&run.token),
-            None,
-            &body,
-            wire::stateless_headers("tools/call", None),
-        )
+    let mismatch = s
+        .send_with(&body, wire::stateless_headers("tools/call", None))
         .await;
     assert_eq!(mismatch.status, 400);
     assert_eq!(mismatch.messages[0]["error"]["code"], -32020);
@@ -724,40 +557,36 @@ async fn stateless_revision_requests_pass_with_enforcement() {
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_sessions_time_out() {
     let upstream = upstreams::sessions().await;
-    let env = Env::start_with(|c| c.sessions.idle_timeout_secs = 1).await;
-    let (conn, run) = env.alice_run(&upstream.url(), None).await;
-    let session = env.initialize(&conn, &run.token).await;
+    let s = Scenario::on(&upstream.url())
+        .configure(|c| c.sessions.idle_timeout_secs = 1)
+        .session()
+        .start()
+        .await;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while env.server.state.data.open_sessions() != 0 {
+    while s.env.server.state.data.open_sessions() != 0 {
         assert!(
             Instant::now() < deadline,
             "the idle session was never closed"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let answer = env
-        .post(
-            &conn,
-            Some(&run.token),
-            Some(&session),
-            &wire::request(2, "ping", json!({})),
-        )
-        .await;
+    let answer = s.send(&wire::request(2, "ping", json!({}))).await;
     assert_eq!(answer.status, 404);
-    env.initialize(&conn, &run.token).await;
+    s.initialize().await;
 }
 
 /// FR-4: bodies over the limit are refused before anything is parsed or forwarded.
 #[tokio::test(flavor = "multi_thread")]
 async fn oversized_bodies_are_refused() {
     let upstream = upstreams::sessions().await;
-    let env = Env::start_with(|c| c.http.max_body_bytes = 64 * 1024).await;
-    let (conn, run) = env.alice_run(&upstream.url(), None).await;
-    let session = env.initialize(&conn, &run.token).await;
+    let s = Scenario::on(&upstream.url())
+        .configure(|c| c.http.max_body_bytes = 64 * 1024)
+        .session()
+        .start()
+        .await;
     let before = upstream.requests().len();
-    let big = wire::call_tool(2, "echo", json!({ "text": "x".repeat(100 * 1024) }));
-    let answer = env
-        .post(&conn, Some(&run.token), Some(&session), &big)
+    let answer = s
+        .call(2, "echo", json!({ "text": "x".repeat(100 * 1024) }))
         .await;
     assert_eq!(answer.status, 413, "{}", answer.text);
     assert_eq!(upstream.requests().len(), before);
@@ -767,21 +596,21 @@ async fn oversized_bodies_are_refused() {
 /// otherwise the proxy declines it upstream with -32601 on the client's behalf.
 #[tokio::test(flavor = "multi_thread")]
 async fn server_requests_need_the_client_capability() {
-    let upstream = sampling_upstream().await;
-    let env = Env::start().await;
-    let (conn, run) = env.alice_run(&upstream.url, None).await;
+    let sampling = sampling_upstream().await;
+    let s = Scenario::on(&sampling.upstream.url).start().await;
 
     for (id, declares_sampling) in [(10, false), (20, true)] {
         let mut init = wire::initialize(id);
         if declares_sampling {
             init["params"]["capabilities"]["sampling"] = json!({});
         }
-        let answer = env.post(&conn, Some(&run.token), None, &init).await;
+        let answer = s.send(&init).await;
         let session = answer.header("mcp-session-id").unwrap().to_owned();
-        let call = env
+        let call = s
+            .env
             .post(
-                &conn,
-                Some(&run.token),
+                &s.conn,
+                Some(&s.run.token),
                 Some(&session),
                 &wire::call_tool(id + 1, "echo", json!({})),
             )
@@ -795,7 +624,7 @@ async fn server_requests_need_the_client_capability() {
     }
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let declined = upstream
+        let declined = sampling
             .posts
             .lock()
             .unwrap()
@@ -810,7 +639,7 @@ async fn server_requests_need_the_client_capability() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let declines = upstream
+    let declines = sampling
         .posts
         .lock()
         .unwrap()
@@ -821,55 +650,4 @@ async fn server_requests_need_the_client_capability() {
         declines, 1,
         "only the client without the capability is declined for"
     );
-}
-
-struct SamplingUpstream {
-    url: String,
-    posts: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
-}
-
-/// An upstream whose every `tools/call` first asks the client for sampling.
-async fn sampling_upstream() -> SamplingUpstream {
-    use axum::response::IntoResponse;
-    let posts = std::sync::Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
-    let seen = posts.clone();
-    let app = axum::Router::new().route(
-        "/mcp",
-        axum::routing::post(move |body: axum::body::Bytes| {
-            let seen = seen.clone();
-            async move {
-                let message: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                seen.lock().unwrap().push(message.clone());
-                let id = message["id"].clone();
-                match message["method"].as_str() {
-                    Some("initialize") => (
-                        [("content-type", "application/json"), ("mcp-session-id", "upstream-session")],
-                        json!({"jsonrpc": "2.0", "id": id, "result": {
-                            "protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
-                            "serverInfo": {"name": "sampling", "version": "1"}}})
-                        .to_string(),
-                    )
-                        .into_response(),
-                    Some("tools/list") => (
-                        [("content-type", "application/json")],
-                        json!({"jsonrpc": "2.0", "id": id, "result": {"tools": [
-                            {"name": "echo", "inputSchema": {"type": "object"}}]}})
-                        .to_string(),
-                    )
-                        .into_response(),
-                    Some("tools/call") => {
-                        let ask = json!({"jsonrpc": "2.0", "id": "s-1", "method": "sampling/createMessage", "params": {}});
-                        let result = json!({"jsonrpc": "2.0", "id": id, "result": {"content": []}});
-                        let body = format!("data: {ask}\n\ndata: {result}\n\n");
-                        ([("content-type", "text/event-stream")], body).into_response()
-                    }
-                    _ => axum::http::StatusCode::ACCEPTED.into_response(),
-                }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    SamplingUpstream { url, posts }
 }

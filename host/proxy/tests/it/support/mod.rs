@@ -1,36 +1,41 @@
-//! Shared by the admin API tests: a real server on loopback with a real SQLite file in a
-//! temporary directory, the demo upstream in-process, a few deliberately broken
-//! upstreams, and helpers that assert the API's exact error answers.
+//! What every test shares: a whole Portcullis on loopback with a real SQLite file in a
+//! temporary directory ([`Proxy`]), driven through its admin API as a platform would,
+//! and helpers that assert the API's exact error answers.
+//!
+//! | module | holds |
+//! |---|---|
+//! | `mcp` | the data plane's client side: raw MCP calls, answers, and [`mcp::Scenario`] |
+//! | `upstreams` | the demo upstream and a few deliberately broken or scripted ones |
 
-#![allow(dead_code)]
+pub mod mcp;
+pub mod upstreams;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
-use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::http::StatusCode;
 use portcullis::app::{RunningServer, spawn};
 use portcullis::config::{Config, Secret};
-use portcullis::demo_upstream::{DemoOptions, DemoUpstream, spawn_demo_upstream};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tempfile::TempDir;
+
+pub use mcp::*;
+pub use upstreams::*;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 /// base64 of 32 bytes of 0x2a.
 pub const MASTER_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 pub const OTHER_MASTER_KEY: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 
-pub struct Harness {
+/// A server of its own, on its own data directory.
+pub struct Proxy {
     pub server: RunningServer,
     pub dir: TempDir,
     pub http: reqwest::Client,
 }
 
+/// The configuration every test's server starts from, on the data directory `dir`.
 pub fn config(dir: &Path) -> Config {
     let mut config = Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -47,7 +52,7 @@ pub fn config(dir: &Path) -> Config {
     config
 }
 
-impl Harness {
+impl Proxy {
     pub async fn start() -> Self {
         Self::start_with(|_| {}).await
     }
@@ -56,6 +61,11 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let mut config = config(dir.path());
         adjust(&mut config);
+        Self::on(config, dir).await
+    }
+
+    /// A server with `config` on `dir`, a data directory kept from an earlier one, say.
+    pub async fn on(config: Config, dir: TempDir) -> Self {
         let server = spawn(config).await.expect("the server starts");
         Self {
             server,
@@ -152,15 +162,15 @@ impl Harness {
             Some(secret) => json!({"method": "api_key", "secret": secret}),
             None => json!({"method": "none"}),
         };
-        let (status, body) = self
-            .api(
-                Method::POST,
-                "/connectors",
-                Some(json!({"owner": owner, "server_url": url, "auth": auth})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body
+        self.create_connector(json!({"owner": owner, "server_url": url, "auth": auth}))
+            .await
+    }
+
+    /// Creates a connector from `body`, asserting success; answers it.
+    pub async fn create_connector(&self, body: Value) -> Value {
+        let (status, created) = self.api(Method::POST, "/connectors", Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "create connector: {created}");
+        created
     }
 
     pub async fn put_actor(&self, id: &str, properties: Value) -> (StatusCode, Value) {
@@ -188,23 +198,6 @@ impl Harness {
         pool.close().await;
         count
     }
-
-    /// Sends one MCP `initialize` through the data plane with `token`; answers the status.
-    pub async fn mcp_initialize(&self, connector: &str, token: &str) -> StatusCode {
-        self.http
-            .post(self.url(&format!("/mcp/{connector}")))
-            .bearer_auth(token)
-            .header("accept", "application/json, text/event-stream")
-            .json(
-                &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                "protocolVersion": "2025-11-25", "capabilities": {},
-                "clientInfo": {"name": "admin-test", "version": "1"}}}),
-            )
-            .send()
-            .await
-            .unwrap()
-            .status()
-    }
 }
 
 pub async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
@@ -228,119 +221,7 @@ pub fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str
     assert_eq!(answer.1.as_object().unwrap().len(), 1, "{}", answer.1);
 }
 
-pub async fn demo() -> DemoUpstream {
-    spawn_demo_upstream(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        DemoOptions::default(),
-    )
-    .await
-    .unwrap()
-}
-
-pub async fn demo_requiring(token: &str) -> DemoUpstream {
-    spawn_demo_upstream(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        DemoOptions {
-            require_token: Some(token.to_owned()),
-        },
-    )
-    .await
-    .unwrap()
-}
-
-/// A background HTTP server; stops when dropped.
-pub struct Upstream {
-    pub url: String,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn serve(router: axum::Router) -> Upstream {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router).await.unwrap();
-    });
-    Upstream {
-        url: format!("http://{addr}/mcp"),
-        task,
-    }
-}
-
-/// A web page, not an MCP server.
-pub async fn html_upstream() -> Upstream {
-    serve(axum::Router::new().route(
-        "/mcp",
-        post(|| async { axum::response::Html("<html><body>Welcome</body></html>") }),
-    ))
-    .await
-}
-
-/// An address nothing listens on.
-pub async fn closed_url() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    format!("http://{addr}/mcp")
-}
-
-/// What the scripted upstream lists and has seen.
-#[derive(Default)]
-pub struct Script {
-    pub tools: Vec<String>,
-    /// Each `Authorization` header received.
-    pub seen_auth: Vec<String>,
-    pub page_size: usize,
-}
-
-/// A minimal JSON-answering MCP server whose tool list a test can change; it pages
-/// `tools/list` `page_size` tools at a time.
-pub async fn scripted_upstream(script: Arc<Mutex<Script>>) -> Upstream {
-    async fn handle(
-        State(script): State<Arc<Mutex<Script>>>,
-        headers: HeaderMap,
-        Json(body): Json<Value>,
-    ) -> Response {
-        let mut script = script.lock().unwrap();
-        if let Some(auth) = headers.get("authorization") {
-            script.seen_auth.push(auth.to_str().unwrap().to_owned());
-        }
-        let id = body["id"].clone();
-        let result = match body["method"].as_str().unwrap_or("") {
-            "initialize" => {
-                json!({"protocolVersion": "2025-11-25", "capabilities": {"tools": {}}, "serverInfo": {"name": "scripted", "version": "1"}})
-            }
-            "tools/list" => {
-                let start: usize = body["params"]["cursor"]
-                    .as_str()
-                    .map_or(0, |c| c.parse().unwrap());
-                let size = script.page_size.max(1);
-                let page: Vec<Value> = script.tools.iter().skip(start).take(size)
-                    .map(|name| json!({"name": name, "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": true}}))
-                    .collect();
-                let mut result = json!({"tools": page});
-                if start + size < script.tools.len() {
-                    result["nextCursor"] = json!((start + size).to_string());
-                }
-                result
-            }
-            _ => return StatusCode::ACCEPTED.into_response(),
-        };
-        Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response()
-    }
-    serve(
-        axum::Router::new()
-            .route("/mcp", post(handle))
-            .with_state(script),
-    )
-    .await
-}
-
+/// The tool names of a connector as the API shows it.
 pub fn tool_names(connector: &Value) -> Vec<String> {
     connector["tools"]
         .as_array()

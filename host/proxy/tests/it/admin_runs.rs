@@ -1,22 +1,15 @@
 //! `/admin/v1/actors` and `/admin/v1/runs` against a real server, store and upstream.
 
-mod admin_support;
-
-use admin_support::*;
+use crate::support::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-fn connector_property(kind: &str, servers: Value) -> Value {
-    json!({"title": "Connector", "description": "An MCP connector", "type": kind,
-           "resourceType": "mcpConnector", "mcpServers": servers})
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn actors_are_created_updated_and_validated() {
-    let h = Harness::start().await;
+    let h = Proxy::start().await;
     let properties = json!({
-        "slack": connector_property("string", json!([{"url": "https://mcp.slack.com/mcp", "tools": {"required": ["list_*"], "readOnly": true}}])),
-        "many": connector_property("array", json!([{"url": "*"}])),
+        "slack": field("string", json!([{"url": "https://mcp.slack.com/mcp", "tools": {"required": ["list_*"], "readOnly": true}}])),
+        "many": field("array", json!([{"url": "*"}])),
         "query": {"title": "Query", "type": "string", "description": "free text", "editor": "textfield"},
     });
     let (status, created) = h.put_actor("my-actor", properties.clone()).await;
@@ -32,7 +25,7 @@ async fn actors_are_created_updated_and_validated() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(shown, created);
 
-    let smaller = json!({"many": connector_property("array", json!([{"url": "*"}]))});
+    let smaller = json!({"many": field("array", json!([{"url": "*"}]))});
     let (status, updated) = h.put_actor("my-actor", smaller.clone()).await;
     assert_eq!(status, StatusCode::OK, "{updated}");
     assert_eq!(updated["created_at"], created["created_at"]);
@@ -42,11 +35,11 @@ async fn actors_are_created_updated_and_validated() {
     let invalid = [
         (
             "type",
-            json!({"slack": connector_property("object", json!([{"url": "*"}]))}),
+            json!({"slack": field("object", json!([{"url": "*"}]))}),
         ),
         (
             "empty servers",
-            json!({"slack": connector_property("string", json!([]))}),
+            json!({"slack": field("string", json!([]))}),
         ),
         (
             "missing servers",
@@ -54,31 +47,31 @@ async fn actors_are_created_updated_and_validated() {
         ),
         (
             "entry without url",
-            json!({"slack": connector_property("string", json!([{"tools": {"readOnly": true}}]))}),
+            json!({"slack": field("string", json!([{"tools": {"readOnly": true}}]))}),
         ),
         (
             "empty url",
-            json!({"slack": connector_property("string", json!([{"url": ""}]))}),
+            json!({"slack": field("string", json!([{"url": ""}]))}),
         ),
         (
             "unknown entry key",
-            json!({"slack": connector_property("string", json!([{"url": "*", "auth": "x"}]))}),
+            json!({"slack": field("string", json!([{"url": "*", "auth": "x"}]))}),
         ),
         (
             "empty required",
-            json!({"slack": connector_property("string", json!([{"url": "*", "tools": {"required": []}}]))}),
+            json!({"slack": field("string", json!([{"url": "*", "tools": {"required": []}}]))}),
         ),
         (
             "duplicate required",
-            json!({"slack": connector_property("string", json!([{"url": "*", "tools": {"required": ["a", "a"]}}]))}),
+            json!({"slack": field("string", json!([{"url": "*", "tools": {"required": ["a", "a"]}}]))}),
         ),
         (
             "non-boolean hint",
-            json!({"slack": connector_property("string", json!([{"url": "*", "tools": {"destructive": "no"}}]))}),
+            json!({"slack": field("string", json!([{"url": "*", "tools": {"destructive": "no"}}]))}),
         ),
         (
             "unknown tools key",
-            json!({"slack": connector_property("string", json!([{"url": "*", "tools": {"readonly": true}}]))}),
+            json!({"slack": field("string", json!([{"url": "*", "tools": {"readonly": true}}]))}),
         ),
         (
             "array key on a string",
@@ -152,18 +145,15 @@ async fn actors_are_created_updated_and_validated() {
 }
 
 /// An actor whose `demo` field accepts the demo server with a `list_*` tool.
-async fn setup(h: &Harness, demo_url: &str) -> (String, String) {
-    let mine = h.add_connector("alice", demo_url, Some("sk-alice")).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+async fn setup(h: &Proxy, demo_url: &str) -> (String, String) {
+    let mine = id(&h.add_connector("alice", demo_url, Some("sk-alice")).await);
     let rules = json!([{"url": demo_url, "tools": {"required": ["list_*"]}}]);
     let (status, body) = h
         .put_actor("demo-actor", json!({
-            "demo": connector_property("string", rules.clone()),
-            "several": connector_property("array", rules),
-            "slack": connector_property("string", json!([{"url": "https://mcp.slack.com/mcp"}])),
-            "writer": connector_property("string", json!([{"url": "*", "tools": {"required": ["write_*"]}}])),
+            "demo": field("string", rules.clone()),
+            "several": field("array", rules),
+            "slack": field("string", json!([{"url": "https://mcp.slack.com/mcp"}])),
+            "writer": field("string", json!([{"url": "*", "tools": {"required": ["write_*"]}}])),
         }))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -172,13 +162,10 @@ async fn setup(h: &Harness, demo_url: &str) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn runs_start_show_and_finish() {
-    let h = Harness::start().await;
+    let h = Proxy::start().await;
     let demo = demo().await;
     let (conn, actor) = setup(&h, &demo.url).await;
-    let second = h.add_connector("alice", &demo.url, None).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let second = id(&h.add_connector("alice", &demo.url, None).await);
 
     let (status, started) = h
         .api(Method::POST, "/runs", Some(json!({"actor": actor, "user": "alice", "input": {"demo": conn, "several": [conn, second], "other": 1}})))
@@ -283,13 +270,10 @@ async fn runs_start_show_and_finish() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_run_requests_start_nothing() {
-    let h = Harness::start().await;
+    let h = Proxy::start().await;
     let demo = demo().await;
     let (mine, actor) = setup(&h, &demo.url).await;
-    let bobs = h.add_connector("bob", &demo.url, None).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bobs = id(&h.add_connector("bob", &demo.url, None).await);
     let start = |body: Value| h.api(Method::POST, "/runs", Some(body));
 
     let cases = [
@@ -425,7 +409,7 @@ async fn bad_run_requests_start_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn runs_expire_after_their_lifetime() {
-    let h = Harness::start_with(|c| c.runs.max_lifetime_secs = 1).await;
+    let h = Proxy::start_with(|c| c.runs.max_lifetime_secs = 1).await;
     let demo = demo().await;
     let (conn, actor) = setup(&h, &demo.url).await;
     let (_, started) = h

@@ -2,16 +2,15 @@
 //! not in the database file. The data directory survives restarts, and a wrong master
 //! key stops the start instead of damaging anything.
 
-mod admin_support;
-
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 
-use admin_support::*;
+use crate::support::*;
 use portcullis::app::spawn;
 use portcullis::config::Secret;
+use portcullis_test_upstreams::wire;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const SECRET: &str = "sk-live-SECRET-7f3a9c41";
 const WRONG_SECRET: &str = "sk-wrong-SECRET-0b2d";
@@ -49,34 +48,6 @@ fn logs() -> String {
     String::from_utf8_lossy(&LOG.lock().unwrap()).into_owned()
 }
 
-/// Sends one JSON-RPC message through the data plane; answers the status, the session
-/// header and the body text.
-async fn mcp(
-    h: &Harness,
-    conn: &str,
-    token: &str,
-    session: Option<&str>,
-    body: Value,
-) -> (StatusCode, Option<String>, String) {
-    let mut request = h
-        .http
-        .post(h.url(&format!("/mcp/{conn}")))
-        .bearer_auth(token)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(&body);
-    if let Some(session) = session {
-        request = request.header("mcp-session-id", session);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let session = response
-        .headers()
-        .get("mcp-session-id")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (status, session, response.text().await.unwrap())
-}
-
 fn database_bytes(dir: &std::path::Path) -> Vec<u8> {
     let mut bytes = Vec::new();
     for suffix in ["", "-wal", "-shm"] {
@@ -97,7 +68,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn secrets_and_tokens_never_leak() {
     capture_logs();
-    let h = Harness::start().await;
+    let h = Proxy::start().await;
     let locked = demo_requiring(SECRET).await;
     let created = h.add_connector("alice", &locked.url, Some(SECRET)).await;
     let conn = created["id"].as_str().unwrap().to_owned();
@@ -113,20 +84,11 @@ async fn secrets_and_tokens_never_leak() {
     let token = run["token"].as_str().unwrap().to_owned();
 
     // Use the credential through the data plane, and fail a re-authorization.
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
-    let (status, session, _) = mcp(&h, &conn, &token, None, init).await;
-    assert_eq!(status, StatusCode::OK);
-    let session = session.expect("a proxy session id");
-    mcp(
-        &h,
-        &conn,
-        &token,
-        Some(&session),
-        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-    )
-    .await;
-    let (status, _, body) = mcp(&h, &conn, &token, Some(&session), json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}})).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let session = h.initialize(&conn, &token).await;
+    let call = wire::call_tool(2, "whoami", json!({}));
+    let answer = h.post(&conn, Some(&token), Some(&session), &call).await;
+    let body = answer.text;
+    assert_eq!(answer.status, 200, "{body}");
     assert!(body.contains("Authorization"), "{body}");
     assert!(
         !body.contains(&token),
@@ -206,11 +168,7 @@ async fn a_restart_keeps_everything_and_a_wrong_key_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let demo = demo().await;
     let locked = demo_requiring(SECRET).await;
-    let first = Harness {
-        server: spawn(config(dir.path())).await.unwrap(),
-        dir,
-        http: reqwest::Client::new(),
-    };
+    let first = Proxy::on(config(dir.path()), dir).await;
     let conn = first
         .add_connector("alice", &locked.url, Some(SECRET))
         .await;
@@ -244,7 +202,7 @@ async fn a_restart_keeps_everything_and_a_wrong_key_stops_the_start() {
             .await
             .1,
     );
-    let Harness { server, dir, .. } = first;
+    let Proxy { server, dir, .. } = first;
     server.shutdown().await;
 
     let mut wrong = config(dir.path());
@@ -268,11 +226,7 @@ async fn a_restart_keeps_everything_and_a_wrong_key_stops_the_start() {
     );
     assert!(error.contains("PORTCULLIS_MASTER_KEY"), "{error}");
 
-    let second = Harness {
-        server: spawn(config(dir.path())).await.unwrap(),
-        dir,
-        http: reqwest::Client::new(),
-    };
+    let second = Proxy::on(config(dir.path()), dir).await;
     let after = (
         second.connectors().await,
         second.api(Method::GET, "/actors/keeper", None).await.1,

@@ -1,10 +1,8 @@
 //! `/admin/v1/connectors` against a real server, a real SQLite file and real upstreams.
 
-mod admin_support;
-
 use std::sync::{Arc, Mutex};
 
-use admin_support::*;
+use crate::support::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -20,7 +18,7 @@ const DEMO_TOOLS: [&str; 7] = [
 
 #[tokio::test(flavor = "multi_thread")]
 async fn create_show_list_restrict_and_delete() {
-    let h = Harness::start().await;
+    let h = Proxy::start().await;
     let demo = demo().await;
     let created = h.add_connector("alice", &demo.url, Some("sk-demo")).await;
 
@@ -189,7 +187,7 @@ async fn create_show_list_restrict_and_delete() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_create_requests_change_nothing() {
-    let h = Harness::start().await;
+    let h = Proxy::start().await;
     let demo = demo().await;
     let locked = demo_requiring("right-token").await;
     let html = html_upstream().await;
@@ -240,7 +238,7 @@ async fn bad_create_requests_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ssrf_check_refuses_private_targets_by_default() {
-    let h = Harness::start_with(|c| c.upstream.allow_private = false).await;
+    let h = Proxy::start_with(|c| c.upstream.allow_private = false).await;
     let demo = demo().await;
     for url in [
         "https://169.254.169.254/mcp".to_owned(),
@@ -274,7 +272,7 @@ async fn ssrf_check_refuses_private_targets_by_default() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn discovery_follows_every_page_and_reauthorization_keeps_the_allowlist() {
-    let h = Harness::start().await;
+    let h = Proxy::start().await;
     let script = Arc::new(Mutex::new(Script {
         tools: ["a", "b", "c", "d", "e"].map(String::from).to_vec(),
         page_size: 2,
@@ -405,7 +403,7 @@ async fn discovery_follows_every_page_and_reauthorization_keeps_the_allowlist() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reauthorize_with_a_rejected_key_keeps_the_old_one() {
-    let h = Harness::start().await;
+    let h = Proxy::start().await;
     let locked = demo_requiring("good").await;
     let created = h.add_connector("alice", &locked.url, Some("good")).await;
     let id = created["id"].as_str().unwrap();

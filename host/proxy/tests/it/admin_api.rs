@@ -1,15 +1,13 @@
 //! The admin API's surface: authentication, unknown routes, plugins, audit, and the
 //! operational endpoints.
 
-mod admin_support;
-
-use admin_support::*;
+use crate::support::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_route_needs_the_admin_token() {
-    let h = Harness::start().await;
+    let h = Proxy::start().await;
     let demo = demo().await;
     let body = json!({"owner": "alice", "server_url": demo.url, "auth": {"method": "none"}});
     for token in [
@@ -59,7 +57,7 @@ async fn every_route_needs_the_admin_token() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_routes_and_methods_answer_in_the_error_shape() {
-    let h = Harness::start().await;
+    let h = Proxy::start().await;
     assert_error(
         &h.api(Method::GET, "/nothing", None).await,
         StatusCode::NOT_FOUND,
@@ -89,7 +87,7 @@ async fn unknown_routes_and_methods_answer_in_the_error_shape() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn plugins_list_install_and_roll_back() {
-    let h = Harness::start().await;
+    let h = Proxy::start().await;
     let (status, plugins) = h.api(Method::GET, "/plugins", None).await;
     assert_eq!(status, StatusCode::OK);
     let list = plugins.as_array().unwrap();
@@ -189,7 +187,7 @@ async fn plugins_list_install_and_roll_back() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn audit_lists_data_plane_decisions() {
-    let h = Harness::start().await;
+    let h = Proxy::start().await;
     let (status, empty) = h.api(Method::GET, "/audit", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(empty, json!([]));
@@ -261,7 +259,7 @@ async fn audit_lists_data_plane_decisions() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn health_and_metrics_endpoints() {
-    let h = Harness::start().await;
+    let h = Proxy::start().await;
     let health = h.http.get(h.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     h.api(Method::GET, "/connectors", None).await;

@@ -1,0 +1,21 @@
+//! The proxy's integration tests: a whole Portcullis on loopback (real SQLite file, real
+//! compiled plugins, real MCP upstreams and clients), one test binary with a module per
+//! area, so the proxy and wasmtime are linked once.
+//!
+//! | module | what it covers |
+//! |---|---|
+//! | `admin_api` | the admin API's surface: authentication, unknown routes, plugins, audit, operational endpoints |
+//! | `admin_connectors` | `/connectors`: discovery, allowlists, re-authorization, SSRF |
+//! | `admin_runs` | `/actors` and `/runs`: validation, the access chain's answers, lifetimes |
+//! | `admin_secrets` | secrets and tokens never leak; restarts; the master key |
+//! | `data_plane` | `/mcp/{connectorId}`: the specification's scenarios and error catalogue |
+//! | `plugin_restart` | installed plugins survive a restart |
+//! | `support` | the harness: a server per test, admin calls, MCP calls, test upstreams |
+
+mod admin_api;
+mod admin_connectors;
+mod admin_runs;
+mod admin_secrets;
+mod data_plane;
+mod plugin_restart;
+mod support;

@@ -1,0 +1,55 @@
+//! Plugins installed through the admin API survive a restart, so a chain may name them.
+
+use portcullis::app::spawn;
+use portcullis_runtime::ChainEntry;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::support::*;
+
+async fn plugins(proxy: &Proxy) -> Vec<Value> {
+    let (status, answer) = proxy.api(Method::GET, "/plugins", None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer.as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn installed_plugins_are_loaded_again_at_start() {
+    let first = Proxy::start().await;
+    let access = portcullis_builtins::builtin("connector-access")
+        .unwrap()
+        .wasm;
+    let (status, installed) = first
+        .raw(Method::PUT, "/plugins/extra-access", access.to_vec())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{installed}");
+    let before = plugins(&first).await;
+    let Proxy { server, dir, http } = first;
+    server.shutdown().await;
+
+    // Without the installed plugin on disk this start would fail: the chain names it.
+    let mut restarted = config(dir.path());
+    restarted
+        .plugins
+        .chains
+        .access
+        .push(ChainEntry::Name("extra-access".to_owned()));
+    let second = Proxy {
+        server: spawn(restarted)
+            .await
+            .expect("the installed plugin is loaded again"),
+        dir,
+        http,
+    };
+    let after = plugins(&second).await;
+    let extra = after
+        .iter()
+        .find(|p| p["name"] == "extra-access")
+        .expect("extra-access is loaded");
+    assert_eq!(extra["builtin"], false);
+    let sha = |list: &[Value]| {
+        list.iter().find(|p| p["name"] == "extra-access").unwrap()["sha256"].clone()
+    };
+    assert_eq!(sha(&after), sha(&before));
+    second.server.shutdown().await;
+}
