@@ -21,6 +21,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// A plugin's machine-readable reason, when a plugin's denial is the cause; answered
+    /// as `error.reason`.
+    pub reason: Option<String>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -31,6 +34,15 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            reason: None,
+        }
+    }
+
+    /// The same error, carrying a plugin's deny reason.
+    pub fn with_reason(self, reason: &str) -> Self {
+        Self {
+            reason: Some(reason.to_owned()),
+            ..self
         }
     }
 
@@ -74,7 +86,10 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut body = json!({"error": {"code": self.code, "message": self.message}});
+        if let Some(reason) = self.reason {
+            body["error"]["reason"] = reason.into();
+        }
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

@@ -2,17 +2,21 @@
 //! finishing it, which ends its token and its proxy sessions at once.
 //!
 //! A run's input is checked when it starts: every connector named in a connector field
-//! must exist, belong to the run's user, be authorized, and be eligible under that
-//! field's `mcpServers` rules. Eligibility is asked of the same access plugin chain the
-//! data plane uses, with a context holding only that field, so both planes agree and
-//! the error can name the field.
+//! must exist (the host's answer: there is nothing to ask a plugin about) and be accepted
+//! by the access plugin chain, the same chain the data plane asks, with a context holding
+//! only that field, so both planes agree and the error can name the field. Whose
+//! connector a run may use, and in what state, is the chain's decision alone: an
+//! operator who swaps `connector-access` for a plugin of their own changes it here too.
+//! The host only reports the answer: the built-in plugin's `not_owner` and
+//! `not_authorized` as `connector_not_available`, any other denial as
+//! `connector_not_eligible`, each with the denial's reason in the error's `reason`.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use portcullis_runtime::{ConnectorStatus, Decision, FieldKind};
+use portcullis_runtime::{Decision, Denial, FieldKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -165,12 +169,6 @@ async fn check_field(
             ));
         }
     };
-    let unavailable = |id: &str, why: &str| {
-        ApiError::invalid(
-            "connector_not_available",
-            format!("input field `{name}`: connector `{id}` {why}"),
-        )
-    };
     // The access plugins see only this field, so a deny is this field's.
     let only_this_field = RunRecord {
         input: json!({ (name.as_str()): value }),
@@ -178,20 +176,11 @@ async fn check_field(
     };
     for id in ids {
         let Some(connector) = state.store.connector(id).await? else {
-            return Err(unavailable(id, "does not exist"));
+            return Err(ApiError::invalid(
+                "connector_not_available",
+                format!("input field `{name}`: connector `{id}` does not exist"),
+            ));
         };
-        if connector.owner != run.user {
-            return Err(unavailable(
-                id,
-                &format!("does not belong to user `{}`", run.user),
-            ));
-        }
-        if connector.status != ConnectorStatus::Authorized {
-            return Err(unavailable(
-                id,
-                "needs re-authorization (POST /admin/v1/connectors/{id}/reauthorize)",
-            ));
-        }
         let context = decision_context(&only_this_field, actor, &connector);
         let verdict = state.runtime.access(Arc::new(context)).await;
         if let Some(fault) = verdict.fault {
@@ -205,17 +194,34 @@ async fn check_field(
             ));
         }
         if let Decision::Deny(denial) = verdict.value {
-            return Err(ApiError::invalid(
-                "connector_not_eligible",
-                format!(
-                    "input field `{name}`: connector `{id}` is not eligible under the field's \
-                     mcpServers rules ({}); choose a connector whose server and tools match",
-                    denial.message
-                ),
-            ));
+            return Err(refused(name, id, &run.user, &denial));
         }
     }
     Ok(())
+}
+
+/// The 422 for a connector the access chain refused, naming the field and the cause.
+fn refused(field: &str, id: &str, user: &str, denial: &Denial) -> ApiError {
+    let at = format!("input field `{field}`: connector `{id}`");
+    let (code, message) = match denial.reason.as_str() {
+        "not_owner" => (
+            "connector_not_available",
+            format!("{at} does not belong to user `{user}`"),
+        ),
+        "not_authorized" => (
+            "connector_not_available",
+            format!("{at} needs re-authorization (POST /admin/v1/connectors/{id}/reauthorize)"),
+        ),
+        _ => (
+            "connector_not_eligible",
+            format!(
+                "{at} is not eligible ({}); choose a connector whose server and tools match \
+                 the field's mcpServers rules",
+                denial.message
+            ),
+        ),
+    };
+    ApiError::invalid(code, message).with_reason(&denial.reason)
 }
 
 pub async fn show(

@@ -407,6 +407,103 @@ async fn bad_run_requests_start_nothing() {
     assert_eq!(h.count("runs").await, 1);
 }
 
+/// Item 7 of the renovation: `POST /runs` asks only the access chain. The built-in
+/// `connector-access` refuses another user's connector, and the 422 carries its reason;
+/// with it swapped for a policy that allows every connector (the `connector-allowlist`
+/// component, whose access answer is always allow), the same run starts, and the data
+/// plane, asking the same chain, lets its token in. A connector that does not exist is
+/// still the host's answer, since there is nothing to ask about; a rollback brings the
+/// built-in's refusal back.
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_ask_only_the_access_chain() {
+    let h = Proxy::start().await;
+    let demo = demo().await;
+    let (mine, actor) = setup(&h, &demo.url).await;
+    let bobs = id(&h.add_connector("bob", &demo.url, None).await);
+    let start = |input: Value| {
+        let body = json!({"actor": actor, "user": "alice", "input": input});
+        h.api(Method::POST, "/runs", Some(body))
+    };
+    let refused_as = |answer: &(StatusCode, Value), code: &str, reason: &str, named: &str| {
+        assert_error(answer, StatusCode::UNPROCESSABLE_ENTITY, code);
+        assert_eq!(answer.1["error"]["reason"], reason, "{}", answer.1);
+        let message = answer.1["error"]["message"].as_str().unwrap();
+        assert!(message.contains(named), "{message}");
+    };
+
+    let foreign = start(json!({"demo": bobs})).await;
+    refused_as(
+        &foreign,
+        "connector_not_available",
+        "not_owner",
+        "input field `demo`: connector",
+    );
+    assert!(
+        foreign.1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not belong to user `alice`")
+    );
+    let ineligible = start(json!({"slack": mine})).await;
+    refused_as(
+        &ineligible,
+        "connector_not_eligible",
+        "no_matching_rule",
+        "`slack`",
+    );
+
+    let permissive = portcullis_builtins::builtin("connector-allowlist")
+        .unwrap()
+        .wasm;
+    let (status, swapped) = h
+        .raw(
+            Method::PUT,
+            "/plugins/connector-access",
+            permissive.to_vec(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{swapped}");
+    let (status, started) = start(json!({"demo": bobs})).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    assert_eq!(
+        h.mcp_initialize(&bobs, started["token"].as_str().unwrap())
+            .await,
+        StatusCode::OK,
+        "the data plane asks the same chain"
+    );
+    let missing = start(json!({"demo": "conn_nope"})).await;
+    assert_error(
+        &missing,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "connector_not_available",
+    );
+    assert!(
+        missing.1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`conn_nope` does not exist"),
+        "{}",
+        missing.1
+    );
+    assert_eq!(
+        missing.1["error"].get("reason"),
+        None,
+        "no plugin was asked"
+    );
+
+    let (status, rolled) = h
+        .api(Method::POST, "/plugins/connector-access/rollback", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rolled}");
+    refused_as(
+        &start(json!({"demo": bobs})).await,
+        "connector_not_available",
+        "not_owner",
+        "`demo`",
+    );
+    assert_eq!(h.count("runs").await, 1, "only the permitted run started");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn runs_expire_after_their_lifetime() {
     let h = Proxy::start_with(|c| c.runs.max_lifetime_secs = 1).await;
