@@ -7,30 +7,9 @@ use portcullis_test_upstreams::{
     wire::{self, mcp_headers},
 };
 use rmcp::model::CallToolRequestParams;
-use serde_json::{Value, json};
+use serde_json::json;
 
-async fn post(
-    http: &reqwest::Client,
-    url: &str,
-    session: Option<&str>,
-    body: &Value,
-) -> reqwest::Response {
-    http.post(url)
-        .headers(mcp_headers(session))
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("the upstream answers")
-}
-
-fn content_type(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
+use crate::support::{content_type, post};
 
 /// (readOnly, destructive, idempotent) as declared, `None` where the tool leaves the default.
 type Hints = Option<(Option<bool>, Option<bool>, Option<bool>)>;
@@ -146,7 +125,7 @@ async fn speaks_streamable_http_with_sessions() {
     let url = upstream.url();
     let http = reqwest::Client::new();
 
-    let init = post(&http, &url, None, &wire::initialize(1)).await;
+    let init = post(&http, &url, mcp_headers(None), &wire::initialize(1)).await;
     assert_eq!(init.status(), 200);
     assert_eq!(content_type(&init), "text/event-stream");
     let session = init
@@ -171,7 +150,7 @@ async fn speaks_streamable_http_with_sessions() {
     let initialized = post(
         &http,
         &url,
-        Some(&session),
+        mcp_headers(Some(&session)),
         &wire::notification("notifications/initialized"),
     )
     .await;
@@ -180,7 +159,7 @@ async fn speaks_streamable_http_with_sessions() {
     let list = post(
         &http,
         &url,
-        Some(&session),
+        mcp_headers(Some(&session)),
         &wire::request(2, "tools/list", json!({})),
     )
     .await;
@@ -197,7 +176,7 @@ async fn speaks_streamable_http_with_sessions() {
     let no_session = post(
         &http,
         &url,
-        None,
+        mcp_headers(None),
         &wire::request(3, "tools/list", json!({})),
     )
     .await;
@@ -210,7 +189,7 @@ async fn speaks_streamable_http_with_sessions() {
     let unknown = post(
         &http,
         &url,
-        Some("not-a-session"),
+        mcp_headers(Some("not-a-session")),
         &wire::request(4, "tools/list", json!({})),
     )
     .await;
@@ -237,7 +216,7 @@ async fn speaks_streamable_http_with_sessions() {
     let after_delete = post(
         &http,
         &url,
-        Some(&session),
+        mcp_headers(Some(&session)),
         &wire::request(5, "tools/list", json!({})),
     )
     .await;

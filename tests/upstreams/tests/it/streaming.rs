@@ -10,30 +10,7 @@ use portcullis_test_upstreams::{
 use rmcp::model::{CallToolRequestParams, PaginatedRequestParams};
 use serde_json::{Value, json};
 
-/// Initializes a session by hand and returns its id.
-async fn open_session(http: &reqwest::Client, url: &str) -> String {
-    let init = http
-        .post(url)
-        .headers(mcp_headers(None))
-        .body(wire::initialize(0).to_string())
-        .send()
-        .await
-        .unwrap();
-    let session = init.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    init.text().await.unwrap();
-    let initialized = http
-        .post(url)
-        .headers(mcp_headers(Some(&session)))
-        .body(wire::notification("notifications/initialized").to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(initialized.status(), 202);
-    session
-}
+use crate::support::open_session;
 
 #[tokio::test]
 async fn pages_chain_by_next_cursor_over_sse_to_all_100_tools() {

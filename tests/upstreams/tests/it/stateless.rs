@@ -6,32 +6,10 @@ use portcullis_test_upstreams::{
     echo_bench, stateless,
     wire::{self, mcp_headers},
 };
-use reqwest::header::HeaderMap;
 use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
 
-async fn post(
-    http: &reqwest::Client,
-    url: &str,
-    headers: HeaderMap,
-    body: &Value,
-) -> reqwest::Response {
-    http.post(url)
-        .headers(headers)
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("the upstream answers")
-}
-
-fn content_type(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
+use crate::support::{content_type, post};
 
 #[tokio::test]
 async fn an_rmcp_client_lists_and_calls_without_a_session() {

@@ -11,33 +11,19 @@ use portcullis_test_upstreams::{
 };
 use serde_json::json;
 
+use crate::support::{open_session, post};
+
 #[tokio::test]
 async fn sse_answers_are_not_held_back_by_nagle() {
     let upstream = sessions().await;
     let http = reqwest::Client::new();
-    let init = http
-        .post(upstream.url())
-        .headers(mcp_headers(None))
-        .body(wire::initialize(0).to_string())
-        .send()
-        .await
-        .unwrap();
-    let session = init.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    init.text().await.unwrap();
+    let session = open_session(&http, &upstream.url()).await;
 
     let mut durations = Vec::new();
     for id in 1..=21 {
         let started = Instant::now();
-        let response = http
-            .post(upstream.url())
-            .headers(mcp_headers(Some(&session)))
-            .body(wire::call_tool(id, "echo", json!({"text": "ping"})).to_string())
-            .send()
-            .await
-            .unwrap();
+        let call = wire::call_tool(id, "echo", json!({"text": "ping"}));
+        let response = post(&http, &upstream.url(), mcp_headers(Some(&session)), &call).await;
         assert!(response.text().await.unwrap().contains("ping"));
         durations.push(started.elapsed());
     }
