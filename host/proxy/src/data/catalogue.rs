@@ -116,6 +116,16 @@ pub fn method_not_found(id: &Value, stateless: bool) -> Response {
     )
 }
 
+/// The status of an upstream refusal: 200 when it answers a request (the error is in
+/// the JSON-RPC answer), 502 on a GET or DELETE, which have no request to answer.
+fn in_band(id: Option<&Value>) -> StatusCode {
+    if id.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_GATEWAY
+    }
+}
+
 /// ERR-8.
 pub fn needs_reauthorization(id: Option<&Value>, connector_id: &str) -> Response {
     let body = error_body(
@@ -124,12 +134,7 @@ pub fn needs_reauthorization(id: Option<&Value>, connector_id: &str) -> Response
         "Connector requires re-authorization",
         Some(json!({ "connectorId": connector_id })),
     );
-    let status = if id.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_GATEWAY
-    };
-    json_response(status, &body)
+    json_response(in_band(id), &body)
 }
 
 /// ERR-9.
@@ -141,12 +146,7 @@ pub fn insufficient_scope(id: Option<&Value>, scopes: Option<&str>) -> Response 
         "Connector lacks required upstream permission",
         data,
     );
-    let status = if id.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_GATEWAY
-    };
-    json_response(status, &body)
+    json_response(in_band(id), &body)
 }
 
 /// ERR-10: 504 for a timeout, 502 otherwise.

@@ -129,12 +129,7 @@ async fn plugins_list_install_and_roll_back() {
     );
 
     // A policy component cannot take a provider's place.
-    let policy = portcullis_builtins::builtin("connector-access")
-        .unwrap()
-        .wasm;
-    let kind_change = h
-        .raw(Method::PUT, "/plugins/provider-bearer", policy.to_vec())
-        .await;
+    let kind_change = h.install("provider-bearer", "connector-access").await;
     assert_error(
         &kind_change,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -158,12 +153,7 @@ async fn plugins_list_install_and_roll_back() {
         "not_found",
     );
 
-    let wasm = portcullis_builtins::builtin("provider-bearer")
-        .unwrap()
-        .wasm;
-    let (status, installed) = h
-        .raw(Method::PUT, "/plugins/provider-bearer", wasm.to_vec())
-        .await;
+    let (status, installed) = h.install("provider-bearer", "provider-bearer").await;
     assert_eq!(status, StatusCode::OK, "{installed}");
     assert_eq!(installed["name"], "provider-bearer");
     assert_eq!(installed["sha256"], bearer["sha256"]);
@@ -211,19 +201,9 @@ async fn audit_lists_data_plane_decisions() {
         .to_owned();
     let rules = json!([{"url": "*"}]);
     h.put_actor("auditor", json!({"c": {"title": "c", "description": "c", "type": "string", "resourceType": "mcpConnector", "mcpServers": rules}})).await;
-    let (_, run) = h
-        .api(
-            Method::POST,
-            "/runs",
-            Some(json!({"actor": "auditor", "user": "alice", "input": {"c": conn}})),
-        )
-        .await;
-    let run_id = run["id"].as_str().unwrap();
-    assert_eq!(
-        h.mcp_initialize(&conn, run["token"].as_str().unwrap())
-            .await,
-        StatusCode::OK
-    );
+    let run = h.run("auditor", "alice", json!({"c": conn})).await;
+    let run_id = run.id.as_str();
+    assert_eq!(h.mcp_initialize(&conn, &run.token).await, StatusCode::OK);
 
     // The data plane writes audit records in the background.
     let mut records = Value::Null;

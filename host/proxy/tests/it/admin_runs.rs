@@ -452,16 +452,7 @@ async fn runs_ask_only_the_access_chain() {
         "`slack`",
     );
 
-    let permissive = portcullis_builtins::builtin("connector-allowlist")
-        .unwrap()
-        .wasm;
-    let (status, swapped) = h
-        .raw(
-            Method::PUT,
-            "/plugins/connector-access",
-            permissive.to_vec(),
-        )
-        .await;
+    let (status, swapped) = h.install("connector-access", "connector-allowlist").await;
     assert_eq!(status, StatusCode::OK, "{swapped}");
     let (status, started) = start(json!({"demo": bobs})).await;
     assert_eq!(status, StatusCode::CREATED, "{started}");
@@ -509,18 +500,11 @@ async fn runs_expire_after_their_lifetime() {
     let h = Proxy::start_with(|c| c.runs.max_lifetime_secs = 1).await;
     let demo = demo().await;
     let (conn, actor) = setup(&h, &demo.url).await;
-    let (_, started) = h
-        .api(
-            Method::POST,
-            "/runs",
-            Some(json!({"actor": actor, "user": "alice", "input": {"demo": conn}})),
-        )
-        .await;
-    let id = started["id"].as_str().unwrap();
+    let run = h.run(&actor, "alice", json!({"demo": conn})).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let (_, shown) = h.api(Method::GET, &format!("/runs/{id}"), None).await;
+    let (_, shown) = h.api(Method::GET, &format!("/runs/{}", run.id), None).await;
     assert_eq!(shown["status"], "timed_out");
-    let token = started["token"].as_str().unwrap();
+    let token = &run.token;
     assert_eq!(
         h.mcp_initialize(&conn, token).await,
         StatusCode::UNAUTHORIZED

@@ -73,15 +73,7 @@ async fn secrets_and_tokens_never_leak() {
     let created = h.add_connector("alice", &locked.url, Some(SECRET)).await;
     let conn = created["id"].as_str().unwrap().to_owned();
     h.put_actor("leaky", json!({"c": {"title": "c", "description": "c", "type": "string", "resourceType": "mcpConnector", "mcpServers": [{"url": "*"}]}})).await;
-    let (_, run) = h
-        .api(
-            Method::POST,
-            "/runs",
-            Some(json!({"actor": "leaky", "user": "alice", "input": {"c": conn}})),
-        )
-        .await;
-    let run_id = run["id"].as_str().unwrap().to_owned();
-    let token = run["token"].as_str().unwrap().to_owned();
+    let Run { id: run_id, token } = h.run("leaky", "alice", json!({"c": conn})).await;
 
     // Use the credential through the data plane, and fail a re-authorization.
     let session = h.initialize(&conn, &token).await;
@@ -185,15 +177,7 @@ async fn a_restart_keeps_everything_and_a_wrong_key_stops_the_start() {
         )
         .await;
     first.put_actor("keeper", json!({"c": {"title": "c", "description": "c", "type": "string", "resourceType": "mcpConnector", "mcpServers": [{"url": "*"}]}})).await;
-    let (_, run) = first
-        .api(
-            Method::POST,
-            "/runs",
-            Some(json!({"actor": "keeper", "user": "alice", "input": {"c": open}})),
-        )
-        .await;
-    let run_id = run["id"].as_str().unwrap().to_owned();
-    let token = run["token"].as_str().unwrap().to_owned();
+    let Run { id: run_id, token } = first.run("keeper", "alice", json!({"c": open})).await;
     let before = (
         first.connectors().await,
         first.api(Method::GET, "/actors/keeper", None).await.1,

@@ -17,9 +17,7 @@ async fn happy_path_injects_the_credential_and_keeps_the_run_token() {
     let upstream = upstreams::recording().await;
     let s = Scenario::on(&upstream.url()).start().await;
 
-    let client = upstreams::client::connect(&s.env.mcp_url(&s.conn), Some(&s.run.token))
-        .await
-        .unwrap();
+    let client = s.client().await;
     let whoami = client
         .call_tool(rmcp::model::CallToolRequestParams::new("whoami"))
         .await
@@ -285,9 +283,7 @@ async fn paging_keeps_cursors_through_the_filter() {
 async fn progress_arrives_before_the_result() {
     let upstream = upstreams::progress().await;
     let s = Scenario::on(&upstream.url()).start().await;
-    let client = upstreams::client::connect(&s.env.mcp_url(&s.conn), Some(&s.run.token))
-        .await
-        .unwrap();
+    let client = s.client().await;
     let call = rmcp::model::CallToolRequestParams::new("slow_count").with_arguments(
         upstreams::client::arguments(json!({ "count": 3, "delay_ms": 100 })),
     );

@@ -16,12 +16,7 @@ async fn plugins(proxy: &Proxy) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread")]
 async fn installed_plugins_are_loaded_again_at_start() {
     let first = Proxy::start().await;
-    let access = portcullis_builtins::builtin("connector-access")
-        .unwrap()
-        .wasm;
-    let (status, installed) = first
-        .raw(Method::PUT, "/plugins/extra-access", access.to_vec())
-        .await;
+    let (status, installed) = first.install("extra-access", "connector-access").await;
     assert_eq!(status, StatusCode::OK, "{installed}");
     let before = plugins(&first).await;
     let Proxy { server, dir, http } = first;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use portcullis::config::Config;
+use portcullis_test_upstreams::client::{self, McpClient};
 use portcullis_test_upstreams::wire;
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -282,6 +283,13 @@ impl Scenario {
     /// `tools/call` of `tool` as request `id`.
     pub async fn call(&self, id: i64, tool: &str, arguments: Value) -> Answer {
         self.send(&wire::call_tool(id, tool, arguments)).await
+    }
+
+    /// An rmcp client of the run on the connector, initialized.
+    pub async fn client(&self) -> McpClient {
+        client::connect(&self.env.mcp_url(&self.conn), Some(&self.run.token))
+            .await
+            .unwrap()
     }
 
     /// A new session of the run on the connector.

@@ -114,6 +114,13 @@ impl Proxy {
         answer(response).await
     }
 
+    /// `PUT /plugins/{name}` with the component of the built-in plugin `builtin`.
+    pub async fn install(&self, name: &str, builtin: &str) -> (StatusCode, Value) {
+        let wasm = portcullis_builtins::builtin(builtin).unwrap().wasm;
+        self.raw(Method::PUT, &format!("/plugins/{name}"), wasm.to_vec())
+            .await
+    }
+
     /// Sends a body over the size limit on a raw connection. The server answers before
     /// the upload ends and closes the connection, which an HTTP client reports as a send
     /// error; reading the answer while writing sees it whatever the timing.
