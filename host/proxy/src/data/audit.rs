@@ -16,7 +16,6 @@ use crate::store::{AuditRecord, Store};
 const BATCH: usize = 512;
 const QUEUE: usize = 16_384;
 
-#[derive(Clone)]
 pub struct AuditSink {
     tx: mpsc::Sender<AuditRecord>,
 }

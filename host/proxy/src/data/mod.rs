@@ -52,8 +52,7 @@ use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use axum::routing::any;
 
-pub use audit::AuditSink;
-pub use closer::Closing;
+pub(crate) use audit::AuditSink;
 pub use plane::DataPlane;
 
 use crate::state::AppState;

@@ -38,7 +38,7 @@ pub struct DataPlane {
 impl DataPlane {
     /// The data plane around a running audit writer. The other end of the upstream
     /// closer's queue is returned for the task that serves it (`tasks::spawn_closer`).
-    pub fn new(audit: AuditSink) -> (Self, Closing) {
+    pub(crate) fn new(audit: AuditSink) -> (Self, Closing) {
         let (closer, closing) = closer::channel();
         let plane = Self {
             sessions: SessionTable::default(),
