@@ -79,7 +79,7 @@ async fn post_message(
     let checked = gate::check(state, connector_id, headers).await?;
     let body = readable(body)?;
     let incoming = classify(headers, body)?;
-    let session = named_session(state, &checked, headers, &incoming)?;
+    let session = named_session(state, &checked, &incoming)?;
     let verdict = decide(state, &checked, &incoming.message).await;
     let plan = audit_decision(state, &checked, &incoming.message, &verdict).await?;
     let exchange = prepare(state, &checked, incoming, session.as_ref(), plan).await;
@@ -168,13 +168,12 @@ fn classify(headers: &HeaderMap, body: Bytes) -> Step<Incoming<'_>> {
 fn named_session(
     state: &AppState,
     checked: &Checked,
-    headers: &HeaderMap,
     incoming: &Incoming<'_>,
 ) -> Step<Option<Arc<Session>>> {
     if incoming.message.method() == "initialize" || checked.stateless() {
         return Ok(None);
     }
-    gate::session(state, checked, headers).map(Some)
+    gate::session(state, checked, incoming.headers).map(Some)
 }
 
 /// The request chain's decision on the message, counted.
