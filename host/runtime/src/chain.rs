@@ -339,3 +339,58 @@ fn fault_denial(code: DenyCode, fault: &Fault) -> Decision {
     })
 }
 
+/// The built-in chains end to end under the default limits. It is here rather than with
+/// the integration tests because the default wall-clock timeout (100 ms per call) holds
+/// only on a machine that is not running the sandbox's hostile tests beside it.
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use portcullis_model::fixtures::{call, connector, context, plan_request, rule, single, tool};
+    use portcullis_model::{CredentialKind, Decision, PlanRequest, ToolSet};
+
+    use crate::{InitialPlugin, Runtime, RuntimeConfig};
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_default_chain_decides_under_default_limits() {
+        let plugins: Vec<InitialPlugin> = portcullis_builtins::BUILTINS
+            .iter()
+            .map(|b| InitialPlugin::builtin(b.name, b.wasm))
+            .collect();
+        let rt = Runtime::new(RuntimeConfig::default(), &plugins).unwrap();
+        let slack = "https://mcp.slack.com/mcp";
+        let ctx = Arc::new(
+            context()
+                .connector(
+                    connector("conn_1", "alice", slack)
+                        .tool(tool("list_channels").read_only())
+                        .tool(tool("send_message").read_only()),
+                )
+                .field(single("slack").rule(rule(slack).required(["list_*"])))
+                .provide("slack", "conn_1")
+                .build(),
+        );
+        let v = rt.access(ctx.clone()).await;
+        assert_eq!(v.value, Decision::Allow, "{v:?}");
+        let v = rt.permitted_tools(ctx.clone()).await;
+        assert_eq!(
+            v.value,
+            ToolSet::Only(["list_channels".to_string()].into()),
+            "{v:?}"
+        );
+        let v = rt.request(ctx.clone(), call("send_message")).await;
+        assert!(!v.value.is_allow(), "{v:?}");
+        let v = rt
+            .injection_plan(PlanRequest {
+                server_url: "https://mcp.sentry.dev/mcp".into(),
+                provider: "sentry".into(),
+                ..plan_request(CredentialKind::ApiKey, "{}")
+            })
+            .await;
+        let plan = v.value.unwrap();
+        assert_eq!(
+            plan.headers[0].1.render(Some("tok")).unwrap(),
+            "Sentry-Bearer tok"
+        );
+    }
+}
