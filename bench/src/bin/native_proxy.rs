@@ -57,13 +57,15 @@ async fn run() -> anyhow::Result<()> {
     if let Some(dir) = data_dir {
         config.data_dir = dir;
     }
-    tracing::warn!(
-        "decisions of the built-in plugins are made by their native code, without a sandbox: \
-         a benchmark mode, not for production"
-    );
     portcullis::app::serve_with(
         config,
         Box::new(|runtime| {
+            // Logged here, when the proxy hands its runtime over, so the line also says
+            // that the decider was plugged in.
+            tracing::warn!(
+                "decisions of the built-in plugins are made by their native code, without a \
+                 sandbox: a benchmark mode, not for production"
+            );
             let sandbox = runtime.decider();
             runtime.with_decider(Arc::new(NativeDecider::new(sandbox)))
         }),
