@@ -11,7 +11,7 @@
 //! | `template` | credential templates in injection plans, filled in by the host |
 //! | `verdict` | [`Verdict`]: an answer with the [`Stamp`]s of the plugins that gave it and the [`Fault`] when one failed |
 //! | `chains` | [`ChainConfig`]: which plugins make each decision; its defaults come from the built-in list |
-//! | [`fixtures`] | (feature `fixtures`) builders for tests, mirroring `portcullis_sdk::testing` |
+//! | `fixtures` | (feature `fixtures`) builders for tests, mirroring `portcullis_sdk::testing` |
 
 mod chains;
 #[cfg(feature = "fixtures")]
