@@ -99,8 +99,7 @@ fn main() -> anyhow::Result<()> {
 fn config(mode: Mode) -> &'static str {
     match mode {
         Mode::Direct | Mode::Wasm => "",
-        Mode::WasmEveryRequest => "[plugins]\nmemoize = false\n",
-        Mode::NativeEveryRequest => "[plugins]\nmemoize = false\nbackend = \"native\"\n",
+        Mode::WasmEveryRequest | Mode::NativeEveryRequest => "[plugins]\nmemoize = false\n",
     }
 }
 

@@ -1,7 +1,7 @@
-//! Portcullis as a child process: building the two release binaries (default, and with
-//! the native decision backend), starting one on a data directory, reading its resident
-//! memory, stopping it, and setting up connectors, an actor and a run through its admin
-//! API. A [`Proxy`] kills its process when dropped, so an error anywhere in the harness
+//! Portcullis as a child process: building the two release binaries (the proxy, and this
+//! crate's `portcullis-bench-native`, the same proxy with the native decision backend),
+//! starting one on a data directory, reading its resident memory, stopping it, and setting
+//! up connectors, an actor and a run through its admin API. A [`Proxy`] kills its process when dropped, so an error anywhere in the harness
 //! leaves nothing running.
 
 use std::net::SocketAddr;
@@ -26,9 +26,9 @@ const ACTOR: &str = "bench-actor";
 /// Which binary to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Binary {
-    /// The default build: WebAssembly decisions only.
+    /// `portcullis`: WebAssembly decisions only.
     Wasm,
-    /// Built with `--features native-plugins`.
+    /// `portcullis-bench-native`: the built-ins' links answered by their native code.
     Native,
 }
 
@@ -51,7 +51,7 @@ fn target_dir() -> PathBuf {
 }
 
 /// Builds both release binaries (cargo does nothing when they are fresh) and copies each
-/// aside, since both builds write `target/release/portcullis`.
+/// aside, so that a later build cannot replace one under a running benchmark.
 pub fn build(skip: bool) -> anyhow::Result<Binaries> {
     let out = target_dir().join("bench-bin");
     let binaries = Binaries {
@@ -63,28 +63,29 @@ pub fn build(skip: bool) -> anyhow::Result<Binaries> {
     }
     std::fs::create_dir_all(&out)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    for (features, copy) in [
-        (None, &binaries.wasm),
-        (Some("native-plugins"), &binaries.native),
+    for (package, binary, copy) in [
+        ("portcullis", "portcullis", &binaries.wasm),
+        (
+            "portcullis-bench",
+            "portcullis-bench-native",
+            &binaries.native,
+        ),
     ] {
         let mut command = Command::new(&cargo);
         command.current_dir(workspace_root()).args([
             "build",
             "--release",
             "-p",
-            "portcullis",
+            package,
             "--bin",
-            "portcullis",
+            binary,
         ]);
-        if let Some(features) = features {
-            command.args(["--features", features]);
-        }
         eprintln!("building: {command:?}");
         let status = command.status().context("run cargo")?;
         if !status.success() {
             bail!("cargo build failed ({status})");
         }
-        std::fs::copy(target_dir().join("release/portcullis"), copy)?;
+        std::fs::copy(target_dir().join("release").join(binary), copy)?;
     }
     Ok(binaries)
 }

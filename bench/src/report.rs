@@ -15,7 +15,8 @@ pub enum Mode {
     Wasm,
     /// `memoize = false`: every request runs its WebAssembly chains.
     WasmEveryRequest,
-    /// `backend = "native"`, `memoize = false`: every request runs the chains as native code.
+    /// `portcullis-bench-native`, `memoize = false`: every request runs the same chains,
+    /// the built-ins answered by their native code.
     NativeEveryRequest,
 }
 

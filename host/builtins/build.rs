@@ -1,22 +1,11 @@
-//! Builds every crate under `plugins/` for wasm32-wasip2 and embeds the components, so an
-//! ordinary `cargo build` or `cargo run` of the proxy needs no extra step.
+//! Builds every built-in plugin (`portcullis-builtins-list`) for wasm32-wasip2 and embeds
+//! the components, so an ordinary `cargo build` or `cargo run` of the proxy needs no extra
+//! step.
 
 use std::path::{Path, PathBuf};
 
+use portcullis_builtins_list::LIST;
 use portcullis_wasm_build::{PluginBuild, PluginCrate, nested_target_dir, workspace_root};
-
-/// Registry name and cargo package of each built-in plugin.
-const BUILTINS: [(&str, &str); 6] = [
-    ("connector-access", "portcullis-plugin-connector-access"),
-    ("declared-tools", "portcullis-plugin-declared-tools"),
-    (
-        "connector-allowlist",
-        "portcullis-plugin-connector-allowlist",
-    ),
-    ("provider-bearer", "portcullis-plugin-provider-bearer"),
-    ("provider-sentry", "portcullis-plugin-provider-sentry"),
-    ("provider-github", "portcullis-plugin-provider-github"),
-];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
@@ -33,7 +22,7 @@ fn main() {
     }
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
 
-    let crates: Vec<PluginCrate> = BUILTINS.iter().map(|(_, p)| PluginCrate::new(*p)).collect();
+    let crates: Vec<PluginCrate> = LIST.iter().map(|e| PluginCrate::new(e.package)).collect();
     let build = PluginBuild::new(root.join("Cargo.toml"), nested_target_dir(&root));
     let artifacts = match build.build(&crates) {
         Ok(paths) => paths,
@@ -45,11 +34,12 @@ fn main() {
 
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
     let mut table = String::from("pub static BUILTINS: &[Builtin] = &[\n");
-    for ((name, _), artifact) in BUILTINS.iter().zip(&artifacts) {
-        let embedded = out_dir.join(format!("{name}.wasm"));
+    for (entry, artifact) in LIST.iter().zip(&artifacts) {
+        let embedded = out_dir.join(format!("{}.wasm", entry.name));
         copy_if_changed(artifact, &embedded);
         table.push_str(&format!(
-            "    Builtin {{ name: {name:?}, wasm: include_bytes!({:?}) }},\n",
+            "    Builtin {{ name: {:?}, wasm: include_bytes!({:?}) }},\n",
+            entry.name,
             embedded.display().to_string()
         ));
     }

@@ -17,7 +17,10 @@
 //! permitted-set algorithm). [`testing`] is the native harness: plugin logic is plain Rust
 //! and is unit-tested with `cargo test`, no proxy and no WebAssembly needed.
 //!
-//! ```ignore
+//! A policy writes only what it decides: `access` and `request` allow and
+//! `permitted_tools` permits every tool unless the plugin says otherwise.
+//!
+//! ```
 //! use portcullis_sdk::policy::*;
 //!
 //! struct NoDeletes;
@@ -34,11 +37,12 @@
 //!             _ => Decision::Allow,
 //!         }
 //!     }
-//!     fn access(_ctx: DecisionContext) -> Decision { Decision::Allow }
-//!     fn permitted_tools(_ctx: DecisionContext) -> ToolSet { ToolSet::All }
 //! }
 //!
 //! portcullis_sdk::export_policy!(NoDeletes);
+//! # use portcullis_sdk::testing::{call, context};
+//! # assert!(matches!(NoDeletes::request(context().build(), call("delete_file")), Decision::Deny(_)));
+//! # assert!(matches!(NoDeletes::access(context().build()), Decision::Allow));
 //! ```
 
 pub mod glob;
@@ -48,8 +52,8 @@ pub mod rules;
 pub mod testing;
 pub mod url;
 
-/// The raw `wit-bindgen` output for each world. Plugins normally use [`policy`] and
-/// [`provider`] instead.
+/// The raw `wit-bindgen` output for each world. Plugins use [`policy`] and [`provider`]
+/// instead; the export macros bridge their traits to the bindings' `Guest` traits.
 pub mod bindings {
     pub mod policy {
         wit_bindgen::generate!({
@@ -77,13 +81,54 @@ pub mod bindings {
 ///
 /// [`Policy`]: policy::Policy
 pub mod policy {
-    pub use crate::bindings::policy::exports::portcullis::plugin::policy::{
-        Guest as Policy, PolicyInfo,
-    };
+    use crate::bindings::policy::exports::portcullis::plugin::policy::Guest;
+    pub use crate::bindings::policy::exports::portcullis::plugin::policy::PolicyInfo;
     pub use crate::bindings::policy::portcullis::plugin::types::{
         Connector, ConnectorField, ConnectorStatus, Decision, DecisionContext, Denial, DenyCode,
         FieldKind, McpRequest, PluginInfo, Run, ServerRule, Tool, ToolHints, ToolRule, ToolSet,
     };
+
+    /// A policy plugin: the decisions of the request path. Only `describe` is required;
+    /// a policy implements the decisions it makes and inherits the rest, which allow.
+    /// In a chain the host combines policies deny-overrides and intersects their tool
+    /// sets, so an inherited answer never widens what another policy narrows.
+    pub trait Policy {
+        /// The plugin's name and version, and whether `request` reads tool arguments.
+        fn describe() -> PolicyInfo;
+
+        /// May this run use this connector at all? Inherited: allow.
+        fn access(_ctx: DecisionContext) -> Decision {
+            Decision::Allow
+        }
+
+        /// May this client-to-server message pass? Inherited: allow.
+        fn request(_ctx: DecisionContext, _request: McpRequest) -> Decision {
+            Decision::Allow
+        }
+
+        /// Which tools of the connector's snapshot the run may see and call. Inherited:
+        /// all of them.
+        fn permitted_tools(_ctx: DecisionContext) -> ToolSet {
+            ToolSet::All
+        }
+    }
+
+    /// The bridge [`export_policy!`](crate::export_policy) relies on: every [`Policy`] is
+    /// the component's `policy` export.
+    impl<T: Policy> Guest for T {
+        fn describe() -> PolicyInfo {
+            <T as Policy>::describe()
+        }
+        fn access(ctx: DecisionContext) -> Decision {
+            <T as Policy>::access(ctx)
+        }
+        fn request(ctx: DecisionContext, request: McpRequest) -> Decision {
+            <T as Policy>::request(ctx, request)
+        }
+        fn permitted_tools(ctx: DecisionContext) -> ToolSet {
+            <T as Policy>::permitted_tools(ctx)
+        }
+    }
 
     /// A policy's self-description for a plugin that ignores tool arguments.
     pub fn info(name: &str, version: &str) -> PolicyInfo {
@@ -110,10 +155,32 @@ pub mod policy {
 ///
 /// [`Provider`]: provider::Provider
 pub mod provider {
+    use crate::bindings::provider::exports::portcullis::plugin::provider::Guest;
     pub use crate::bindings::provider::exports::portcullis::plugin::provider::{
-        CredentialKind, Guest as Provider, InjectionPlan, PlanRequest,
+        CredentialKind, InjectionPlan, PlanRequest,
     };
     pub use crate::bindings::provider::portcullis::plugin::types::PluginInfo;
+
+    /// A provider plugin: where a connector's credential goes in upstream requests.
+    pub trait Provider {
+        /// The plugin's name and version.
+        fn describe() -> PluginInfo;
+
+        /// The plan for a connector, with placeholders ([`SECRET`], [`ACCESS_TOKEN`])
+        /// where the host writes the credential; or a refusal in the provider's words.
+        fn plan(request: PlanRequest) -> Result<InjectionPlan, String>;
+    }
+
+    /// The bridge [`export_provider!`](crate::export_provider) relies on: every
+    /// [`Provider`] is the component's `provider` export.
+    impl<T: Provider> Guest for T {
+        fn describe() -> PluginInfo {
+            <T as Provider>::describe()
+        }
+        fn plan(request: PlanRequest) -> Result<InjectionPlan, String> {
+            <T as Provider>::plan(request)
+        }
+    }
 
     /// The placeholder the host replaces with an API key or token.
     pub const SECRET: &str = "{secret}";
@@ -149,7 +216,8 @@ pub mod provider {
     }
 }
 
-/// Exports a type implementing [`policy::Policy`] as the plugin's `policy` interface.
+/// Exports a type implementing [`policy::Policy`] as the plugin's `policy` interface
+/// (through the bindings' `Guest` trait, which every `Policy` implements).
 #[macro_export]
 macro_rules! export_policy {
     ($ty:ident) => {
@@ -160,7 +228,8 @@ macro_rules! export_policy {
     };
 }
 
-/// Exports a type implementing [`provider::Provider`] as the plugin's `provider` interface.
+/// Exports a type implementing [`provider::Provider`] as the plugin's `provider` interface
+/// (through the bindings' `Guest` trait, which every `Provider` implements).
 #[macro_export]
 macro_rules! export_provider {
     ($ty:ident) => {

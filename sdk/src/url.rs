@@ -6,7 +6,7 @@
 //! `https://MCP.supabase.com/mcp/?project_ref=abc`. A pattern gets the same treatment of its
 //! trailing slash and of the case of its scheme and host.
 //!
-//! After normalization a trailing slash carries no meaning, so [`matches`] also accepts a
+//! After normalization a trailing slash carries no meaning, so [`matches()`] also accepts a
 //! pattern that spells one out: `https://api.githubcopilot.com/mcp/*` matches GitHub's
 //! canonical `https://api.githubcopilot.com/mcp/`, as it would literally.
 //!

@@ -1,6 +1,11 @@
 //! The built-in plugins, compiled from `plugins/` by this crate's build script and
 //! embedded as component bytes. The proxy loads them at start; operators may replace any
 //! of them at runtime.
+//!
+//! Which plugins are built in, and what each does in the default chains, is the list in
+//! `host/builtins/list` (re-exported here as [`list`]); this crate adds only the bytes.
+
+pub use portcullis_builtins_list as list;
 
 /// One embedded component.
 #[derive(Clone, Copy, Debug)]
@@ -23,8 +28,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_builtin_is_a_component() {
-        assert_eq!(BUILTINS.len(), 6);
+    fn every_listed_plugin_is_embedded_as_a_component() {
+        let names: Vec<&str> = BUILTINS.iter().map(|b| b.name).collect();
+        let listed: Vec<&str> = list::LIST.iter().map(|e| e.name).collect();
+        assert_eq!(names, listed);
         for b in BUILTINS {
             assert_eq!(
                 &b.wasm[..8],

@@ -1,6 +1,6 @@
 //! What one decision costs: a single plugin call with a fresh instance (what the request
-//! path does) against one kept instance (what it must not do), the same call through the
-//! async API, and the whole default chain work of one `tools/call`.
+//! path does for every call), the same call through the async API, and the whole default
+//! chain work of one `tools/call`. Everything here goes through the runtime's public API.
 //!
 //! Run with `cargo bench -p portcullis-runtime --bench decision`; the figures are in
 //! `docs/bench-runtime.md`.
@@ -9,108 +9,75 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use portcullis_model::fixtures::{self, connector, multiple, rule, tool};
 use portcullis_runtime::*;
 
 fn runtime() -> Runtime {
     let plugins: Vec<InitialPlugin> = portcullis_builtins::BUILTINS
         .iter()
-        .map(|b| InitialPlugin {
-            name: b.name,
-            wasm: b.wasm,
-            builtin: true,
-        })
+        .map(|b| InitialPlugin::builtin(b.name, b.wasm))
         .collect();
     Runtime::new(RuntimeConfig::default(), &plugins).expect("the built-ins load")
 }
 
 /// A run on a connector with 20 tools, 10 of them declared through two rules.
 fn context() -> Arc<DecisionContext> {
-    let tools = (0..20)
-        .map(|i| Tool {
-            name: if i < 10 {
-                format!("list_{i}")
-            } else {
-                format!("write_{i}")
-            },
-            hints: ToolHints {
-                read_only: Some(i < 10),
-                destructive: Some(i >= 15),
-                idempotent: None,
-                open_world: Some(false),
-            },
-        })
-        .collect();
-    Arc::new(DecisionContext {
-        run: Run {
-            id: "run_0123456789abcdef".into(),
-            actor: "actor_0123456789".into(),
-            user: "user_0123456789".into(),
-            fields: vec![ConnectorField {
-                name: "slack".into(),
-                kind: FieldKind::Multiple,
-                rules: vec![
-                    ServerRule {
-                        url: "https://mcp.slack.com/*".into(),
-                        tools: Some(ToolRule {
-                            required: Some(vec!["list_*".into()]),
-                            ..Default::default()
-                        }),
-                    },
-                    ServerRule {
-                        url: "https://mcp.example.com/mcp".into(),
-                        tools: None,
-                    },
-                ],
-                provided: vec!["conn_1".into(), "conn_2".into()],
-            }],
+    let slack = (0..20).fold(
+        connector("conn_1", "user_0123456789", "https://mcp.slack.com/mcp")
+            .allow((0..15).map(|i| format!("list_{i}"))),
+        |c, i| {
+            let name = match i < 10 {
+                true => format!("list_{i}"),
+                false => format!("write_{i}"),
+            };
+            c.tool(tool(&name).hints(Some(i < 10), Some(i >= 15), None, Some(false)))
         },
-        connector: Connector {
-            id: "conn_1".into(),
-            owner: "user_0123456789".into(),
-            server_url: "https://mcp.slack.com/mcp".into(),
-            provider: "bearer".into(),
-            status: ConnectorStatus::Authorized,
-            tools,
-            allowed_tools: Some((0..15).map(|i| format!("list_{i}")).collect()),
-        },
-    })
+    );
+    let field = multiple("slack")
+        .rule(rule("https://mcp.slack.com/*").required(["list_*"]))
+        .rule(rule("https://mcp.example.com/mcp"))
+        .provide("conn_1")
+        .provide("conn_2");
+    Arc::new(
+        fixtures::context()
+            .run("run_0123456789abcdef")
+            .user("user_0123456789")
+            .connector(slack)
+            .field(field)
+            .build(),
+    )
 }
 
 fn call() -> McpRequest {
     McpRequest {
-        method: "tools/call".into(),
-        tool: Some("list_3".into()),
         arguments: Some(r#"{"channel":"general","limit":20}"#.into()),
-        protocol_version: "2025-11-25".into(),
+        ..fixtures::call("list_3")
     }
 }
 
 fn plan_request() -> PlanRequest {
     PlanRequest {
-        connector_id: "conn_1".into(),
         server_url: "https://mcp.slack.com/mcp".into(),
-        provider: "bearer".into(),
-        config: "{}".into(),
-        credential: CredentialKind::ApiKey,
+        ..fixtures::plan_request(CredentialKind::ApiKey, "{}")
     }
 }
 
+/// One `request` call through the runtime's decider: a fresh store and instance, on the
+/// calling thread, as a chain makes each call (without the arguments, as the chain hands
+/// them only to a plugin that reads them).
 fn single_call(c: &mut Criterion) {
     let rt = runtime();
+    let decider = rt.decider();
+    let link = rt.link("declared-tools").expect("a built-in");
     let ctx = context();
-    let request = call();
-    assert_eq!(
-        rt.bench_fresh_request("declared-tools", &ctx, &request),
-        Ok(Decision::Allow)
-    );
+    let request = McpRequest {
+        arguments: None,
+        ..call()
+    };
+    assert_eq!(decider.request(&link, &ctx, &request), Ok(Decision::Allow));
     let mut group = c.benchmark_group("one_call_declared_tools");
     group.bench_function("fresh_instance", |b| {
-        b.iter(|| black_box(rt.bench_fresh_request("declared-tools", &ctx, &request)))
-    });
-    let mut reused = rt.bench_reused_instance("declared-tools").unwrap();
-    assert_eq!(reused.request(&ctx, &request), Ok(Decision::Allow));
-    group.bench_function("reused_instance", |b| {
-        b.iter(|| black_box(reused.request(&ctx, &request)))
+        b.iter(|| black_box(decider.request(&link, &ctx, &request)))
     });
     group.finish();
 }

@@ -5,29 +5,31 @@
 //!
 //! 1. its name is a plain registry name and its size is within bounds;
 //! 2. it is a component (not a core module), it compiles, and its digest is recorded;
-//! 3. it links against exactly one world of `portcullis:plugin@0.1.0`: the linker offers
-//!    the `log` import and WASI with an empty context, so a component that imports any
-//!    other capability (HTTP, a host function of its own) fails here;
+//! 3. it links against a world of a contract version the runtime serves (`abi`): the
+//!    linker offers the `log` import and WASI with an empty context, so a component that
+//!    imports any other capability (HTTP, a host function of its own) fails here;
 //! 4. its `describe` export answers well-formed, under the same limits as every call.
 //!
 //! Compilation is the slow step (tens of milliseconds per plugin in a release build), so
 //! compiled artifacts are kept in memory, keyed by digest and by the engine's
-//! compatibility hash, and only ever produced by this process.
+//! compatibility hash, and only ever produced by this process. An install admits off the
+//! request path, on the blocking pool, holding one instance slot for its smoke call.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
+use portcullis_model::Fault;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
-use crate::abi::v0_1_0::{policy::PolicyPluginPre, provider::ProviderPluginPre};
+use crate::abi::Pre;
 use crate::answer;
-use crate::error::{Fault, LoadError};
-use crate::evaluate;
-use crate::registry::{Plugin, PluginKind, Pre};
-use crate::sandbox::Sandbox;
+use crate::call;
+use crate::engine::Engine;
+use crate::error::LoadError;
+use crate::plugin::{Plugin, PluginKind};
 
 /// Components larger than this are refused before anything else is done with them.
 pub const MAX_COMPONENT_BYTES: usize = 32 << 20;
@@ -36,7 +38,7 @@ pub const MAX_COMPONENT_BYTES: usize = 32 << 20;
 const COMPONENT_HEADER: [u8; 8] = *b"\0asm\x0d\0\x01\0";
 
 /// Checks a registry name: 1 to 64 of `a-z`, `0-9` and `-`.
-pub fn check_name(name: &str) -> Result<(), LoadError> {
+fn check_name(name: &str) -> Result<(), LoadError> {
     let valid = !name.is_empty()
         && name.len() <= 64
         && name
@@ -49,9 +51,29 @@ pub fn check_name(name: &str) -> Result<(), LoadError> {
     }
 }
 
+/// Admits `wasm` as an operator's plugin `name` on the blocking pool, within one
+/// instance slot: the smoke call instantiates the component like any call, and the pooling
+/// allocator refuses rather than waits when every slot is busy, so an install under full
+/// load would otherwise fail for no fault of its own.
+pub(crate) async fn admit_off_path(
+    engine: &Arc<Engine>,
+    name: &str,
+    wasm: Vec<u8>,
+) -> Result<Plugin, LoadError> {
+    let permit = engine.slot().await;
+    let engine = engine.clone();
+    let name = name.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        admit(&engine, &name, &wasm, false)
+    })
+    .await
+    .map_err(|e| LoadError::Compile(format!("admission task failed: {e}")))?
+}
+
 /// Admits `bytes` as plugin `name`. Blocking: compiles and runs the component.
-pub fn admit(
-    sandbox: &Sandbox,
+pub(crate) fn admit(
+    engine: &Engine,
     name: &str,
     bytes: &[u8],
     builtin: bool,
@@ -67,50 +89,36 @@ pub fn admit(
         return Err(LoadError::NotAComponent);
     }
     let sha256 = hex::encode(Sha256::digest(bytes));
-    let component = compile(sandbox, &sha256, bytes)?;
+    let component = compile(engine, &sha256, bytes)?;
 
     let name: Arc<str> = name.into();
-    let policy = sandbox
-        .policy_linker()
-        .instantiate_pre(&component)
-        .and_then(PolicyPluginPre::new);
-    let (pre, kind) = match policy {
-        Ok(pre) => (Pre::Policy(pre), PluginKind::Policy),
-        Err(policy_error) => {
-            let provider = sandbox
-                .provider_linker()
-                .instantiate_pre(&component)
-                .and_then(ProviderPluginPre::new);
-            match provider {
-                Ok(pre) => (Pre::Provider(pre), PluginKind::Provider),
-                Err(provider_error) => {
-                    return Err(LoadError::UnknownWorld {
-                        policy: format!("{policy_error:#}"),
-                        provider: format!("{provider_error:#}"),
-                    });
-                }
-            }
-        }
+    let pre =
+        Pre::new(engine.linkers(), &component).map_err(|refused| LoadError::UnknownWorld {
+            policy: refused.policy,
+            provider: refused.provider,
+        })?;
+    let kind = match pre {
+        Pre::Policy(_) => PluginKind::Policy,
+        Pre::Provider(_) => PluginKind::Provider,
     };
 
-    let (reported_name, version, reads_arguments) =
-        evaluate::describe(sandbox, &name, &pre).map_err(LoadError::Describe)?;
-    answer::check_info(&reported_name, &version).map_err(|detail| {
+    let info = call::describe(engine, &name, &pre).map_err(LoadError::Describe)?;
+    answer::check_info(&info).map_err(|error| {
         LoadError::Describe(Fault::Malformed {
             plugin: name.to_string(),
-            detail,
+            detail: error.to_string(),
         })
     })?;
 
     Ok(Plugin {
         name,
         kind,
-        reported_name,
-        version: version.into(),
+        reported_name: info.name,
+        version: info.version.into(),
         sha256: sha256.into(),
         loaded_at: SystemTime::now(),
         builtin,
-        reads_arguments,
+        reads_arguments: info.reads_arguments,
         pre,
     })
 }
@@ -119,9 +127,9 @@ type ArtifactCache = Mutex<HashMap<(String, u64), Arc<[u8]>>>;
 
 /// Compiles `bytes`, or deserializes the artifact this process compiled earlier from the
 /// same bytes for a compatible engine.
-fn compile(sandbox: &Sandbox, sha256: &str, bytes: &[u8]) -> Result<Component, LoadError> {
+fn compile(engine: &Engine, sha256: &str, bytes: &[u8]) -> Result<Component, LoadError> {
     static CACHE: OnceLock<ArtifactCache> = OnceLock::new();
-    let engine = sandbox.engine();
+    let engine = engine.wasmtime();
     let mut hasher = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
     let key = (sha256.to_owned(), hasher.finish());

@@ -1,13 +1,15 @@
-//! Checks on what a plugin answers, before the host acts on it.
+//! What a plugin answers, and the checks on it before the host acts on it.
 //!
-//! The canonical ABI already guarantees the answer has the right shape; these checks are
-//! about content the host would otherwise trust: sizes that could bloat logs and audit
-//! records, reason codes that end up as metric labels, and injection plans whose header
-//! names or values could smuggle a second header or override the transport's own. Any
-//! failure makes the answer malformed, which the caller turns into a deny.
+//! A [`Decider`](crate::Decider) hands back answers as the plugin gave them: a decision, a
+//! [`RawToolSet`], a [`RawPlan`] or a refusal, and `describe`'s [`Description`]. The chain
+//! checks every one of them here, whichever decider answered. The canonical ABI already
+//! guarantees an answer has the right shape; these checks are about content the host
+//! would otherwise trust: sizes that could bloat logs and audit records, reason codes that
+//! end up as metric labels, and injection plans whose header names or values could
+//! smuggle a second header or override the transport's own. Any failure makes the answer
+//! [`Malformed`], which the chain turns into a deny.
 
-use crate::Template;
-use crate::model::{Decision, InjectionPlan};
+use portcullis_model::{Decision, InjectionPlan, Template, TemplateError, ToolSet};
 
 const MAX_REASON: usize = 64;
 const MAX_MESSAGE: usize = 4096;
@@ -16,6 +18,7 @@ const MAX_TOOL_NAME: usize = 256;
 const MAX_PLAN_ENTRIES: usize = 32;
 const MAX_PLAN_VALUE: usize = 8192;
 const MAX_INFO_FIELD: usize = 128;
+const MAX_REFUSAL: usize = 4096;
 
 /// Headers a provider plan may not set: the transport's own, the proxy's session and
 /// protocol headers, and those that only make sense between client and proxy.
@@ -42,84 +45,141 @@ const RESERVED_HEADERS: [&str; 20] = [
     "forwarded",
 ];
 
-pub fn check_decision(decision: &Decision) -> Result<(), String> {
+/// A tool set as a policy answered it: names unchecked, duplicates kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RawToolSet {
+    All,
+    Only(Vec<String>),
+}
+
+/// An injection plan as a provider answered it: names unchecked, templates unparsed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RawPlan {
+    pub headers: Vec<(String, String)>,
+    pub query: Vec<(String, String)>,
+}
+
+/// What a plugin says about itself at admission.
+pub(crate) struct Description {
+    pub name: String,
+    pub version: String,
+    /// Whether `request` needs tool arguments (policy plugins only).
+    pub reads_arguments: bool,
+}
+
+/// Why an answer is not acted on.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Malformed {
+    #[error("deny reason must be 1 to {max} bytes", max = MAX_REASON)]
+    ReasonLength,
+    #[error("deny reason {0:?} is not snake_case")]
+    ReasonNotSnakeCase(String),
+    #[error("deny message is {0} bytes, over the {max}-byte limit", max = MAX_MESSAGE)]
+    MessageTooLong(usize),
+    #[error("{0} tool names, over the {max} limit", max = MAX_TOOL_NAMES)]
+    TooManyToolNames(usize),
+    #[error("a tool name of {0} bytes, over the {max}-byte limit", max = MAX_TOOL_NAME)]
+    ToolNameTooLong(usize),
+    #[error("plugin {0} must be 1 to {max} printable characters", max = MAX_INFO_FIELD)]
+    Info(&'static str),
+    #[error("more than {max} headers and query parameters", max = MAX_PLAN_ENTRIES)]
+    TooManyPlanEntries,
+    #[error("{0:?} is not a valid header name")]
+    HeaderName(String),
+    #[error("header {0:?} is reserved to the proxy")]
+    ReservedHeader(String),
+    #[error("header {0:?} is set twice")]
+    HeaderTwice(String),
+    #[error("{0:?} is not a valid query parameter name")]
+    QueryName(String),
+    #[error("a value of {0} bytes, over the {max}-byte limit", max = MAX_PLAN_VALUE)]
+    ValueTooLong(usize),
+    #[error("a value holds a control or non-ASCII character")]
+    ValueCharacter,
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("a refusal of {0} bytes, over the {max}-byte limit", max = MAX_REFUSAL)]
+    RefusalTooLong(usize),
+}
+
+pub(crate) fn check_decision(decision: &Decision) -> Result<(), Malformed> {
     let Decision::Deny(denial) = decision else {
         return Ok(());
     };
     if denial.reason.is_empty() || denial.reason.len() > MAX_REASON {
-        return Err(format!("deny reason must be 1 to {MAX_REASON} bytes"));
+        return Err(Malformed::ReasonLength);
     }
     if !denial
         .reason
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
     {
-        return Err(format!("deny reason {:?} is not snake_case", denial.reason));
+        return Err(Malformed::ReasonNotSnakeCase(denial.reason.clone()));
     }
     if denial.message.len() > MAX_MESSAGE {
-        return Err(format!(
-            "deny message is {} bytes, over the {MAX_MESSAGE}-byte limit",
-            denial.message.len()
-        ));
+        return Err(Malformed::MessageTooLong(denial.message.len()));
     }
     Ok(())
 }
 
-pub fn check_tool_names(names: &[String]) -> Result<(), String> {
+/// Checks a tool set; the names become a set.
+pub(crate) fn check_tools(tools: RawToolSet) -> Result<ToolSet, Malformed> {
+    let names = match tools {
+        RawToolSet::All => return Ok(ToolSet::All),
+        RawToolSet::Only(names) => names,
+    };
     if names.len() > MAX_TOOL_NAMES {
-        return Err(format!(
-            "{} tool names, over the {MAX_TOOL_NAMES} limit",
-            names.len()
-        ));
+        return Err(Malformed::TooManyToolNames(names.len()));
     }
     match names.iter().find(|n| n.len() > MAX_TOOL_NAME) {
-        Some(name) => Err(format!(
-            "a tool name of {} bytes, over the {MAX_TOOL_NAME}-byte limit",
-            name.len()
-        )),
-        None => Ok(()),
+        Some(name) => Err(Malformed::ToolNameTooLong(name.len())),
+        None => Ok(ToolSet::Only(names.into_iter().collect())),
     }
 }
 
-pub fn check_info(name: &str, version: &str) -> Result<(), String> {
-    for (what, value) in [("name", name), ("version", version)] {
+pub(crate) fn check_info(info: &Description) -> Result<(), Malformed> {
+    for (what, value) in [("name", &info.name), ("version", &info.version)] {
         if value.is_empty() || value.len() > MAX_INFO_FIELD || value.chars().any(char::is_control) {
-            return Err(format!(
-                "plugin {what} must be 1 to {MAX_INFO_FIELD} printable characters"
-            ));
+            return Err(Malformed::Info(what));
         }
     }
     Ok(())
 }
 
-/// Checks a plan and parses its templates; header names come back lower-case.
-pub fn check_plan(
-    headers: Vec<(String, String)>,
-    query: Vec<(String, String)>,
-) -> Result<InjectionPlan, String> {
-    if headers.len() + query.len() > MAX_PLAN_ENTRIES {
-        return Err(format!(
-            "more than {MAX_PLAN_ENTRIES} headers and query parameters"
-        ));
+/// Checks a provider's answer: a plan's names and templates (header names come back
+/// lower-case), or the length of its refusal.
+pub(crate) fn check_plan(
+    answer: Result<RawPlan, String>,
+) -> Result<Result<InjectionPlan, String>, Malformed> {
+    match answer {
+        Ok(plan) => check_plan_entries(plan).map(Ok),
+        Err(refusal) if refusal.len() <= MAX_REFUSAL => Ok(Err(refusal)),
+        Err(refusal) => Err(Malformed::RefusalTooLong(refusal.len())),
+    }
+}
+
+fn check_plan_entries(raw: RawPlan) -> Result<InjectionPlan, Malformed> {
+    if raw.headers.len() + raw.query.len() > MAX_PLAN_ENTRIES {
+        return Err(Malformed::TooManyPlanEntries);
     }
     let mut plan = InjectionPlan::default();
-    for (name, value) in headers {
+    for (name, value) in raw.headers {
         let name = name.to_ascii_lowercase();
         if name.is_empty() || !name.bytes().all(is_header_name_byte) {
-            return Err(format!("{name:?} is not a valid header name"));
+            return Err(Malformed::HeaderName(name));
         }
         if RESERVED_HEADERS.contains(&name.as_str()) || name.starts_with("x-forwarded-") {
-            return Err(format!("header {name:?} is reserved to the proxy"));
+            return Err(Malformed::ReservedHeader(name));
         }
         if plan.headers.iter().any(|(existing, _)| *existing == name) {
-            return Err(format!("header {name:?} is set twice"));
+            return Err(Malformed::HeaderTwice(name));
         }
         check_value(&value)?;
         plan.headers.push((name, Template::parse(&value)?));
     }
-    for (name, value) in query {
+    for (name, value) in raw.query {
         if name.is_empty() || name.len() > MAX_PLAN_VALUE || name.chars().any(char::is_control) {
-            return Err(format!("{name:?} is not a valid query parameter name"));
+            return Err(Malformed::QueryName(name));
         }
         check_value(&value)?;
         plan.query.push((name, Template::parse(&value)?));
@@ -127,12 +187,9 @@ pub fn check_plan(
     Ok(plan)
 }
 
-fn check_value(value: &str) -> Result<(), String> {
+fn check_value(value: &str) -> Result<(), Malformed> {
     if value.len() > MAX_PLAN_VALUE {
-        return Err(format!(
-            "a value of {} bytes, over the {MAX_PLAN_VALUE}-byte limit",
-            value.len()
-        ));
+        return Err(Malformed::ValueTooLong(value.len()));
     }
     // Visible ASCII, space and tab only: no CR or LF to start a second header, and no
     // bytes that HTTP libraries would reject at send time.
@@ -140,7 +197,7 @@ fn check_value(value: &str) -> Result<(), String> {
         .bytes()
         .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
     {
-        return Err("a value holds a control or non-ASCII character".to_owned());
+        return Err(Malformed::ValueCharacter);
     }
     Ok(())
 }
@@ -152,8 +209,9 @@ fn is_header_name_byte(b: u8) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use portcullis_model::{Denial, DenyCode};
+
     use super::*;
-    use crate::model::{Denial, DenyCode};
 
     fn deny(reason: &str, message: &str) -> Decision {
         Decision::Deny(Denial {
@@ -165,29 +223,99 @@ mod tests {
 
     #[test]
     fn decisions() {
-        assert!(check_decision(&Decision::Allow).is_ok());
-        assert!(check_decision(&deny("not_declared", "no")).is_ok());
-        assert!(check_decision(&deny("", "no")).is_err());
-        assert!(check_decision(&deny("Not Declared", "no")).is_err());
-        assert!(check_decision(&deny("x", &"m".repeat(MAX_MESSAGE + 1))).is_err());
+        assert_eq!(check_decision(&Decision::Allow), Ok(()));
+        assert_eq!(check_decision(&deny("not_declared", "no")), Ok(()));
+        assert_eq!(
+            check_decision(&deny("", "no")),
+            Err(Malformed::ReasonLength)
+        );
+        assert_eq!(
+            check_decision(&deny("Not Declared", "no")),
+            Err(Malformed::ReasonNotSnakeCase("Not Declared".into()))
+        );
+        assert_eq!(
+            check_decision(&deny("x", &"m".repeat(MAX_MESSAGE + 1))),
+            Err(Malformed::MessageTooLong(MAX_MESSAGE + 1))
+        );
+        assert_eq!(
+            Malformed::MessageTooLong(4097).to_string(),
+            "deny message is 4097 bytes, over the 4096-byte limit"
+        );
     }
 
     #[test]
     fn plans() {
-        let h = |n: &str, v: &str| vec![(n.to_owned(), v.to_owned())];
-        let plan = check_plan(h("Authorization", "Bearer {secret}"), vec![]).unwrap();
+        let h = |n: &str, v: &str| RawPlan {
+            headers: vec![(n.to_owned(), v.to_owned())],
+            query: vec![],
+        };
+        let check = |plan| check_plan(Ok(plan)).map(|plan| plan.expect("a plan"));
+        let plan = check(h("Authorization", "Bearer {secret}")).unwrap();
         assert_eq!(plan.headers[0].0, "authorization");
-        assert!(check_plan(h("X-Api-Key", "{secret}\r\nX-Evil: 1"), vec![]).is_err());
-        assert!(check_plan(h("Bad Name", "v"), vec![]).is_err());
-        assert!(check_plan(h("Host", "evil.example"), vec![]).is_err());
-        assert!(check_plan(h("X-Forwarded-For", "1.2.3.4"), vec![]).is_err());
-        assert!(check_plan(h("Mcp-Session-Id", "x"), vec![]).is_err());
-        assert!(check_plan(h("X-Key", "{secrte}"), vec![]).is_err());
-        let twice = vec![
-            ("a".to_owned(), "1".to_owned()),
-            ("A".to_owned(), "2".to_owned()),
-        ];
-        assert!(check_plan(twice, vec![]).is_err());
-        assert!(check_plan(vec![], h("api_key", "{secret}")).is_ok());
+        assert_eq!(
+            check(h("X-Api-Key", "{secret}\r\nX-Evil: 1")),
+            Err(Malformed::ValueCharacter)
+        );
+        assert_eq!(
+            check(h("Bad Name", "v")),
+            Err(Malformed::HeaderName("bad name".into()))
+        );
+        assert_eq!(
+            check(h("Host", "evil.example")),
+            Err(Malformed::ReservedHeader("host".into()))
+        );
+        assert_eq!(
+            check(h("X-Forwarded-For", "1.2.3.4")),
+            Err(Malformed::ReservedHeader("x-forwarded-for".into()))
+        );
+        assert_eq!(
+            check(h("Mcp-Session-Id", "x")),
+            Err(Malformed::ReservedHeader("mcp-session-id".into()))
+        );
+        assert_eq!(
+            check(h("X-Key", "{secrte}")),
+            Err(Malformed::Template(TemplateError::UnknownPlaceholder {
+                text: "{secrte}".into()
+            }))
+        );
+        let twice = RawPlan {
+            headers: vec![
+                ("a".to_owned(), "1".to_owned()),
+                ("A".to_owned(), "2".to_owned()),
+            ],
+            query: vec![],
+        };
+        assert_eq!(check(twice), Err(Malformed::HeaderTwice("a".into())));
+        let query = RawPlan {
+            headers: vec![],
+            query: vec![("api_key".to_owned(), "{secret}".to_owned())],
+        };
+        assert_eq!(check(query).unwrap().query[0].0, "api_key");
+    }
+
+    #[test]
+    fn refusals_are_bounded() {
+        assert_eq!(check_plan(Err("no".into())), Ok(Err("no".into())));
+        assert_eq!(
+            check_plan(Err("r".repeat(MAX_REFUSAL + 1))),
+            Err(Malformed::RefusalTooLong(MAX_REFUSAL + 1))
+        );
+        assert_eq!(
+            Malformed::RefusalTooLong(4097).to_string(),
+            "a refusal of 4097 bytes, over the 4096-byte limit"
+        );
+    }
+
+    #[test]
+    fn tool_sets() {
+        assert_eq!(check_tools(RawToolSet::All), Ok(ToolSet::All));
+        assert_eq!(
+            check_tools(RawToolSet::Only(vec!["b".into(), "a".into(), "a".into()])),
+            Ok(ToolSet::Only(["a".to_owned(), "b".to_owned()].into()))
+        );
+        assert_eq!(
+            check_tools(RawToolSet::Only(vec!["n".repeat(MAX_TOOL_NAME + 1)])),
+            Err(Malformed::ToolNameTooLong(MAX_TOOL_NAME + 1))
+        );
     }
 }

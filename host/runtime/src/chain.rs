@@ -1,136 +1,72 @@
-//! Which plugins make each decision, in which order, and how their answers combine.
+//! The chains: which plugins make each decision, and how their answers become one. This
+//! is the part a security reviewer reads to know what the proxy is told.
+//!
+//! **Resolving.** Every registry generation resolves the [`ChainConfig`] against the
+//! plugins loaded in it ([`Chains::resolve`]): each name must be loaded and of the kind
+//! its chain needs, or the generation is refused and the previous one keeps serving.
+//!
+//! **Running.** Each link's call is answered by the [`Decider`] (the sandbox by default);
+//! everything else happens here, whichever decider answers:
 //!
 //! * `access` and `request`: every plugin of the chain is asked in order; the first deny
-//!   wins (deny overrides) and the plugins after it are not called.
+//!   wins (deny overrides) and the plugins after it are not called. Tool arguments reach
+//!   only a plugin that declared it reads them.
 //! * `tools`: the permitted set is the intersection of every plugin's answer.
-//! * `providers`: the provider plugin for each provider profile name a connector may
-//!   carry (`bearer`, `sentry`, `github`, ...).
+//! * `providers`: the provider plugin named for the connector's provider profile answers
+//!   the injection plan.
+//! * Every answer is checked (`answer`) before it counts.
+//! * **Fail closed.** A call that gives no usable answer (trap, CPU deadline, memory
+//!   limit, wall-clock timeout, malformed answer) is a [`Fault`], and a fault is never an
+//!   allow: `access` and `request` deny with the chain's deny code and a reason naming the
+//!   fault, `tools` permits nothing, the plan is [`PlanError::Fault`]. The verdict carries
+//!   the fault and the fault is logged.
+//! * Every [`Verdict`] stamps the plugins that were called, in order (the last stamp of a
+//!   deny names the plugin that denied), and the generation the chains were resolved in.
 //!
-//! The defaults are the built-in plugins, so the proxy needs no configuration file.
+//! A chain with a link whose decider blocks (every sandboxed call does) runs on the
+//! blocking pool within one instance slot and a wall-clock timeout of one call's timeout
+//! per link (`Engine::blocking`); a timeout is a fault like any other.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Deserialize;
+use portcullis_model::{
+    ChainConfig, ChainEntry, Decision, DecisionContext, Denial, DenyCode, Fault, InjectionPlan,
+    McpRequest, PlanRequest, ToolSet, Verdict,
+};
 
-use crate::registry::{Plugin, PluginKind};
+use crate::answer::{self, Malformed};
+use crate::decider::{Decider, Link};
+use crate::engine::Engine;
+use crate::error::PlanError;
+use crate::plugin::{Plugin, PluginKind};
 
-/// The chain configuration, as written in the `[plugins.chains]` table.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ChainConfig {
-    pub access: Vec<ChainEntry>,
-    pub request: Vec<ChainEntry>,
-    pub tools: Vec<ChainEntry>,
-    /// Provider profile name to provider plugin name.
-    pub providers: BTreeMap<String, String>,
-}
-
-/// One link of a policy chain: a plugin name, or a plugin with operator settings.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(untagged)]
-pub enum ChainEntry {
-    Name(String),
-    WithSettings {
-        plugin: String,
-        #[serde(default)]
-        settings: serde_json::Map<String, serde_json::Value>,
-    },
-}
-
-impl ChainEntry {
-    pub fn plugin(&self) -> &str {
-        match self {
-            ChainEntry::Name(name) => name,
-            ChainEntry::WithSettings { plugin, .. } => plugin,
-        }
-    }
-
-    fn settings_json(&self) -> String {
-        match self {
-            ChainEntry::Name(_) => "{}".to_owned(),
-            ChainEntry::WithSettings { settings, .. } => {
-                serde_json::Value::Object(settings.clone()).to_string()
-            }
-        }
-    }
-}
-
-impl Default for ChainConfig {
-    fn default() -> Self {
-        let names = |names: &[&str]| {
-            names
-                .iter()
-                .map(|n| ChainEntry::Name((*n).to_owned()))
-                .collect()
-        };
-        Self {
-            access: names(&["connector-access"]),
-            request: names(&["declared-tools", "connector-allowlist"]),
-            tools: names(&["declared-tools", "connector-allowlist"]),
-            providers: [
-                ("bearer", "provider-bearer"),
-                ("sentry", "provider-sentry"),
-                ("github", "provider-github"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-        }
-    }
-}
-
-impl ChainConfig {
-    /// The chain name and plugin name of every reference, for error messages.
-    fn references(&self) -> impl Iterator<Item = (&'static str, &str, PluginKind)> {
-        self.access
-            .iter()
-            .map(|e| ("access", e.plugin(), PluginKind::Policy))
-            .chain(
-                self.request
-                    .iter()
-                    .map(|e| ("request", e.plugin(), PluginKind::Policy)),
-            )
-            .chain(
-                self.tools
-                    .iter()
-                    .map(|e| ("tools", e.plugin(), PluginKind::Policy)),
-            )
-            .chain(
-                self.providers
-                    .values()
-                    .map(|p| ("providers", p.as_str(), PluginKind::Provider)),
-            )
-    }
-
-    /// The chain that uses `name` as a plugin of a kind other than `kind`, if any.
-    pub fn conflicting_use(&self, name: &str, kind: PluginKind) -> Option<&'static str> {
-        self.references()
-            .find(|(_, plugin, wanted)| *plugin == name && *wanted != kind)
-            .map(|(chain, _, _)| chain)
-    }
-}
-
-/// A chain link bound to a loaded plugin version.
-#[derive(Clone)]
-pub(crate) struct Link {
-    pub plugin: Arc<Plugin>,
-    pub settings: Arc<str>,
-}
-
-#[derive(Clone)]
-pub(crate) struct ResolvedChains {
-    pub access: Arc<[Link]>,
-    pub request: Arc<[Link]>,
-    pub tools: Arc<[Link]>,
-    pub providers: BTreeMap<String, Arc<Plugin>>,
+/// The chains of one registry generation, bound to its plugin versions.
+pub(crate) struct Chains {
+    pub generation: u64,
+    access: Arc<[Link]>,
+    request: Arc<[Link]>,
+    tools: Arc<[Link]>,
+    providers: BTreeMap<String, Arc<Plugin>>,
+    /// Whether any plugin of the request chain reads tool arguments.
     pub request_reads_arguments: bool,
 }
 
-impl ResolvedChains {
+/// What a chain runs with: the decider that answers each link, and the sandbox whose
+/// blocking pool and slots a blocking decider's calls run within.
+#[derive(Clone, Copy)]
+pub(crate) struct Runner<'a> {
+    pub decider: &'a Arc<dyn Decider>,
+    pub engine: &'a Engine,
+}
+
+/// Resolving: binding the configuration to the plugin versions of one generation.
+impl Chains {
+    /// `config` resolved against `plugins`, for registry generation `generation`.
     pub fn resolve(
         config: &ChainConfig,
         plugins: &BTreeMap<Arc<str>, Arc<Plugin>>,
+        generation: u64,
     ) -> Result<Self, String> {
         let find = |chain: &str, name: &str, kind: PluginKind| -> Result<Arc<Plugin>, String> {
             let plugin = plugins.get(name).ok_or_else(|| {
@@ -168,11 +104,293 @@ impl ResolvedChains {
             })
             .collect::<Result<_, String>>()?;
         Ok(Self {
+            generation,
             access: links("access", &config.access)?,
             request_reads_arguments: request.iter().any(|l| l.plugin.reads_arguments),
             request,
             tools: links("tools", &config.tools)?,
             providers,
         })
+    }
+
+    /// The provider profile names a connector may use.
+    pub fn provider_profiles(&self) -> Vec<String> {
+        self.providers.keys().cloned().collect()
+    }
+}
+
+/// Running: each decision of the request path.
+impl Chains {
+    /// May this run use this connector?
+    pub async fn access(&self, run: Runner<'_>, ctx: Arc<DecisionContext>) -> Verdict<Decision> {
+        self.deny_overrides(
+            run,
+            self.access.clone(),
+            DenyCode::ConnectorUnavailable,
+            move |decider, link| decider.access(link, &ctx),
+        )
+        .await
+    }
+
+    /// May this client-to-server message pass?
+    pub async fn request(
+        &self,
+        run: Runner<'_>,
+        ctx: Arc<DecisionContext>,
+        request: McpRequest,
+    ) -> Verdict<Decision> {
+        let code = if request.method == "tools/call" {
+            DenyCode::ToolNotPermitted
+        } else {
+            DenyCode::MethodNotAllowed
+        };
+        let without_arguments = McpRequest {
+            arguments: None,
+            ..request.clone()
+        };
+        self.deny_overrides(run, self.request.clone(), code, move |decider, link| {
+            let request = match link.plugin.reads_arguments {
+                true => &request,
+                false => &without_arguments,
+            };
+            decider.request(link, &ctx, request)
+        })
+        .await
+    }
+
+    /// The intersection of every tools-chain plugin's answer; a failure permits nothing.
+    pub async fn permitted_tools(
+        &self,
+        run: Runner<'_>,
+        ctx: Arc<DecisionContext>,
+    ) -> Verdict<ToolSet> {
+        let links = self.tools.clone();
+        let plugins = links.iter().map(|l| l.plugin.stamp()).collect();
+        let chain = links.clone();
+        let outcome = run
+            .on(links.iter().map(|l| &*l.plugin), move |decider| {
+                let mut set = ToolSet::All;
+                for link in chain.iter() {
+                    let answer = decider.permitted_tools(link, &ctx)?;
+                    let answer =
+                        answer::check_tools(answer).map_err(|e| malformed(&link.plugin, e))?;
+                    set = set.intersect(answer);
+                }
+                Ok(set)
+            })
+            .await
+            .and_then(|answer| answer);
+        let (value, fault) = match outcome {
+            Ok(set) => (set, None),
+            Err(fault) => {
+                tracing::warn!(error = %fault, "permitted-tools chain failed; no tool is permitted");
+                (ToolSet::Only(Default::default()), Some(fault))
+            }
+        };
+        Verdict {
+            value,
+            plugins,
+            fault,
+            generation: self.generation,
+        }
+    }
+
+    /// The injection plan of the provider plugin configured for `request.provider`.
+    pub async fn injection_plan(
+        &self,
+        run: Runner<'_>,
+        request: PlanRequest,
+    ) -> Verdict<Result<InjectionPlan, PlanError>> {
+        let Some(plugin) = self.providers.get(&request.provider).cloned() else {
+            return Verdict {
+                value: Err(PlanError::UnknownProvider(request.provider)),
+                plugins: Vec::new(),
+                fault: None,
+                generation: self.generation,
+            };
+        };
+        let plugins = vec![plugin.stamp()];
+        let provider = plugin.clone();
+        let outcome = run
+            .on(std::iter::once(&*plugin), move |decider| {
+                let answer = decider.plan(&provider, &request)?;
+                answer::check_plan(answer).map_err(|e| malformed(&provider, e))
+            })
+            .await
+            .and_then(|answer| answer);
+        let (value, fault) = match outcome {
+            Ok(Ok(plan)) => (Ok(plan), None),
+            Ok(Err(refusal)) => (Err(PlanError::Refused(refusal)), None),
+            Err(fault) => {
+                tracing::warn!(error = %fault, "provider plugin failed");
+                (Err(PlanError::Fault(fault.clone())), Some(fault))
+            }
+        };
+        Verdict {
+            value,
+            plugins,
+            fault,
+            generation: self.generation,
+        }
+    }
+
+    /// Asks `links` in order until one denies; a fault denies with `code`.
+    async fn deny_overrides(
+        &self,
+        run: Runner<'_>,
+        links: Arc<[Link]>,
+        code: DenyCode,
+        ask: impl Fn(&dyn Decider, &Link) -> Result<Decision, Fault> + Send + 'static,
+    ) -> Verdict<Decision> {
+        let count = links.len();
+        let chain = links.clone();
+        let outcome = run
+            .on(links.iter().map(|l| &*l.plugin), move |decider| {
+                for (index, link) in chain.iter().enumerate() {
+                    let answer = ask(decider, link).and_then(|decision| {
+                        answer::check_decision(&decision)
+                            .map(|()| decision)
+                            .map_err(|e| malformed(&link.plugin, e))
+                    });
+                    match answer {
+                        Ok(Decision::Allow) => continue,
+                        other => return (index + 1, other),
+                    }
+                }
+                (count, Ok(Decision::Allow))
+            })
+            .await;
+        let (called, result) = outcome.unwrap_or_else(|fault| (count, Err(fault)));
+        let plugins = links[..called].iter().map(|l| l.plugin.stamp()).collect();
+        let (value, fault) = match result {
+            Ok(decision) => (decision, None),
+            Err(fault) => {
+                tracing::warn!(error = %fault, "policy plugin failed; denying");
+                (fault_denial(code, &fault), Some(fault))
+            }
+        };
+        Verdict {
+            value,
+            plugins,
+            fault,
+            generation: self.generation,
+        }
+    }
+}
+
+impl Runner<'_> {
+    /// Runs `work`, which calls the decider for `plugins`, where the decider needs it: on
+    /// the blocking pool if it blocks for any of them, inline otherwise.
+    async fn on<'p, T: Send + 'static>(
+        self,
+        mut plugins: impl ExactSizeIterator<Item = &'p Plugin>,
+        work: impl FnOnce(&dyn Decider) -> T + Send + 'static,
+    ) -> Result<T, Fault> {
+        let calls = plugins.len();
+        if plugins.any(|plugin| self.decider.blocks(plugin)) {
+            let decider = self.decider.clone();
+            self.engine.blocking(calls, move || work(&*decider)).await
+        } else {
+            Ok(work(&**self.decider))
+        }
+    }
+}
+
+/// The chain that uses `name` as a plugin of a kind other than `kind`, if any.
+pub(crate) fn conflicting_use(
+    config: &ChainConfig,
+    name: &str,
+    kind: PluginKind,
+) -> Option<&'static str> {
+    let policies = [
+        ("access", &config.access),
+        ("request", &config.request),
+        ("tools", &config.tools),
+    ]
+    .into_iter()
+    .flat_map(|(chain, entries)| {
+        entries
+            .iter()
+            .map(move |e| (chain, e.plugin(), PluginKind::Policy))
+    });
+    let providers = config
+        .providers
+        .values()
+        .map(|p| ("providers", p.as_str(), PluginKind::Provider));
+    policies
+        .chain(providers)
+        .find(|(_, plugin, wanted)| *plugin == name && *wanted != kind)
+        .map(|(chain, _, _)| chain)
+}
+
+fn malformed(plugin: &Plugin, error: Malformed) -> Fault {
+    Fault::Malformed {
+        plugin: plugin.name.to_string(),
+        detail: error.to_string(),
+    }
+}
+
+/// The deny a fault stands for: fail closed.
+fn fault_denial(code: DenyCode, fault: &Fault) -> Decision {
+    Decision::Deny(Denial {
+        code,
+        reason: fault.reason().to_owned(),
+        message: fault.to_string(),
+    })
+}
+
+/// The built-in chains end to end under the default limits. It is here rather than with
+/// the integration tests because the default wall-clock timeout (100 ms per call) holds
+/// only on a machine that is not running the sandbox's hostile tests beside it.
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use portcullis_model::fixtures::{call, connector, context, plan_request, rule, single, tool};
+    use portcullis_model::{CredentialKind, Decision, PlanRequest, ToolSet};
+
+    use crate::{InitialPlugin, Runtime, RuntimeConfig};
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_default_chain_decides_under_default_limits() {
+        let plugins: Vec<InitialPlugin> = portcullis_builtins::BUILTINS
+            .iter()
+            .map(|b| InitialPlugin::builtin(b.name, b.wasm))
+            .collect();
+        let rt = Runtime::new(RuntimeConfig::default(), &plugins).unwrap();
+        let slack = "https://mcp.slack.com/mcp";
+        let ctx = Arc::new(
+            context()
+                .connector(
+                    connector("conn_1", "alice", slack)
+                        .tool(tool("list_channels").read_only())
+                        .tool(tool("send_message").read_only()),
+                )
+                .field(single("slack").rule(rule(slack).required(["list_*"])))
+                .provide("slack", "conn_1")
+                .build(),
+        );
+        let v = rt.access(ctx.clone()).await;
+        assert_eq!(v.value, Decision::Allow, "{v:?}");
+        let v = rt.permitted_tools(ctx.clone()).await;
+        assert_eq!(
+            v.value,
+            ToolSet::Only(["list_channels".to_string()].into()),
+            "{v:?}"
+        );
+        let v = rt.request(ctx.clone(), call("send_message")).await;
+        assert!(!v.value.is_allow(), "{v:?}");
+        let v = rt
+            .injection_plan(PlanRequest {
+                server_url: "https://mcp.sentry.dev/mcp".into(),
+                provider: "sentry".into(),
+                ..plan_request(CredentialKind::ApiKey, "{}")
+            })
+            .await;
+        let plan = v.value.unwrap();
+        assert_eq!(
+            plan.headers[0].1.render(Some("tok")).unwrap(),
+            "Sentry-Bearer tok"
+        );
     }
 }

@@ -1,38 +1,10 @@
-//! What can go wrong when loading or calling a plugin, in words an operator can act on.
+//! What can go wrong when loading a plugin or asking for a plan, in words an operator can
+//! act on. (A plugin call that gives no answer is a `Fault`, a record of the model: it
+//! travels in the verdict.)
 
-/// Why one plugin call gave no usable answer. Every fault is a deny: the runtime fails
-/// closed, drops the instance and keeps serving.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Fault {
-    #[error("plugin `{0}` exceeded its CPU deadline and was interrupted")]
-    CpuDeadline(String),
-    #[error("plugin `{0}` exceeded its memory limit")]
-    MemoryLimit(String),
-    #[error("plugin `{plugin}` trapped: {detail}")]
-    Trap { plugin: String, detail: String },
-    #[error("plugin chain did not answer within its wall-clock timeout")]
-    WallTimeout,
-    #[error("plugin `{plugin}` gave a malformed answer: {detail}")]
-    Malformed { plugin: String, detail: String },
-    #[error(
-        "no plugin named `{0}` is loaded; load it with PUT /admin/v1/plugins/{0} or fix the chain configuration"
-    )]
-    Missing(String),
-}
+use portcullis_model::Fault;
 
-impl Fault {
-    /// The reason recorded in the audit log for a deny caused by this fault.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Fault::CpuDeadline(_) => "plugin_cpu_deadline",
-            Fault::MemoryLimit(_) => "plugin_memory_limit",
-            Fault::Trap { .. } => "plugin_trap",
-            Fault::WallTimeout => "plugin_timeout",
-            Fault::Malformed { .. } => "plugin_malformed_answer",
-            Fault::Missing(_) => "plugin_missing",
-        }
-    }
-}
+use crate::abi::CONTRACTS;
 
 /// Why a component was refused. The plugin that was loaded before, if any, stays.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +20,8 @@ pub enum LoadError {
     Compile(String),
     #[error(
         "the component implements neither the policy-plugin nor the provider-plugin world of \
-         portcullis:plugin@0.1.0 (policy: {policy}; provider: {provider})"
+         {contracts} (policy: {policy}; provider: {provider})",
+        contracts = CONTRACTS
     )]
     UnknownWorld { policy: String, provider: String },
     #[error("the component failed its admission call to `describe`: {0}")]
@@ -72,4 +45,15 @@ pub enum LoadError {
     Chain(String),
     #[error("the plugin runtime could not start: {0}")]
     Engine(String),
+}
+
+/// Why no injection plan is available for a connector.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("no provider plugin is configured for provider `{0}`")]
+    UnknownProvider(String),
+    #[error("the provider plugin refused the connector's configuration: {0}")]
+    Refused(String),
+    #[error(transparent)]
+    Fault(Fault),
 }

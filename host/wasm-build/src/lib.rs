@@ -11,7 +11,7 @@
 //! outer target's `CARGO_CFG_*`) that describe the outer build, not this one.
 //!
 //! Before it builds, it makes sure the toolchain in use has the `wasm32-wasip2` standard
-//! library (see [`toolchain`]): `rust-toolchain.toml` lists the target, but rustup adds
+//! library (see [`ensure_target`]): `rust-toolchain.toml` lists the target, but rustup adds
 //! listed targets only when automatic installs are on, and a fresh machine may have them off.
 
 mod toolchain;

@@ -5,6 +5,7 @@
 //! matches at least one `mcpServers` rule of a field that carries it (specification
 //! section 4.4, steps 1 to 7). Each failure has its own reason for the audit log; the
 //! proxy answers all of them with the same 403, so a run cannot probe other connectors.
+//! It decides nothing else: `request` and `permitted_tools` are the SDK's (allow).
 
 use portcullis_sdk::policy::*;
 use portcullis_sdk::rules;
@@ -51,14 +52,6 @@ impl Policy for ConnectorAccess {
             );
         }
         Decision::Allow
-    }
-
-    fn request(_ctx: DecisionContext, _request: McpRequest) -> Decision {
-        Decision::Allow
-    }
-
-    fn permitted_tools(_ctx: DecisionContext) -> ToolSet {
-        ToolSet::All
     }
 }
 

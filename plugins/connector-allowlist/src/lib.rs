@@ -15,10 +15,6 @@ impl Policy for ConnectorAllowlist {
         info("connector-allowlist", env!("CARGO_PKG_VERSION"))
     }
 
-    fn access(_ctx: DecisionContext) -> Decision {
-        Decision::Allow
-    }
-
     fn request(ctx: DecisionContext, request: McpRequest) -> Decision {
         if request.method != "tools/call" {
             return Decision::Allow;

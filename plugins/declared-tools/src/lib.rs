@@ -59,10 +59,6 @@ impl Policy for DeclaredTools {
         info("declared-tools", env!("CARGO_PKG_VERSION"))
     }
 
-    fn access(_ctx: DecisionContext) -> Decision {
-        Decision::Allow
-    }
-
     fn request(ctx: DecisionContext, request: McpRequest) -> Decision {
         let settings = match Settings::parse(&ctx.settings) {
             Ok(settings) => settings,

@@ -2,53 +2,25 @@
 
 use std::path::Path;
 
+use portcullis_model::fixtures::{
+    self, call, connector, plan_request, request, rule, single, tool,
+};
 use portcullis_plugin_harness::*;
 use portcullis_runtime::*;
 
-fn context(tools: &[&str]) -> DecisionContext {
-    DecisionContext {
-        run: Run {
-            id: "run_1".into(),
-            actor: "actor_1".into(),
-            user: "alice".into(),
-            fields: vec![ConnectorField {
-                name: "slack".into(),
-                kind: FieldKind::Single,
-                rules: vec![ServerRule {
-                    url: "https://mcp.slack.com/mcp".into(),
-                    tools: Some(ToolRule {
-                        required: Some(vec!["list_*".into()]),
-                        ..Default::default()
-                    }),
-                }],
-                provided: vec!["conn_1".into()],
-            }],
-        },
-        connector: Connector {
-            id: "conn_1".into(),
-            owner: "alice".into(),
-            server_url: "https://mcp.slack.com/mcp".into(),
-            provider: "bearer".into(),
-            status: ConnectorStatus::Authorized,
-            tools: tools
-                .iter()
-                .map(|name| Tool {
-                    name: (*name).into(),
-                    hints: ToolHints::default(),
-                })
-                .collect(),
-            allowed_tools: None,
-        },
-    }
-}
+const SLACK: &str = "https://mcp.slack.com/mcp";
 
-fn call(tool: &str) -> McpRequest {
-    McpRequest {
-        method: "tools/call".into(),
-        tool: Some(tool.into()),
-        arguments: None,
-        protocol_version: "2025-11-25".into(),
-    }
+fn context(tools: &[&str]) -> DecisionContext {
+    let slack = tools
+        .iter()
+        .fold(connector("conn_1", "alice", SLACK), |c, name| {
+            c.tool(tool(name))
+        });
+    fixtures::context()
+        .connector(slack)
+        .field(single("slack").rule(rule(SLACK).required(["list_*"])))
+        .provide("slack", "conn_1")
+        .build()
 }
 
 /// Limits looser than the defaults: these tests run in a debug build, in parallel, on
@@ -103,12 +75,7 @@ async fn settings_reach_the_plugin() {
         ..options()
     };
     let plugin = Harness::load_with(builtin("declared-tools"), with_settings).unwrap();
-    let read = McpRequest {
-        method: "resources/read".into(),
-        tool: None,
-        arguments: None,
-        protocol_version: "2025-11-25".into(),
-    };
+    let read = request("resources/read");
     let verdict = plugin.request(context(&[]), read.clone()).await;
     assert!(verdict.value.is_allow(), "{verdict:?}");
     let plain = Harness::load_with(builtin("declared-tools"), options()).unwrap();
@@ -124,11 +91,9 @@ async fn a_provider_plan_renders_with_the_credential() {
     let plugin = Harness::load_with(builtin("provider-sentry"), options).unwrap();
     assert_eq!(plugin.summary().kind, PluginKind::Provider);
     let request = PlanRequest {
-        connector_id: "conn_1".into(),
         server_url: "https://mcp.sentry.dev/mcp".into(),
         provider: "sentry".into(),
-        config: "{}".into(),
-        credential: CredentialKind::ApiKey,
+        ..plan_request(CredentialKind::ApiKey, "{}")
     };
     let rendered = plugin
         .rendered_plan(request.clone(), Some("tok"))

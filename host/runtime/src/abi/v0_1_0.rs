@@ -1,7 +1,14 @@
-//! Bindings for `wit/v0.1.0` and conversions from [`crate::model`].
+//! Contract version 0.1.0 (`wit/v0.1.0`): the bindings of its two worlds, the host side of
+//! its imports, and the conversions between its records and the version-independent
+//! records of `portcullis-model`. Frozen with the contract: a later version gets a file of
+//! its own beside this one.
 
-use crate::model;
-use crate::sandbox::HostState;
+use portcullis_model as model;
+use wasmtime::Store;
+use wasmtime::component::{HasSelf, Linker};
+
+use crate::answer::{Description, RawPlan, RawToolSet};
+use crate::host_state::HostState;
 
 pub mod policy {
     wasmtime::component::bindgen!({
@@ -15,13 +22,19 @@ pub mod provider {
         world: "provider-plugin",
         path: "../../wit/v0.1.0",
         with: {
-            "portcullis:plugin/types": super::policy::portcullis::plugin::types,
-            "portcullis:plugin/log": super::policy::portcullis::plugin::log,
+            "portcullis:plugin/types": crate::abi::v0_1_0::policy::portcullis::plugin::types,
+            "portcullis:plugin/log": crate::abi::v0_1_0::policy::portcullis::plugin::log,
         },
     });
 }
 
 use policy::portcullis::plugin::{log, types as wit};
+use provider::exports::portcullis::plugin::provider as wit_provider;
+
+pub type PolicyPre = policy::PolicyPluginPre<HostState>;
+pub type ProviderPre = provider::ProviderPluginPre<HostState>;
+pub type PolicyInstance = policy::PolicyPlugin;
+pub type ProviderInstance = provider::ProviderPlugin;
 
 impl wit::Host for HostState {}
 
@@ -39,23 +52,95 @@ impl log::Host for HostState {
 }
 
 /// Registers the imports of the policy world.
-pub fn add_policy_imports(
-    linker: &mut wasmtime::component::Linker<HostState>,
-) -> wasmtime::Result<()> {
-    policy::PolicyPlugin::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
-        linker,
-        |s| s,
-    )
+pub fn add_policy_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    policy::PolicyPlugin::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
 }
 
 /// Registers the imports of the provider world.
-pub fn add_provider_imports(
-    linker: &mut wasmtime::component::Linker<HostState>,
-) -> wasmtime::Result<()> {
-    provider::ProviderPlugin::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
-        linker,
-        |s| s,
-    )
+pub fn add_provider_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    provider::ProviderPlugin::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
+}
+
+pub fn describe_policy(
+    instance: &PolicyInstance,
+    store: &mut Store<HostState>,
+) -> wasmtime::Result<Description> {
+    let info = instance.portcullis_plugin_policy().call_describe(store)?;
+    Ok(Description {
+        name: info.plugin.name,
+        version: info.plugin.version,
+        reads_arguments: info.reads_arguments,
+    })
+}
+
+pub fn describe_provider(
+    instance: &ProviderInstance,
+    store: &mut Store<HostState>,
+) -> wasmtime::Result<Description> {
+    let info = instance.portcullis_plugin_provider().call_describe(store)?;
+    Ok(Description {
+        name: info.name,
+        version: info.version,
+        reads_arguments: false,
+    })
+}
+
+pub fn access(
+    instance: &PolicyInstance,
+    store: &mut Store<HostState>,
+    ctx: &model::DecisionContext,
+    settings: &str,
+) -> wasmtime::Result<model::Decision> {
+    let ctx = decision_context(ctx, settings);
+    let answer = instance
+        .portcullis_plugin_policy()
+        .call_access(store, &ctx)?;
+    Ok(decision(answer))
+}
+
+pub fn request(
+    instance: &PolicyInstance,
+    store: &mut Store<HostState>,
+    ctx: &model::DecisionContext,
+    settings: &str,
+    request: &model::McpRequest,
+) -> wasmtime::Result<model::Decision> {
+    let ctx = decision_context(ctx, settings);
+    let answer =
+        instance
+            .portcullis_plugin_policy()
+            .call_request(store, &ctx, &mcp_request(request))?;
+    Ok(decision(answer))
+}
+
+pub fn permitted_tools(
+    instance: &PolicyInstance,
+    store: &mut Store<HostState>,
+    ctx: &model::DecisionContext,
+    settings: &str,
+) -> wasmtime::Result<RawToolSet> {
+    let ctx = decision_context(ctx, settings);
+    let answer = instance
+        .portcullis_plugin_policy()
+        .call_permitted_tools(store, &ctx)?;
+    Ok(match answer {
+        wit::ToolSet::All => RawToolSet::All,
+        wit::ToolSet::Only(names) => RawToolSet::Only(names),
+    })
+}
+
+pub fn plan(
+    instance: &ProviderInstance,
+    store: &mut Store<HostState>,
+    request: &model::PlanRequest,
+) -> wasmtime::Result<Result<RawPlan, String>> {
+    let answer = instance
+        .portcullis_plugin_provider()
+        .call_plan(store, &plan_request(request))?;
+    Ok(answer.map(|plan| RawPlan {
+        headers: plan.headers,
+        query: plan.query,
+    }))
 }
 
 fn hints(h: &model::ToolHints) -> wit::ToolHints {
@@ -104,8 +189,8 @@ fn rule(r: &model::ServerRule) -> wit::ServerRule {
     }
 }
 
-/// The context record for one chain evaluation; `settings` is set per plugin.
-pub fn decision_context(ctx: &model::DecisionContext) -> wit::DecisionContext {
+/// The context record of one call, with the link's operator settings.
+fn decision_context(ctx: &model::DecisionContext, settings: &str) -> wit::DecisionContext {
     wit::DecisionContext {
         run: wit::Run {
             id: ctx.run.id.clone(),
@@ -127,25 +212,20 @@ pub fn decision_context(ctx: &model::DecisionContext) -> wit::DecisionContext {
                 .collect(),
         },
         connector: connector(&ctx.connector),
-        settings: String::new(),
+        settings: settings.to_owned(),
     }
 }
 
-/// The request record; arguments only for a plugin that declared it reads them.
-pub fn mcp_request(r: &model::McpRequest, with_arguments: bool) -> wit::McpRequest {
+fn mcp_request(r: &model::McpRequest) -> wit::McpRequest {
     wit::McpRequest {
         method: r.method.clone(),
         tool: r.tool.clone(),
-        arguments: if with_arguments {
-            r.arguments.clone()
-        } else {
-            None
-        },
+        arguments: r.arguments.clone(),
         protocol_version: r.protocol_version.clone(),
     }
 }
 
-pub fn decision(d: wit::Decision) -> model::Decision {
+fn decision(d: wit::Decision) -> model::Decision {
     match d {
         wit::Decision::Allow => model::Decision::Allow,
         wit::Decision::Deny(denial) => model::Decision::Deny(model::Denial {
@@ -160,26 +240,18 @@ pub fn decision(d: wit::Decision) -> model::Decision {
     }
 }
 
-pub fn tool_set(s: wit::ToolSet) -> (bool, Vec<String>) {
-    match s {
-        wit::ToolSet::All => (true, Vec::new()),
-        wit::ToolSet::Only(names) => (false, names),
-    }
-}
-
-pub fn plan_request(
-    r: &model::PlanRequest,
-) -> provider::exports::portcullis::plugin::provider::PlanRequest {
-    use provider::exports::portcullis::plugin::provider::{CredentialKind, PlanRequest};
-    PlanRequest {
+fn plan_request(r: &model::PlanRequest) -> wit_provider::PlanRequest {
+    wit_provider::PlanRequest {
         connector_id: r.connector_id.clone(),
         server_url: r.server_url.clone(),
         provider: r.provider.clone(),
         config: r.config.clone(),
         credential: match r.credential {
-            model::CredentialKind::None => CredentialKind::None,
-            model::CredentialKind::ApiKey => CredentialKind::ApiKey,
-            model::CredentialKind::OauthAccessToken => CredentialKind::OauthAccessToken,
+            model::CredentialKind::None => wit_provider::CredentialKind::None,
+            model::CredentialKind::ApiKey => wit_provider::CredentialKind::ApiKey,
+            model::CredentialKind::OauthAccessToken => {
+                wit_provider::CredentialKind::OauthAccessToken
+            }
         },
     }
 }

@@ -1,8 +1,10 @@
-//! The host's view of what plugins decide on, independent of any WIT version.
+//! The host's view of what plugins decide on and what they answer, independent of any WIT
+//! version.
 //!
-//! The proxy builds these records; `abi::v0_1_0` converts them into the bindings of the
-//! contract version a plugin was built against. Keeping them apart is what lets a later
-//! contract version live beside this one without touching the proxy.
+//! The proxy builds these records and keeps some of them in its store; the runtime's `abi`
+//! converts them into the bindings of the contract version a plugin was built against.
+//! Keeping them apart is what lets a later contract version live beside this one without
+//! touching the proxy.
 
 use serde::Serialize;
 

@@ -1,14 +1,16 @@
-//! What the runtime's integration tests share: the hostile plugin, built once per test
-//! binary with the same nested cargo the built-in plugins use, a runtime loaded with the
-//! built-ins, and a realistic decision context.
-
-#![allow(dead_code)] // Each test binary uses its own part of this module.
+//! What the runtime's integration tests share: the hostile plugin, built once with the
+//! same nested cargo the built-in plugins use, a runtime loaded with the built-ins, and a
+//! realistic decision context built with the model's fixtures.
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
+pub use portcullis_model::fixtures::call;
+use portcullis_model::fixtures::{connector, rule, single, tool};
 use portcullis_runtime::*;
 use portcullis_wasm_build::{PluginBuild, PluginCrate, nested_target_dir, workspace_root};
+
+const SLACK: &str = "https://mcp.slack.com/mcp";
 
 /// Limits looser than the defaults, so that a busy two-core machine running tests in
 /// parallel cannot push a well-behaved call past its CPU deadline; the hostile calls
@@ -44,11 +46,7 @@ pub fn builtin(name: &str) -> &'static [u8] {
 pub fn builtins() -> Vec<InitialPlugin<'static>> {
     portcullis_builtins::BUILTINS
         .iter()
-        .map(|b| InitialPlugin {
-            name: b.name,
-            wasm: b.wasm,
-            builtin: true,
-        })
+        .map(|b| InitialPlugin::builtin(b.name, b.wasm))
         .collect()
 }
 
@@ -82,60 +80,18 @@ pub fn hostile_runtime() -> Runtime {
     Runtime::new(config, &plugins).expect("the built-ins and the hostile plugin load")
 }
 
-/// A run whose input gives connector `conn_1` (a Slack server with `tools` tools) in a
-/// field that requires `list_*`.
-pub fn context_with(run_id: &str, tools: usize) -> Arc<DecisionContext> {
-    let mut names = vec!["list_channels".to_owned(), "send_message".to_owned()];
-    names.extend((names.len()..tools).map(|i| format!("tool_{i}")));
-    Arc::new(DecisionContext {
-        run: Run {
-            id: run_id.into(),
-            actor: "actor_1".into(),
-            user: "alice".into(),
-            fields: vec![ConnectorField {
-                name: "slack".into(),
-                kind: FieldKind::Single,
-                rules: vec![ServerRule {
-                    url: "https://mcp.slack.com/mcp".into(),
-                    tools: Some(ToolRule {
-                        required: Some(vec!["list_*".into()]),
-                        ..Default::default()
-                    }),
-                }],
-                provided: vec!["conn_1".into()],
-            }],
-        },
-        connector: Connector {
-            id: "conn_1".into(),
-            owner: "alice".into(),
-            server_url: "https://mcp.slack.com/mcp".into(),
-            provider: "bearer".into(),
-            status: ConnectorStatus::Authorized,
-            tools: names
-                .into_iter()
-                .take(tools.max(2))
-                .map(|name| Tool {
-                    name,
-                    hints: ToolHints {
-                        read_only: Some(true),
-                        ..Default::default()
-                    },
-                })
-                .collect(),
-            allowed_tools: None,
-        },
-    })
-}
-
+/// A run whose input gives connector `conn_1` (a Slack server with the read-only tools
+/// `list_channels` and `send_message`) in a field that requires `list_*`.
 pub fn context(run_id: &str) -> Arc<DecisionContext> {
-    context_with(run_id, 2)
-}
-
-pub fn tools_call(tool: &str) -> McpRequest {
-    McpRequest {
-        method: "tools/call".into(),
-        tool: Some(tool.into()),
-        arguments: Some("{}".into()),
-        protocol_version: "2025-11-25".into(),
-    }
+    let slack = connector("conn_1", "alice", SLACK)
+        .tool(tool("list_channels").read_only())
+        .tool(tool("send_message").read_only());
+    Arc::new(
+        portcullis_model::fixtures::context()
+            .run(run_id)
+            .connector(slack)
+            .field(single("slack").rule(rule(SLACK).required(["list_*"])))
+            .provide("slack", "conn_1")
+            .build(),
+    )
 }

@@ -2,10 +2,10 @@
 //! `plan` answer no compiler for the WIT would produce. Wasmtime refuses to lift it; the
 //! runtime turns that into a fault, not a crash, and keeps serving.
 
-mod support;
-
+use portcullis_model::fixtures;
 use portcullis_runtime::*;
-use support::*;
+
+use crate::support::*;
 
 /// A provider component whose `describe` is well-formed and whose `plan` returns the
 /// bytes of `answer` (a WAT data string) as its result record.
@@ -62,11 +62,8 @@ fn garbage_provider(answer: &str) -> Vec<u8> {
 
 fn plan_request(provider: &str) -> PlanRequest {
     PlanRequest {
-        connector_id: "conn_1".into(),
-        server_url: "https://mcp.example.com/mcp".into(),
         provider: provider.into(),
-        config: "{}".into(),
-        credential: CredentialKind::ApiKey,
+        ..fixtures::plan_request(CredentialKind::ApiKey, "{}")
     }
 }
 

@@ -24,8 +24,17 @@ pub struct Template {
 /// `{secret}` for an API key or token, `{access_token}` for an OAuth access token.
 pub const PLACEHOLDERS: [&str; 2] = ["{secret}", "{access_token}"];
 
+/// Why a value is not a template.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("unknown placeholder in {text:?}: only {PLACEHOLDERS:?} are allowed")]
+    UnknownPlaceholder { text: String },
+    #[error("unbalanced `}}` in {text:?}")]
+    UnbalancedBrace { text: String },
+}
+
 impl Template {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, TemplateError> {
         let mut parts = Vec::new();
         let mut rest = text;
         while let Some(open) = rest.find('{') {
@@ -36,14 +45,16 @@ impl Template {
             let placeholder = PLACEHOLDERS
                 .iter()
                 .find(|p| after.starts_with(**p))
-                .ok_or_else(|| {
-                    format!("unknown placeholder in {text:?}: only {PLACEHOLDERS:?} are allowed")
+                .ok_or_else(|| TemplateError::UnknownPlaceholder {
+                    text: text.to_owned(),
                 })?;
             parts.push(Part::Credential);
             rest = &after[placeholder.len()..];
         }
         if rest.contains('}') {
-            return Err(format!("unbalanced `}}` in {text:?}"));
+            return Err(TemplateError::UnbalancedBrace {
+                text: text.to_owned(),
+            });
         }
         if !rest.is_empty() {
             parts.push(Part::Literal(rest.to_owned()));
@@ -118,10 +129,23 @@ mod tests {
 
     #[test]
     fn unknown_or_unbalanced_braces_are_refused() {
-        assert!(Template::parse("Bearer {secrte}").is_err());
-        assert!(Template::parse("Bearer {").is_err());
-        assert!(Template::parse("Bearer }").is_err());
-        assert!(Template::parse("{secret}}").is_err());
+        let unknown = |text: &str| TemplateError::UnknownPlaceholder { text: text.into() };
+        let unbalanced = |text: &str| TemplateError::UnbalancedBrace { text: text.into() };
+        assert_eq!(
+            Template::parse("Bearer {secrte}"),
+            Err(unknown("Bearer {secrte}"))
+        );
+        assert_eq!(Template::parse("Bearer {"), Err(unknown("Bearer {")));
+        assert_eq!(Template::parse("Bearer }"), Err(unbalanced("Bearer }")));
+        assert_eq!(Template::parse("{secret}}"), Err(unbalanced("{secret}}")));
+        assert_eq!(
+            unknown("Bearer {").to_string(),
+            r#"unknown placeholder in "Bearer {": only ["{secret}", "{access_token}"] are allowed"#
+        );
+        assert_eq!(
+            unbalanced("Bearer }").to_string(),
+            r#"unbalanced `}` in "Bearer }""#
+        );
     }
 
     #[test]

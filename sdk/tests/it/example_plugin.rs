@@ -78,7 +78,7 @@ fn between(text: &str, start: &str) -> String {
 
 #[test]
 fn the_documentation_shows_this_exact_code() {
-    let doc = include_str!("../../README.md");
+    let doc = include_str!("../../../README.md");
     let source = include_str!("example_plugin.rs");
     for marker in [
         "// ---- example: src/lib.rs ----",

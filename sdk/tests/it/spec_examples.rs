@@ -1,15 +1,11 @@
 //! The input-schema examples of the Apify documentation (specification section 3.3)
 //! through the permitted-set algorithm of section 4.4.
 
-use std::collections::BTreeSet;
-
 use portcullis_sdk::policy::DecisionContext;
 use portcullis_sdk::rules::{matched_rules, permits, permitted};
 use portcullis_sdk::testing::*;
 
-fn set<const N: usize>(names: [&str; N]) -> BTreeSet<String> {
-    names.iter().map(|n| (*n).to_owned()).collect()
-}
+use crate::set;
 
 /// The URL patterns of the matched rules, in order.
 fn matched(ctx: &DecisionContext) -> Vec<&str> {
@@ -63,7 +59,7 @@ fn read_only_slack_monitor_sees_only_read_only_named_tools() {
     assert_eq!(matched(&ctx), ["https://mcp.slack.com/mcp"]);
     assert_eq!(
         permitted(&ctx),
-        set(["get_user", "list_channels", "read_history"])
+        set(&["get_user", "list_channels", "read_history"])
     );
     assert_permits_agrees(&ctx);
 }
@@ -74,7 +70,7 @@ fn read_only_slack_monitor_needs_a_read_only_tool_per_pattern() {
     let mut ctx = run(examples::read_only_slack_monitor(), slack(slack_tools()));
     ctx.connector.tools.retain(|t| t.name != "read_history");
     assert!(matched(&ctx).is_empty());
-    assert_eq!(permitted(&ctx), set([]));
+    assert_eq!(permitted(&ctx), set(&[]));
     assert_permits_agrees(&ctx);
 
     // A `read_*` tool that is not read-only does not count either.
@@ -93,7 +89,7 @@ fn read_only_slack_monitor_rejects_other_servers() {
     );
     let ctx = run(examples::read_only_slack_monitor(), other);
     assert!(matched(&ctx).is_empty());
-    assert_eq!(permitted(&ctx), set([]));
+    assert_eq!(permitted(&ctx), set(&[]));
 }
 
 #[test]
@@ -108,7 +104,7 @@ fn general_purpose_agent_gets_every_tool_of_any_server() {
             .tool(tool("delete_page").hints(None, Some(true), None, None));
         let ctx = run(examples::general_purpose_agent(), connector);
         assert_eq!(matched(&ctx), ["*"], "{url}");
-        assert_eq!(permitted(&ctx), set(["delete_page", "search"]), "{url}");
+        assert_eq!(permitted(&ctx), set(&["delete_page", "search"]), "{url}");
         assert_permits_agrees(&ctx);
     }
 }
@@ -120,7 +116,7 @@ fn general_purpose_agent_with_an_empty_snapshot_is_eligible_but_sees_nothing() {
         connector("conn_1", "alice", "https://x.example/mcp"),
     );
     assert_eq!(matched(&ctx), ["*"]);
-    assert_eq!(permitted(&ctx), set([]));
+    assert_eq!(permitted(&ctx), set(&[]));
 }
 
 fn messaging_tools(url: &str) -> ConnectorBuilder {
@@ -138,7 +134,7 @@ fn multi_service_messaging_matches_slack_or_discord() {
         assert_eq!(matched(&ctx), [url]);
         assert_eq!(
             permitted(&ctx),
-            set(["list_channels", "post_embed", "send_message"])
+            set(&["list_channels", "post_embed", "send_message"])
         );
         assert_permits_agrees(&ctx);
     }
@@ -170,7 +166,7 @@ fn output_writing_actor_gets_the_union_of_every_matched_ceiling() {
     assert_eq!(matched(&ctx), ["*", "*"]);
     assert_eq!(
         permitted(&ctx),
-        set(["send_email", "write_file", "write_log"])
+        set(&["send_email", "write_file", "write_log"])
     );
     assert_permits_agrees(&ctx);
 }
@@ -182,7 +178,7 @@ fn output_writing_actor_rejects_a_read_only_connector() {
         .tool(tool("get_status"));
     let ctx = run(examples::output_writing(), connector);
     assert!(matched(&ctx).is_empty());
-    assert_eq!(permitted(&ctx), set([]));
+    assert_eq!(permitted(&ctx), set(&[]));
 }
 
 fn combined_tools(url: &str) -> ConnectorBuilder {
@@ -200,7 +196,7 @@ fn combined_rule_applies_url_name_and_hints_together() {
         combined_tools("https://mcp.example.com/mcp"),
     );
     assert_eq!(matched(&ctx), ["https://mcp.example.com/*"]);
-    assert_eq!(permitted(&ctx), set(["read_doc"]));
+    assert_eq!(permitted(&ctx), set(&["read_doc"]));
     assert_permits_agrees(&ctx);
 
     let ctx = run(
@@ -217,5 +213,5 @@ fn combined_rule_is_ineligible_without_a_read_only_read_tool() {
         .tool(tool("list_docs").read_only());
     let ctx = run(examples::combined(), connector);
     assert!(matched(&ctx).is_empty());
-    assert_eq!(permitted(&ctx), set([]));
+    assert_eq!(permitted(&ctx), set(&[]));
 }

@@ -1,12 +1,11 @@
 //! Installing, refusing and rolling back plugins, and swapping one under load.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use portcullis_runtime::*;
-use support::*;
+
+use crate::support::*;
 
 /// `wasm` with a custom section appended: a valid component with another digest, which
 /// stands in for a second version of the same plugin.
@@ -45,9 +44,7 @@ async fn non_components_are_refused_and_the_old_version_stays() {
     assert!(matches!(error, LoadError::Compile(_)), "{error}");
     assert_eq!(sha256(&rt, "declared-tools"), before);
     assert_eq!(rt.generation(), generation);
-    let verdict = rt
-        .request(context("run_1"), tools_call("list_channels"))
-        .await;
+    let verdict = rt.request(context("run_1"), call("list_channels")).await;
     assert_eq!(verdict.value, Decision::Allow, "{verdict:?}");
 }
 
@@ -115,9 +112,7 @@ async fn rollback_restores_the_previous_version() {
     assert_eq!(rolled.sha256, original);
     assert_eq!(rolled.previous.unwrap().sha256, installed.sha256);
     assert_eq!(rt.generation(), generation + 2);
-    let verdict = rt
-        .request(context("run_1"), tools_call("list_channels"))
-        .await;
+    let verdict = rt.request(context("run_1"), call("list_channels")).await;
     assert_eq!(&*verdict.plugins[1].sha256, original);
 }
 
@@ -142,8 +137,7 @@ async fn swapping_under_load_is_seamless() {
                 let mut seen = Vec::new();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let verdict = if worker % 2 == 0 {
-                        rt.request(context("run_1"), tools_call("list_channels"))
-                            .await
+                        rt.request(context("run_1"), call("list_channels")).await
                     } else {
                         rt.permitted_tools(context("run_1")).await.map(|set| {
                             match set.contains("list_channels") {

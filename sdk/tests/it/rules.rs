@@ -1,17 +1,13 @@
 //! The permitted-set algorithm (specification section 4.4) case by case: hint defaults,
 //! wildcards, URL normalization, which input fields carry a connector, and layer 1.
 
-use std::collections::BTreeSet;
-
 use portcullis_sdk::policy::DecisionContext;
 use portcullis_sdk::rules::{
     carrying_fields, in_snapshot, layer1, matched_rules, permits, permitted,
 };
 use portcullis_sdk::testing::*;
 
-fn set<const N: usize>(names: [&str; N]) -> BTreeSet<String> {
-    names.iter().map(|n| (*n).to_owned()).collect()
-}
+use crate::set;
 
 fn with_rule(rule: RuleBuilder, connector: ConnectorBuilder) -> DecisionContext {
     context()
@@ -53,15 +49,14 @@ fn unannotated_tools_take_the_mcp_defaults_under_each_hint() {
     ];
     for (name, hint, value, expected) in cases {
         let ctx = with_rule(hint(rule("*"), value), annotated_and_not());
-        let expected: BTreeSet<String> = expected.iter().map(|n| (*n).to_owned()).collect();
-        assert_eq!(permitted(&ctx), expected, "{name}: {value}");
+        assert_eq!(permitted(&ctx), set(expected), "{name}: {value}");
     }
 }
 
 #[test]
 fn a_rule_without_hints_considers_every_tool() {
     let ctx = with_rule(rule("*"), annotated_and_not());
-    assert_eq!(permitted(&ctx), set(["opposite", "plain"]));
+    assert_eq!(permitted(&ctx), set(&["opposite", "plain"]));
 }
 
 #[test]
@@ -71,7 +66,7 @@ fn read_only_tools_count_as_non_destructive_and_idempotent() {
     let connector = connector("conn_1", "alice", "https://mcp.example.com/mcp")
         .tool(tool("read_x").hints(Some(true), Some(true), Some(false), None));
     let rule = rule("*").destructive(false).idempotent(true);
-    assert_eq!(permitted(&with_rule(rule, connector)), set(["read_x"]));
+    assert_eq!(permitted(&with_rule(rule, connector)), set(&["read_x"]));
 }
 
 #[test]
@@ -94,8 +89,7 @@ fn required_wildcards_star_and_question_mark() {
         ),
     ];
     for (rule, expected) in cases {
-        let expected: BTreeSet<String> = expected.iter().map(|n| (*n).to_owned()).collect();
-        assert_eq!(permitted(&with_rule(rule, four_tools())), expected);
+        assert_eq!(permitted(&with_rule(rule, four_tools())), set(expected));
     }
     let ctx = with_rule(rule("*").required(["get_???"]), four_tools());
     assert!(!eligible(&ctx), "no tool has three characters after get_");
@@ -110,8 +104,8 @@ fn required_star_is_the_same_as_no_required() {
     };
     let star = with_rule(rule("*").required(["*"]).read_only(true), two_tools());
     let absent = with_rule(rule("*").read_only(true), two_tools());
-    assert_eq!(permitted(&star), set(["a"]));
-    assert_eq!(permitted(&absent), set(["a"]));
+    assert_eq!(permitted(&star), set(&["a"]));
+    assert_eq!(permitted(&absent), set(&["a"]));
 
     // Neither needs any tool to exist for the connector to be eligible.
     let empty = || connector("conn_1", "alice", "https://mcp.example.com/mcp");
@@ -212,7 +206,7 @@ fn a_connector_in_an_array_field_is_carried() {
         .build();
     let carrying: Vec<&str> = carrying_fields(&ctx).map(|f| f.name.as_str()).collect();
     assert_eq!(carrying, ["mcpConnectors"]);
-    assert_eq!(permitted(&ctx), set(["opposite", "plain"]));
+    assert_eq!(permitted(&ctx), set(&["opposite", "plain"]));
 }
 
 #[test]
@@ -224,7 +218,7 @@ fn a_connector_not_provided_is_not_carried_and_gets_nothing() {
         .build();
     assert_eq!(carrying_fields(&ctx).count(), 0);
     assert!(!eligible(&ctx));
-    assert_eq!(permitted(&ctx), set([]));
+    assert_eq!(permitted(&ctx), set(&[]));
     assert!(!permits(&ctx, "plain"));
 }
 
@@ -243,7 +237,7 @@ fn only_the_rules_of_fields_that_carry_the_connector_count() {
         .build();
     assert_eq!(carrying_fields(&ctx).count(), 1);
     assert!(!eligible(&ctx));
-    assert_eq!(permitted(&ctx), set([]));
+    assert_eq!(permitted(&ctx), set(&[]));
     assert!(!permits(&ctx, "plain"));
 }
 
@@ -262,7 +256,7 @@ fn two_carrying_fields_give_the_union_of_their_ceilings() {
                 .provide("conn_1"),
         )
         .build();
-    assert_eq!(permitted(&ctx), set(["opposite", "plain"]));
+    assert_eq!(permitted(&ctx), set(&["opposite", "plain"]));
     assert!(permits(&ctx, "plain") && permits(&ctx, "opposite"));
 }
 
@@ -275,7 +269,7 @@ fn slack_scenario() -> ConnectorBuilder {
 #[test]
 fn declared_tool_filter_scenario_3() {
     let ctx = with_rule(rule("*").required(["list_*"]), slack_scenario());
-    assert_eq!(permitted(&ctx), set(["list_channels"]));
+    assert_eq!(permitted(&ctx), set(&["list_channels"]));
     assert!(!permits(&ctx, "send_message"));
 }
 
@@ -285,19 +279,19 @@ fn allowlist_removal_makes_the_connector_ineligible_scenario_4() {
     let ctx = with_rule(rule(), slack_scenario().allow(["send_message"]));
     assert_eq!(layer1(&ctx.connector).count(), 1);
     assert!(!eligible(&ctx));
-    assert_eq!(permitted(&ctx), set([]));
+    assert_eq!(permitted(&ctx), set(&[]));
 
     let ctx = with_rule(rule(), slack_scenario().allow(["list_channels"]));
-    assert_eq!(permitted(&ctx), set(["list_channels"]));
+    assert_eq!(permitted(&ctx), set(&["list_channels"]));
 }
 
 #[test]
 fn an_empty_allowlist_permits_nothing_and_none_permits_everything() {
     let ctx = with_rule(rule("*"), slack_scenario().allow([]));
-    assert_eq!(permitted(&ctx), set([]));
+    assert_eq!(permitted(&ctx), set(&[]));
     assert!(eligible(&ctx), "no required patterns, so still eligible");
     let ctx = with_rule(rule("*"), slack_scenario());
-    assert_eq!(permitted(&ctx), set(["list_channels", "send_message"]));
+    assert_eq!(permitted(&ctx), set(&["list_channels", "send_message"]));
 }
 
 #[test]
@@ -312,14 +306,14 @@ fn tools_added_upstream_after_authorization_are_never_permitted_scenario_6() {
     assert!(in_snapshot(&ctx.connector, "send_message"));
     let layer1: Vec<&str> = layer1(&ctx.connector).map(|t| t.name.as_str()).collect();
     assert_eq!(layer1, ["list_channels"]);
-    assert_eq!(permitted(&ctx), set(["list_channels"]));
+    assert_eq!(permitted(&ctx), set(&["list_channels"]));
     assert!(!permits(&ctx, "archive_channel"));
 }
 
 #[test]
 fn unannotated_tool_is_hidden_by_read_only_scenario_5() {
     let ctx = with_rule(rule("*").read_only(true), slack_scenario());
-    assert_eq!(permitted(&ctx), set([]));
+    assert_eq!(permitted(&ctx), set(&[]));
     assert!(eligible(&ctx));
 }
 

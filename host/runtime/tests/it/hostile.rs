@@ -2,15 +2,14 @@
 //! misbehaviour is a deny with the right fault, within its deadline, and the runtime
 //! serves the next call normally.
 
-mod support;
-
 use std::io::Write;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use portcullis_runtime::*;
-use support::*;
+
+use crate::support::*;
 
 /// Generous for a debug build on a loaded machine; the limits themselves are far lower.
 const BOUND: Duration = Duration::from_secs(2);
@@ -31,7 +30,7 @@ fn denial(verdict: &Verdict<Decision>) -> &Denial {
 async fn request_fault(command: &str) -> (Fault, Denial) {
     let rt = runtime();
     let started = Instant::now();
-    let verdict = rt.request(context("run_1"), tools_call(command)).await;
+    let verdict = rt.request(context("run_1"), call(command)).await;
     let elapsed = started.elapsed();
     assert!(elapsed < BOUND, "{command}: took {elapsed:?}");
     let denial = denial(&verdict).clone();
@@ -54,7 +53,7 @@ async fn request_fault(command: &str) -> (Fault, Denial) {
 /// A plain call right after a failure: the built-ins after `hostile` allow it.
 async fn still_serving() {
     let verdict = runtime()
-        .request(context("run_1"), tools_call("list_channels"))
+        .request(context("run_1"), call("list_channels"))
         .await;
     assert_eq!(verdict.value, Decision::Allow, "{verdict:?}");
     assert_eq!(verdict.fault, None);
@@ -63,9 +62,7 @@ async fn still_serving() {
 
 /// The message of a deny the plugin chose (no fault), reporting what it observed.
 async fn report(command: &str, reason: &str) -> String {
-    let verdict = runtime()
-        .request(context("run_1"), tools_call(command))
-        .await;
+    let verdict = runtime().request(context("run_1"), call(command)).await;
     assert_eq!(verdict.fault, None, "{verdict:?}");
     let denial = denial(&verdict);
     assert_eq!(denial.reason, reason, "{verdict:?}");
@@ -215,9 +212,7 @@ impl Write for Capture {
 #[tokio::test(flavor = "multi_thread")]
 async fn log_spam_is_cut_at_the_budget() {
     let logs = captured_logs();
-    let verdict = runtime()
-        .request(context("run_1"), tools_call("log-spam"))
-        .await;
+    let verdict = runtime().request(context("run_1"), call("log-spam")).await;
     // `hostile` allows after logging; `declared-tools` then denies the undeclared tool.
     assert_eq!(verdict.fault, None, "{verdict:?}");
     assert_eq!(verdict.plugins.len(), 2, "{verdict:?}");
@@ -261,14 +256,14 @@ fn a_spinning_plugin_does_not_block_the_async_thread() {
         .build()
         .unwrap();
     tokio.block_on(async {
-        let call = rt.request(context("run_1"), tools_call("spin"));
-        tokio::pin!(call);
+        let pending = rt.request(context("run_1"), call("spin"));
+        tokio::pin!(pending);
         tokio::select! {
             biased;
-            verdict = &mut call => panic!("the call finished before a 20 ms timer: {verdict:?}"),
+            verdict = &mut pending => panic!("the call finished before a 20 ms timer: {verdict:?}"),
             _ = tokio::time::sleep(Duration::from_millis(20)) => {}
         }
-        let verdict = call.await;
+        let verdict = pending.await;
         assert_eq!(verdict.fault, Some(Fault::CpuDeadline("hostile".into())));
     });
 }
