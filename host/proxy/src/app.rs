@@ -134,11 +134,7 @@ async fn load_runtime(
         let mut plugins: Vec<InitialPlugin> = portcullis_builtins::BUILTINS
             .iter()
             .filter(|b| !installed.iter().any(|(name, _)| name == b.name))
-            .map(|b| InitialPlugin {
-                name: b.name,
-                wasm: b.wasm,
-                builtin: true,
-            })
+            .map(|b| InitialPlugin::builtin(b.name, b.wasm))
             .collect();
         plugins.extend(installed.iter().map(|(name, wasm)| InitialPlugin {
             name,

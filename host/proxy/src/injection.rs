@@ -8,7 +8,8 @@
 //! sensitive so HTTP libraries never print them.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use portcullis_runtime::{CredentialKind, InjectionPlan, PlanError, PlanRequest, Runtime, Stamp};
+use portcullis_model::{CredentialKind, InjectionPlan, PlanRequest, Stamp};
+use portcullis_runtime::{PlanError, Runtime};
 use reqwest::Url;
 use zeroize::Zeroizing;
 
@@ -160,7 +161,7 @@ impl Injection {
 
 #[cfg(test)]
 mod tests {
-    use portcullis_runtime::Template;
+    use portcullis_model::Template;
 
     use super::*;
 

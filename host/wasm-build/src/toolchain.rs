@@ -154,20 +154,32 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    /// Serializes the tests that write and run scripts: a script one thread is writing is
+    /// inherited, open for writing, by a process another thread forks at that moment, and
+    /// running it then fails with "text file busy".
+    static SCRIPTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     /// A scratch directory with a fake `rustc` that prints a sysroot inside it.
     struct Scratch {
         dir: PathBuf,
+        _serial: std::sync::MutexGuard<'static, ()>,
     }
 
     impl Scratch {
         fn new(test: &str) -> Self {
+            let serial = SCRIPTS
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             let dir = std::env::temp_dir().join(format!(
                 "portcullis-wasm-build-{test}-{}",
                 std::process::id()
             ));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(dir.join("toolchains/stable-test")).unwrap();
-            let scratch = Self { dir };
+            let scratch = Self {
+                dir,
+                _serial: serial,
+            };
             scratch.script("rustc", &format!("echo {}", scratch.sysroot().display()));
             scratch
         }

@@ -13,9 +13,6 @@ impl Policy for NoDeletes {
     fn describe() -> PolicyInfo {
         info("no-deletes", env!("CARGO_PKG_VERSION"))
     }
-    fn access(_ctx: DecisionContext) -> Decision {
-        Decision::Allow
-    }
     fn request(_ctx: DecisionContext, request: McpRequest) -> Decision {
         match request.tool {
             Some(tool) if tool.starts_with("delete_") => deny(

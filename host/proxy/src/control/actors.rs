@@ -14,7 +14,7 @@ use crate::clock::now_secs;
 use crate::revocation::Revocation;
 use crate::state::AppState;
 use crate::store::ActorRecord;
-use portcullis_runtime::FieldKind;
+use portcullis_model::FieldKind;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use portcullis_runtime::ConnectorStatus;
+use portcullis_model::ConnectorStatus;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::error::{ApiError, ApiResult, JsonBody, QueryParams, require_text};

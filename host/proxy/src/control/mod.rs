@@ -34,7 +34,7 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use portcullis_runtime::admission::MAX_COMPONENT_BYTES;
+use portcullis_runtime::MAX_COMPONENT_BYTES;
 use subtle::ConstantTimeEq;
 
 use crate::auth;

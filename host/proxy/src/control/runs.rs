@@ -16,7 +16,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use portcullis_runtime::{Decision, Denial, FieldKind};
+use portcullis_model::{Decision, Denial, FieldKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 

@@ -7,7 +7,7 @@
 //! `tools` object (`required` patterns and four hint booleans), neither with extra keys.
 //! Properties of other kinds are left to the platform.
 
-use portcullis_runtime::{FieldKind, ServerRule, ToolRule};
+use portcullis_model::{FieldKind, ServerRule, ToolRule};
 use serde_json::{Map, Value};
 
 use crate::store::ConnectorFieldSpec;

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use portcullis_runtime::{Decision, Stamp, Verdict};
+use portcullis_model::{Decision, Stamp, Verdict};
 use tokio::sync::mpsc;
 
 use crate::clock::now_ms;

@@ -17,9 +17,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use portcullis_runtime::{
-    Decision, DecisionContext, InjectionPlan, McpRequest, Runtime, Stamp, ToolSet, Verdict,
+use portcullis_model::{
+    Decision, DecisionContext, InjectionPlan, McpRequest, Stamp, ToolSet, Verdict,
 };
+use portcullis_runtime::Runtime;
 
 use crate::context;
 use crate::data::cache::Table;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
-use portcullis_runtime::Decision;
+use portcullis_model::Decision;
 use serde_json::Value;
 
 use crate::auth;

@@ -18,7 +18,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use portcullis_runtime::{Decision, DenyCode, Stamp, Verdict};
+use portcullis_model::{Decision, DenyCode, Stamp, Verdict};
 use serde_json::Value;
 
 use crate::clock::now_secs;

@@ -19,7 +19,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use portcullis_runtime::ToolSet;
+use portcullis_model::ToolSet;
 use serde_json::Value;
 use sse_stream::{Sse, SseBody, SseByteStream};
 use tokio_util::sync::CancellationToken;

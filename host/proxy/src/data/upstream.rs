@@ -8,7 +8,7 @@
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use bytes::Bytes;
-use portcullis_runtime::InjectionPlan;
+use portcullis_model::InjectionPlan;
 use reqwest::Url;
 
 use crate::data::catalogue;

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use portcullis_runtime::{ConnectorStatus, FieldKind, ServerRule, Stamp, ToolRule};
+use portcullis_model::{ConnectorStatus, FieldKind, ServerRule, Stamp, ToolRule};
 use serde::{Deserialize, Serialize};
 
 use super::{ConnectorFieldSpec, StoreError};

@@ -8,7 +8,7 @@
 mod codec;
 mod sqlite;
 
-use portcullis_runtime::{ConnectorStatus, FieldKind, ServerRule, Stamp};
+use portcullis_model::{ConnectorStatus, FieldKind, ServerRule, Stamp};
 use serde::{Deserialize, Serialize};
 
 pub use sqlite::SqliteStore;

@@ -1,7 +1,7 @@
 //! Plugins installed through the admin API survive a restart, so a chain may name them.
 
 use portcullis::app::spawn;
-use portcullis_runtime::ChainEntry;
+use portcullis_model::ChainEntry;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
