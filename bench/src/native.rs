@@ -144,6 +144,16 @@ impl Decider for NativeDecider {
         }
     }
 
+    /// The built-in providers are `0.1.0` plugins, whose profile is the standard one: the
+    /// wrapped decider answers it.
+    fn oauth(
+        &self,
+        provider: &Plugin,
+        request: &model::OAuthRequest,
+    ) -> Result<Result<model::OAuthProfile, String>, Fault> {
+        self.fallback.oauth(provider, request)
+    }
+
     fn blocks(&self, plugin: &Plugin) -> bool {
         native(&plugin.name).is_none() && self.fallback.blocks(plugin)
     }
@@ -211,7 +221,8 @@ fn decision_context(ctx: &model::DecisionContext, settings: &str) -> sdk::Decisi
             provider: c.provider.clone(),
             status: match c.status {
                 model::ConnectorStatus::Authorized => sdk::ConnectorStatus::Authorized,
-                model::ConnectorStatus::NeedsReauthorization => {
+                model::ConnectorStatus::NeedsReauthorization
+                | model::ConnectorStatus::PendingAuthorization => {
                     sdk::ConnectorStatus::NeedsReauthorization
                 }
             },

@@ -27,6 +27,8 @@ pub struct Tool {
 pub enum ConnectorStatus {
     Authorized,
     NeedsReauthorization,
+    /// Created with OAuth and waiting for its owner to complete the first authorization.
+    PendingAuthorization,
 }
 
 /// A connector without its credential.

@@ -9,7 +9,7 @@
 //! smuggle a second header or override the transport's own. Any failure makes the answer
 //! [`Malformed`], which the chain turns into a deny.
 
-use portcullis_model::{Decision, InjectionPlan, Template, TemplateError, ToolSet};
+use portcullis_model::{Decision, InjectionPlan, OAuthProfile, Template, TemplateError, ToolSet};
 
 const MAX_REASON: usize = 64;
 const MAX_MESSAGE: usize = 4096;
@@ -19,6 +19,35 @@ const MAX_PLAN_ENTRIES: usize = 32;
 const MAX_PLAN_VALUE: usize = 8192;
 const MAX_INFO_FIELD: usize = 128;
 const MAX_REFUSAL: usize = 4096;
+const MAX_SCOPES: usize = 64;
+const MAX_SCOPE: usize = 256;
+const MAX_PARAMS: usize = 32;
+const MAX_PARAM_NAME: usize = 128;
+
+/// Parameters of the authorization request that the host's OAuth flow sets itself: a
+/// provider may add parameters, never replace these.
+const RESERVED_AUTHORIZATION_PARAMS: [&str; 8] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "resource",
+    "scope",
+];
+
+/// Parameters of token requests that the host's OAuth flow sets itself.
+const RESERVED_TOKEN_PARAMS: [&str; 8] = [
+    "grant_type",
+    "code",
+    "code_verifier",
+    "redirect_uri",
+    "client_id",
+    "client_secret",
+    "refresh_token",
+    "resource",
+];
 
 /// Headers a provider plan may not set: the transport's own, the proxy's session and
 /// protocol headers, and those that only make sense between client and proxy.
@@ -100,6 +129,18 @@ pub(crate) enum Malformed {
     Template(#[from] TemplateError),
     #[error("a refusal of {0} bytes, over the {max}-byte limit", max = MAX_REFUSAL)]
     RefusalTooLong(usize),
+    #[error("more than {max} scopes", max = MAX_SCOPES)]
+    TooManyScopes,
+    #[error("scope {0:?} is not 1 to {max} visible ASCII characters without spaces", max = MAX_SCOPE)]
+    Scope(String),
+    #[error("more than {max} OAuth parameters", max = MAX_PARAMS)]
+    TooManyParams,
+    #[error("{0:?} is not a valid OAuth parameter name")]
+    ParamName(String),
+    #[error("OAuth parameter {0:?} is set by the host's flow and may not be replaced")]
+    ReservedParam(String),
+    #[error("access-token pointer {0:?} is not a JSON pointer of at most {max} bytes", max = MAX_PARAM_NAME)]
+    TokenPointer(String),
 }
 
 pub(crate) fn check_decision(decision: &Decision) -> Result<(), Malformed> {
@@ -185,6 +226,60 @@ fn check_plan_entries(raw: RawPlan) -> Result<InjectionPlan, Malformed> {
         plan.query.push((name, Template::parse(&value)?));
     }
     Ok(plan)
+}
+
+/// Checks a provider's OAuth profile, or the length of its refusal.
+pub(crate) fn check_oauth_profile(
+    answer: Result<OAuthProfile, String>,
+) -> Result<Result<OAuthProfile, String>, Malformed> {
+    let profile = match answer {
+        Ok(profile) => profile,
+        Err(refusal) if refusal.len() <= MAX_REFUSAL => return Ok(Err(refusal)),
+        Err(refusal) => return Err(Malformed::RefusalTooLong(refusal.len())),
+    };
+    if let Some(scopes) = &profile.scopes {
+        if scopes.len() > MAX_SCOPES {
+            return Err(Malformed::TooManyScopes);
+        }
+        // RFC 6749 scope-token: visible ASCII except `"` and `\`; spaces separate scopes.
+        let valid = |s: &str| {
+            !s.is_empty()
+                && s.len() <= MAX_SCOPE
+                && s.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        };
+        if let Some(bad) = scopes.iter().find(|s| !valid(s)) {
+            return Err(Malformed::Scope(bad.clone()));
+        }
+    }
+    if profile.authorization_params.len() + profile.token_params.len() > MAX_PARAMS {
+        return Err(Malformed::TooManyParams);
+    }
+    for (params, reserved) in [
+        (&profile.authorization_params, &RESERVED_AUTHORIZATION_PARAMS),
+        (&profile.token_params, &RESERVED_TOKEN_PARAMS),
+    ] {
+        for (name, value) in params {
+            if name.is_empty()
+                || name.len() > MAX_PARAM_NAME
+                || !name.bytes().all(is_header_name_byte)
+            {
+                return Err(Malformed::ParamName(name.clone()));
+            }
+            if reserved.contains(&name.as_str()) {
+                return Err(Malformed::ReservedParam(name.clone()));
+            }
+            check_value(value)?;
+        }
+    }
+    if let Some(pointer) = &profile.access_token_pointer {
+        let valid = pointer.starts_with('/')
+            && pointer.len() <= MAX_PARAM_NAME
+            && pointer.bytes().all(|b| (0x21..0x7f).contains(&b));
+        if !valid {
+            return Err(Malformed::TokenPointer(pointer.clone()));
+        }
+    }
+    Ok(Ok(profile))
 }
 
 fn check_value(value: &str) -> Result<(), Malformed> {
@@ -316,6 +411,60 @@ mod tests {
         assert_eq!(
             check_tools(RawToolSet::Only(vec!["n".repeat(MAX_TOOL_NAME + 1)])),
             Err(Malformed::ToolNameTooLong(MAX_TOOL_NAME + 1))
+        );
+    }
+
+    #[test]
+    fn oauth_profiles() {
+        let standard = OAuthProfile::default();
+        assert_eq!(check_oauth_profile(Ok(standard.clone())), Ok(Ok(standard)));
+        let slack = OAuthProfile {
+            scopes: Some(vec!["search:read.public".into(), "chat:write".into()]),
+            authorization_params: vec![("user_scope".into(), "chat:write".into())],
+            access_token_pointer: Some("/authed_user/access_token".into()),
+            ..OAuthProfile::default()
+        };
+        assert_eq!(check_oauth_profile(Ok(slack.clone())), Ok(Ok(slack)));
+        let with = |f: fn(&mut OAuthProfile)| {
+            let mut profile = OAuthProfile::default();
+            f(&mut profile);
+            check_oauth_profile(Ok(profile))
+        };
+        assert_eq!(
+            with(|p| p.scopes = Some(vec!["a b".into()])),
+            Err(Malformed::Scope("a b".into()))
+        );
+        assert_eq!(
+            with(|p| p.scopes = Some(vec!["s".into(); MAX_SCOPES + 1])),
+            Err(Malformed::TooManyScopes)
+        );
+        assert_eq!(
+            with(|p| p.authorization_params = vec![("redirect_uri".into(), "https://evil".into())]),
+            Err(Malformed::ReservedParam("redirect_uri".into()))
+        );
+        assert_eq!(
+            with(|p| p.token_params = vec![("client_secret".into(), "x".into())]),
+            Err(Malformed::ReservedParam("client_secret".into()))
+        );
+        assert_eq!(
+            with(|p| p.token_params = vec![("a b".into(), "x".into())]),
+            Err(Malformed::ParamName("a b".into()))
+        );
+        assert_eq!(
+            with(|p| p.token_params = vec![("audience".into(), "x\r\ny".into())]),
+            Err(Malformed::ValueCharacter)
+        );
+        assert_eq!(
+            with(|p| p.access_token_pointer = Some("access_token".into())),
+            Err(Malformed::TokenPointer("access_token".into()))
+        );
+        assert_eq!(
+            check_oauth_profile(Err("no".into())),
+            Ok(Err("no".to_owned()))
+        );
+        assert_eq!(
+            check_oauth_profile(Err("x".repeat(MAX_REFUSAL + 1))),
+            Err(Malformed::RefusalTooLong(MAX_REFUSAL + 1))
         );
     }
 }

@@ -13,12 +13,13 @@
 //!   only a plugin that declared it reads them.
 //! * `tools`: the permitted set is the intersection of every plugin's answer.
 //! * `providers`: the provider plugin named for the connector's provider profile answers
-//!   the injection plan.
+//!   the injection plan, and the OAuth profile when the connector is authorized.
 //! * Every answer is checked (`answer`) before it counts.
 //! * **Fail closed.** A call that gives no usable answer (trap, CPU deadline, memory
 //!   limit, wall-clock timeout, malformed answer) is a [`Fault`], and a fault is never an
 //!   allow: `access` and `request` deny with the chain's deny code and a reason naming the
-//!   fault, `tools` permits nothing, the plan is [`PlanError::Fault`]. The verdict carries
+//!   fault, `tools` permits nothing, the plan and the OAuth profile are
+//!   [`PlanError::Fault`]. The verdict carries
 //!   the fault and the fault is logged.
 //! * Every [`Verdict`] stamps the plugins that were called, in order (the last stamp of a
 //!   deny names the plugin that denied), and the generation the chains were resolved in.
@@ -32,7 +33,7 @@ use std::sync::Arc;
 
 use portcullis_model::{
     ChainConfig, ChainEntry, Decision, DecisionContext, Denial, DenyCode, Fault, InjectionPlan,
-    McpRequest, PlanRequest, ToolSet, Verdict,
+    McpRequest, OAuthProfile, OAuthRequest, PlanRequest, ToolSet, Verdict,
 };
 
 use crate::answer::{self, Malformed};
@@ -201,9 +202,39 @@ impl Chains {
         run: Runner<'_>,
         request: PlanRequest,
     ) -> Verdict<Result<InjectionPlan, PlanError>> {
-        let Some(plugin) = self.providers.get(&request.provider).cloned() else {
+        let profile = request.provider.clone();
+        self.ask_provider(run, &profile, move |decider, provider| {
+            answer::check_plan(decider.plan(provider, &request)?)
+                .map_err(|e| malformed(provider, e))
+        })
+        .await
+    }
+
+    /// The OAuth profile of the provider plugin configured for `request.provider`.
+    pub async fn oauth_profile(
+        &self,
+        run: Runner<'_>,
+        request: OAuthRequest,
+    ) -> Verdict<Result<OAuthProfile, PlanError>> {
+        let profile = request.provider.clone();
+        self.ask_provider(run, &profile, move |decider, provider| {
+            answer::check_oauth_profile(decider.oauth(provider, &request)?)
+                .map_err(|e| malformed(provider, e))
+        })
+        .await
+    }
+
+    /// Asks the provider plugin of provider profile `profile`: its checked answer, its
+    /// refusal, or the fault that stands for no answer.
+    async fn ask_provider<T: Send + 'static>(
+        &self,
+        run: Runner<'_>,
+        profile: &str,
+        ask: impl FnOnce(&dyn Decider, &Plugin) -> Result<Result<T, String>, Fault> + Send + 'static,
+    ) -> Verdict<Result<T, PlanError>> {
+        let Some(plugin) = self.providers.get(profile).cloned() else {
             return Verdict {
-                value: Err(PlanError::UnknownProvider(request.provider)),
+                value: Err(PlanError::UnknownProvider(profile.to_owned())),
                 plugins: Vec::new(),
                 fault: None,
                 generation: self.generation,
@@ -213,13 +244,12 @@ impl Chains {
         let provider = plugin.clone();
         let outcome = run
             .on(std::iter::once(&*plugin), move |decider| {
-                let answer = decider.plan(&provider, &request)?;
-                answer::check_plan(answer).map_err(|e| malformed(&provider, e))
+                ask(decider, &provider)
             })
             .await
             .and_then(|answer| answer);
         let (value, fault) = match outcome {
-            Ok(Ok(plan)) => (Ok(plan), None),
+            Ok(Ok(answer)) => (Ok(answer), None),
             Ok(Err(refusal)) => (Err(PlanError::Refused(refusal)), None),
             Err(fault) => {
                 tracing::warn!(error = %fault, "provider plugin failed");
@@ -347,17 +377,23 @@ mod tests {
     use std::sync::Arc;
 
     use portcullis_model::fixtures::{call, connector, context, plan_request, rule, single, tool};
-    use portcullis_model::{CredentialKind, Decision, PlanRequest, ToolSet};
+    use portcullis_model::{
+        CredentialKind, Decision, OAuthProfile, OAuthRequest, PlanRequest, Registration, ToolSet,
+    };
 
-    use crate::{InitialPlugin, Runtime, RuntimeConfig};
+    use crate::{InitialPlugin, PlanError, Runtime, RuntimeConfig};
 
-    #[tokio::test(flavor = "multi_thread")]
-    async fn the_default_chain_decides_under_default_limits() {
+    fn builtins() -> Runtime {
         let plugins: Vec<InitialPlugin> = portcullis_builtins::BUILTINS
             .iter()
             .map(|b| InitialPlugin::builtin(b.name, b.wasm))
             .collect();
-        let rt = Runtime::new(RuntimeConfig::default(), &plugins).unwrap();
+        Runtime::new(RuntimeConfig::default(), &plugins).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_default_chain_decides_under_default_limits() {
+        let rt = builtins();
         let slack = "https://mcp.slack.com/mcp";
         let ctx = Arc::new(
             context()
@@ -392,5 +428,31 @@ mod tests {
             plan.headers[0].1.render(Some("tok")).unwrap(),
             "Sentry-Bearer tok"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_0_1_0_provider_takes_the_standard_oauth_profile() {
+        let rt = builtins();
+        let request = OAuthRequest {
+            connector_id: "conn_1".into(),
+            server_url: "https://mcp.example.com/mcp".into(),
+            provider: "bearer".into(),
+            config: "{}".into(),
+            registration: Registration::Dynamic,
+            discovered_scopes: vec!["mcp:tools".into()],
+            client_auth_methods: Vec::new(),
+        };
+        let v = rt.oauth_profile(request.clone()).await;
+        assert_eq!(v.value, Ok(OAuthProfile::default()), "{v:?}");
+        assert_eq!(&*v.plugins[0].name, "provider-bearer");
+        assert_eq!(v.fault, None);
+        let v = rt
+            .oauth_profile(OAuthRequest {
+                provider: "nope".into(),
+                ..request
+            })
+            .await;
+        assert_eq!(v.value, Err(PlanError::UnknownProvider("nope".into())));
+        assert!(v.plugins.is_empty());
     }
 }

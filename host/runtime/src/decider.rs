@@ -1,7 +1,7 @@
 //! The one seam of the runtime: who answers one link's call.
 //!
 //! A [`Decider`] answers a single call of a single plugin: `access`, `request` or
-//! `permitted_tools` for a policy link, `plan` for a provider. Everything around that call
+//! `permitted_tools` for a policy link, `plan` or `oauth` for a provider. Everything around that call
 //! is the chain's and is the same whichever decider answers (`chain`): which plugins are
 //! asked and in which order, deny-overrides and intersection, the answer checks, the
 //! fail-closed mapping of faults to denials, the stamps and the generation.
@@ -15,7 +15,9 @@
 
 use std::sync::Arc;
 
-use portcullis_model::{Decision, DecisionContext, Fault, McpRequest, PlanRequest};
+use portcullis_model::{
+    Decision, DecisionContext, Fault, McpRequest, OAuthProfile, OAuthRequest, PlanRequest,
+};
 
 use crate::answer::{RawPlan, RawToolSet};
 use crate::call;
@@ -51,6 +53,13 @@ pub trait Decider: Send + Sync {
         provider: &Plugin,
         request: &PlanRequest,
     ) -> Result<Result<RawPlan, String>, Fault>;
+
+    /// The provider's OAuth profile, or its refusal in its own words.
+    fn oauth(
+        &self,
+        provider: &Plugin,
+        request: &OAuthRequest,
+    ) -> Result<Result<OAuthProfile, String>, Fault>;
 
     /// Whether answering for `plugin` blocks the thread (a sandboxed call does). A chain
     /// with any such link runs on the blocking pool, within one instance slot and the
@@ -102,6 +111,16 @@ impl Decider for WasmDecider {
     ) -> Result<Result<RawPlan, String>, Fault> {
         call::provider(&self.engine, provider, |store, instance| {
             instance.plan(store, request)
+        })
+    }
+
+    fn oauth(
+        &self,
+        provider: &Plugin,
+        request: &OAuthRequest,
+    ) -> Result<Result<OAuthProfile, String>, Fault> {
+        call::provider(&self.engine, provider, |store, instance| {
+            instance.oauth(store, request)
         })
     }
 }

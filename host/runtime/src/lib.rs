@@ -53,9 +53,10 @@ pub use error::{LoadError, PlanError};
 pub use limits::Limits;
 pub use plugin::{Plugin, PluginKind, PluginSummary, PreviousVersion};
 pub use portcullis_model::{
-    ChainConfig, ChainEntry, Connector, ConnectorField, ConnectorStatus, CredentialKind, Decision,
-    DecisionContext, Denial, DenyCode, Fault, FieldKind, InjectionPlan, McpRequest, PlanRequest,
-    Run, ServerRule, Stamp, Template, TemplateError, Tool, ToolHints, ToolRule, ToolSet, Verdict,
+    ChainConfig, ChainEntry, ClientAuth, Connector, ConnectorField, ConnectorStatus,
+    CredentialKind, Decision, DecisionContext, Denial, DenyCode, Fault, FieldKind, InjectionPlan,
+    McpRequest, OAuthProfile, OAuthRequest, PlanRequest, Registration, Run, ServerRule, Stamp,
+    Template, TemplateError, Tool, ToolHints, ToolRule, ToolSet, Verdict,
 };
 
 use chain::Runner;
@@ -201,6 +202,16 @@ impl Runtime {
     ) -> Verdict<Result<InjectionPlan, PlanError>> {
         let registry = self.registry.load_full();
         registry.chains.injection_plan(self.runner(), request).await
+    }
+
+    /// The OAuth profile of the provider plugin configured for `request.provider`: where
+    /// this provider departs from the standard OAuth 2.1 flow the host runs.
+    pub async fn oauth_profile(
+        &self,
+        request: OAuthRequest,
+    ) -> Verdict<Result<OAuthProfile, PlanError>> {
+        let registry = self.registry.load_full();
+        registry.chains.oauth_profile(self.runner(), request).await
     }
 
     fn runner(&self) -> Runner<'_> {

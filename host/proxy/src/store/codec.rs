@@ -122,6 +122,7 @@ pub fn status_to_str(status: ConnectorStatus) -> &'static str {
     match status {
         ConnectorStatus::Authorized => "authorized",
         ConnectorStatus::NeedsReauthorization => "needs_reauthorization",
+        ConnectorStatus::PendingAuthorization => "pending_authorization",
     }
 }
 
@@ -129,6 +130,7 @@ pub fn status_from_str(text: &str) -> Result<ConnectorStatus, StoreError> {
     match text {
         "authorized" => Ok(ConnectorStatus::Authorized),
         "needs_reauthorization" => Ok(ConnectorStatus::NeedsReauthorization),
+        "pending_authorization" => Ok(ConnectorStatus::PendingAuthorization),
         other => Err(corrupt("connector status", other)),
     }
 }

@@ -12,7 +12,9 @@
 
 mod v0_1_0;
 
-use portcullis_model::{Decision, DecisionContext, McpRequest, PlanRequest};
+use portcullis_model::{
+    Decision, DecisionContext, McpRequest, OAuthProfile, OAuthRequest, PlanRequest,
+};
 use wasmtime::Store;
 use wasmtime::component::{Component, Linker};
 
@@ -182,6 +184,18 @@ impl ProviderInstance {
     ) -> wasmtime::Result<Result<RawPlan, String>> {
         match self {
             ProviderInstance::V0_1_0(instance) => v0_1_0::plan(instance, store, request),
+        }
+    }
+
+    /// The provider's OAuth profile, or its refusal in its own words.
+    pub(crate) fn oauth(
+        &self,
+        _store: &mut Store<HostState>,
+        _request: &OAuthRequest,
+    ) -> wasmtime::Result<Result<OAuthProfile, String>> {
+        match self {
+            // 0.1.0 has no `oauth` export: its providers take the standard flow.
+            ProviderInstance::V0_1_0(_) => Ok(Ok(OAuthProfile::default())),
         }
     }
 }

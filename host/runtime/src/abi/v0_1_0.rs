@@ -160,7 +160,10 @@ fn connector(c: &model::Connector) -> wit::Connector {
         provider: c.provider.clone(),
         status: match c.status {
             model::ConnectorStatus::Authorized => wit::ConnectorStatus::Authorized,
-            model::ConnectorStatus::NeedsReauthorization => {
+            // 0.1.0 has no pending status: to its plugins, a connector waiting for its first
+            // authorization is one that needs authorizing.
+            model::ConnectorStatus::NeedsReauthorization
+            | model::ConnectorStatus::PendingAuthorization => {
                 wit::ConnectorStatus::NeedsReauthorization
             }
         },
