@@ -8,7 +8,10 @@ use std::sync::Arc;
 use portcullis_model::fixtures::{
     ConnectorBuilder, FieldBuilder, call, connector, context, examples, plan_request, request, tool,
 };
-use portcullis_model::{ConnectorStatus, CredentialKind, DecisionContext, McpRequest, PlanRequest};
+use portcullis_model::{
+    ConnectorStatus, CredentialKind, DecisionContext, McpRequest, OAuthProfile, OAuthRequest,
+    PlanRequest,
+};
 use portcullis_runtime::{
     ChainConfig, ChainEntry, Decider, Decision, Fault, InitialPlugin, Limits, Link, Plugin,
     RawPlan, RawToolSet, Runtime, RuntimeConfig,
@@ -61,6 +64,13 @@ impl Decider for NoFallback {
         Err(Self::fault(&link.plugin))
     }
     fn plan(&self, provider: &Plugin, _: &PlanRequest) -> Result<Result<RawPlan, String>, Fault> {
+        Err(Self::fault(provider))
+    }
+    fn oauth(
+        &self,
+        provider: &Plugin,
+        _: &OAuthRequest,
+    ) -> Result<Result<OAuthProfile, String>, Fault> {
         Err(Self::fault(provider))
     }
 }

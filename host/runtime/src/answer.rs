@@ -245,7 +245,8 @@ pub(crate) fn check_oauth_profile(
         let valid = |s: &str| {
             !s.is_empty()
                 && s.len() <= MAX_SCOPE
-                && s.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b'"' && b != b'\\')
+                && s.bytes()
+                    .all(|b| (0x21..0x7f).contains(&b) && b != b'"' && b != b'\\')
         };
         if let Some(bad) = scopes.iter().find(|s| !valid(s)) {
             return Err(Malformed::Scope(bad.clone()));
@@ -255,7 +256,10 @@ pub(crate) fn check_oauth_profile(
         return Err(Malformed::TooManyParams);
     }
     for (params, reserved) in [
-        (&profile.authorization_params, &RESERVED_AUTHORIZATION_PARAMS),
+        (
+            &profile.authorization_params,
+            &RESERVED_AUTHORIZATION_PARAMS,
+        ),
         (&profile.token_params, &RESERVED_TOKEN_PARAMS),
     ] {
         for (name, value) in params {
