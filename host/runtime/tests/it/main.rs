@@ -9,9 +9,11 @@
 //! | `hostile` | the sandbox against a plugin that misbehaves on purpose |
 //! | `install` | installing, refusing and rolling back plugins, and swapping under load |
 //! | `abi` | canonical-ABI garbage from a hand-written component |
+//! | `ops` | chains changed live, removals, shadows, per-plugin metrics, inspection |
 //! | `support` | what they share: the hostile plugin, runtimes, contexts |
 
 mod abi;
 mod hostile;
 mod install;
+mod ops;
 mod support;
