@@ -22,7 +22,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use cap_std::fs::Dir;
-use portcullis_runtime::{InitialPlugin, Runtime};
+use portcullis_runtime::{ChainConfig, InitialPlugin, Runtime, RuntimeConfig, TrustPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -31,7 +31,7 @@ use crate::config::{Config, Secret};
 use crate::data::{AuditSink, DataPlane};
 use crate::egress::Egress;
 use crate::metrics::Metrics;
-use crate::plugin_store::PluginStore;
+use crate::plugin_store::{PluginStore, StartPlugin};
 use crate::state::AppState;
 use crate::store::SqliteStore;
 use crate::vault::{Vault, new_token, read_or_create_secret_file, token_hash};
@@ -96,8 +96,12 @@ pub async fn start(config: Config, hook: RuntimeHook) -> anyhow::Result<Started>
         }
     };
 
-    let plugin_store = PluginStore::open(&dir)?;
-    let runtime = hook(load_runtime(&config, plugin_store.installed()?).await?);
+    let trust = TrustPolicy::from_config(&config.plugins)?;
+    let plugin_store = PluginStore::new(sqlite.clone(), trust, config.plugins.keep_versions);
+    plugin_store.migrate_files(&dir).await?;
+    let chains = plugin_store.chains(&config.plugins.chains).await?;
+    let (plugins, skipped) = plugin_store.start_plugins().await?;
+    let runtime = hook(load_runtime(&config, chains, plugins, skipped).await?);
     let egress = Egress::new(&config.upstream)?;
     let (data, closing) = DataPlane::new(AuditSink::spawn(sqlite.clone()));
     let data = Arc::new(data);
@@ -124,40 +128,50 @@ pub async fn start(config: Config, hook: RuntimeHook) -> anyhow::Result<Started>
 }
 
 /// Compiles the built-in plugins, and over them the ones operators installed, on the
-/// blocking pool.
+/// blocking pool, with the stored chain configuration. An installed version admission
+/// refuses is reported and skipped, like one `skipped` already names.
 async fn load_runtime(
     config: &Config,
-    installed: Vec<(String, Vec<u8>)>,
+    chains: ChainConfig,
+    plugins: Vec<StartPlugin>,
+    mut skipped: Vec<String>,
 ) -> anyhow::Result<Runtime> {
-    let plugins_config = config.plugins.clone();
-    let runtime = tokio::task::spawn_blocking(move || {
-        let mut plugins: Vec<InitialPlugin> = portcullis_builtins::BUILTINS
-            .iter()
-            .filter(|b| !installed.iter().any(|(name, _)| name == b.name))
-            .map(|b| InitialPlugin::builtin(b.name, b.wasm))
-            .collect();
-        plugins.extend(installed.iter().map(|(name, wasm)| InitialPlugin {
-            name,
-            wasm,
-            builtin: false,
-        }));
-        Runtime::new(plugins_config, &plugins)
+    let plugins_config = RuntimeConfig {
+        chains,
+        ..config.plugins.clone()
+    };
+    let (runtime, refused) = tokio::task::spawn_blocking(move || {
+        let initial: Vec<InitialPlugin> = plugins.iter().map(StartPlugin::initial).collect();
+        Runtime::new_skipping(plugins_config, &initial)
     })
     .await
     .context("the plugin loading task failed")?
-    .context("the plugins could not be loaded (built-in, or installed in <data-dir>/plugins)")?;
+    .context(
+        "the plugins could not be loaded with the stored chain configuration (a chain may \
+         name an installed plugin that was skipped; see the errors above)",
+    )?;
+    skipped.extend(
+        refused
+            .into_iter()
+            .map(|(name, error)| format!("plugin `{name}` was skipped: {error}")),
+    );
+    for message in &skipped {
+        tracing::error!("{message}; its built-in serves if it has one");
+    }
     Ok(runtime)
 }
 
 /// The whole HTTP surface: admin API, data plane and operational endpoints.
 pub fn router(state: Arc<AppState>) -> Router {
     let metrics = state.metrics.clone();
+    let runtime = state.runtime.clone();
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/metrics",
             get(move || {
-                let text = metrics.render();
+                let mut text = metrics.render();
+                text.push_str(&crate::metrics::render_plugins(&runtime.plugin_metrics()));
                 async move {
                     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
                 }

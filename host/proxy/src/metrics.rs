@@ -1,9 +1,11 @@
 //! The counters behind `/metrics`, in the Prometheus text format.
 //!
 //! Label values are the small fixed vocabularies of the proxy (MCP method names,
-//! decisions, deny reasons, error kinds), never identifiers or tokens, so the number
-//! of series stays bounded.
+//! decisions, deny reasons, error kinds) and the names of the loaded plugins (plugin
+//! names are limited to `a-z0-9-` by the runtime), never identifiers or tokens, so the
+//! number of series stays bounded.
 
+use portcullis_runtime::PluginMetrics;
 use prometheus::{Encoder, IntCounterVec, Opts, Registry, TextEncoder};
 
 pub struct Metrics {
@@ -80,6 +82,61 @@ impl Metrics {
             .expect("encoding into memory does not fail");
         String::from_utf8(out).expect("the text format is UTF-8")
     }
+}
+
+/// The per-plugin series, in the same text format: calls, faults by kind and a latency
+/// histogram per loaded plugin (label sets bounded by the number of plugins loaded).
+pub fn render_plugins(plugins: &[PluginMetrics]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    out.push_str("# HELP portcullis_plugin_calls_total Calls of each loaded plugin\n");
+    out.push_str("# TYPE portcullis_plugin_calls_total counter\n");
+    for p in plugins {
+        let _ = writeln!(
+            out,
+            "portcullis_plugin_calls_total{{plugin=\"{}\"}} {}",
+            p.plugin, p.calls
+        );
+    }
+    out.push_str("# HELP portcullis_plugin_faults_total Calls of each plugin that gave no usable answer, by kind\n");
+    out.push_str("# TYPE portcullis_plugin_faults_total counter\n");
+    for p in plugins {
+        for (kind, count) in &p.faults {
+            let _ = writeln!(
+                out,
+                "portcullis_plugin_faults_total{{kind=\"{kind}\",plugin=\"{}\"}} {count}",
+                p.plugin
+            );
+        }
+    }
+    out.push_str("# HELP portcullis_plugin_call_seconds Duration of one call of each plugin\n");
+    out.push_str("# TYPE portcullis_plugin_call_seconds histogram\n");
+    for p in plugins {
+        for (bound, count) in &p.latency_buckets {
+            let _ = writeln!(
+                out,
+                "portcullis_plugin_call_seconds_bucket{{plugin=\"{}\",le=\"{bound}\"}} {count}",
+                p.plugin
+            );
+        }
+        let name = &p.plugin;
+        let _ = writeln!(
+            out,
+            "portcullis_plugin_call_seconds_bucket{{plugin=\"{name}\",le=\"+Inf\"}} {}",
+            p.calls
+        );
+        let _ = writeln!(
+            out,
+            "portcullis_plugin_call_seconds_sum{{plugin=\"{name}\"}} {}",
+            p.latency_sum_seconds
+        );
+        let _ = writeln!(
+            out,
+            "portcullis_plugin_call_seconds_count{{plugin=\"{name}\"}} {}",
+            p.calls
+        );
+    }
+    out
 }
 
 #[cfg(test)]

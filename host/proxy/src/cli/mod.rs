@@ -1,16 +1,22 @@
 //! The `portcullis` command line: run the proxy, run the demo upstream, and call the
-//! admin API (`connector`, `actor`, `run`) without writing curl commands.
+//! admin API (`connector`, `actor`, `run`, and `ops`' `plugin`, `chain`, `audit`) without
+//! writing curl commands.
 //!
-//! The admin commands are thin HTTP clients of `/admin/v1`; they print the JSON answer,
-//! or the API's error message and a non-zero exit status.
+//! The admin commands are thin HTTP clients of `/admin/v1`; they print the answer (JSON,
+//! or a table where `ops` offers one), or the API's error message and a non-zero exit
+//! status.
 
-use std::io::Write;
+mod client;
+mod ops;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
+
+use client::{ApiArgs, Body, encode, print, request};
 
 use crate::config::Config;
 use crate::demo_upstream::{self, DemoOptions};
@@ -69,26 +75,27 @@ pub enum Command {
         #[command(subcommand)]
         command: RunCommand,
     },
-}
-
-#[derive(Args)]
-pub struct ApiArgs {
-    /// The proxy's base URL.
-    #[arg(
-        long,
-        env = "PORTCULLIS_URL",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    url: String,
-    /// The admin token.
-    #[arg(
-        long,
-        env = "PORTCULLIS_ADMIN_TOKEN",
-        hide_env_values = true,
-        global = true
-    )]
-    admin_token: Option<String>,
+    /// Inspect, install, roll back and delete plugins.
+    Plugin {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: ops::PluginCommand,
+    },
+    /// Show or replace the chain configuration.
+    Chain {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: ops::ChainCommand,
+    },
+    /// Query, export and verify the audit log.
+    Audit {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: ops::AuditCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -244,6 +251,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
             }
         },
+        Command::Plugin { api, command } => ops::plugin(&api, command).await,
+        Command::Chain { api, command } => ops::chain(&api, command).await,
+        Command::Audit { api, command } => ops::audit(&api, command).await,
         Command::Run { api, command } => match command {
             RunCommand::Start { actor, user, input } => {
                 let body =
@@ -271,10 +281,6 @@ fn parse_json(option: &str, text: &str) -> anyhow::Result<Value> {
     serde_json::from_str(text).with_context(|| format!("{option} is not valid JSON"))
 }
 
-fn encode(segment: &str) -> String {
-    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
-}
-
 /// Calls the admin API and prints the answer.
 async fn call(
     api: &ApiArgs,
@@ -282,44 +288,11 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> anyhow::Result<()> {
-    let Some(token) = &api.admin_token else {
-        bail!(
-            "no admin token: pass --admin-token or set PORTCULLIS_ADMIN_TOKEN (a generated token is in the data directory's admin.token file)"
-        );
+    let answer = request(api, method, path, body.map(Body::Json)).await?;
+    let shown = match answer {
+        Value::Null => "done".to_owned(),
+        value => serde_json::to_string_pretty(&value)?,
     };
-    let url = format!("{}/admin/v1{path}", api.url.trim_end_matches('/'));
-    let mut request = reqwest::Client::new()
-        .request(method, &url)
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.with_context(|| {
-        format!(
-            "cannot reach the proxy at {}; is `portcullis serve` running?",
-            api.url
-        )
-    })?;
-    let status = response.status();
-    let text = response
-        .text()
-        .await
-        .context("the answer could not be read")?;
-    let value: Option<Value> = serde_json::from_str(&text).ok();
-    if !status.is_success() {
-        let message = value
-            .as_ref()
-            .and_then(|v| v.pointer("/error/message"))
-            .and_then(Value::as_str)
-            .unwrap_or(&text);
-        bail!("{status}: {message}");
-    }
-    let shown = match value {
-        Some(value) => serde_json::to_string_pretty(&value)?,
-        None if text.is_empty() => status.to_string(),
-        None => text,
-    };
-    // A closed pipe (`| head`) is the reader's choice, not a failure.
-    let _ = writeln!(std::io::stdout(), "{shown}");
+    print(&shown);
     Ok(())
 }

@@ -3,7 +3,7 @@
 //!
 //! The channel is bounded; when the store falls behind, requests wait for room rather
 //! than lose records. A record holds the run, connector, method, tool, decision, reason
-//! and the stamps of the plugins that decided; never a secret, a token or tool arguments.
+//! and the stamps of every plugin that took part (access included); never a secret, a token or tool arguments.
 
 use std::sync::Arc;
 
@@ -43,13 +43,17 @@ impl AuditSink {
     }
 }
 
-/// The audit record of a verdict about `method` and `tool`.
+/// The audit record of a verdict about `method` and `tool`. It names every plugin that
+/// took part in the request: those of the access decision that let it through
+/// (`access_stamps`, empty when `verdict` is the access decision), then the verdict's,
+/// then `extra_stamps` (the provider plugin that wrote the credential).
 pub fn record(
     run: &str,
     connector: &str,
     method: &str,
     tool: Option<&str>,
     verdict: &Verdict<Decision>,
+    access_stamps: &[Stamp],
     extra_stamps: &[Stamp],
 ) -> AuditRecord {
     let (decision, reason) = match &verdict.value {
@@ -64,11 +68,12 @@ pub fn record(
         tool: tool.map(str::to_owned),
         decision: decision.to_owned(),
         reason,
-        plugins: verdict
-            .plugins
+        plugins: access_stamps
             .iter()
+            .chain(&verdict.plugins)
             .chain(extra_stamps)
             .cloned()
             .collect(),
+        ..AuditRecord::default()
     }
 }

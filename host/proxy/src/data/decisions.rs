@@ -8,7 +8,8 @@
 //! request chain declared that it reads tool arguments. A provider's plan holds templates
 //! and never a secret, so it is kept per connector the same way. Memoization is an
 //! optimization only: every request is still authenticated, checked and audited, with
-//! the stamps of the plugin versions that made the answer it reuses.
+//! the stamps of the plugin versions that made the answer it reuses, and handed to the
+//! runtime's shadow candidates, if any, to be asked again off the request path.
 //!
 //! Invariants: a memoized answer is used only while the connector's revision and the
 //! registry's generation are the ones it was computed for; a fault is never memoized;
@@ -67,6 +68,17 @@ pub struct Asked<'a> {
     pub protocol_version: &'a str,
 }
 
+impl Asked<'_> {
+    fn request(&self) -> McpRequest {
+        McpRequest {
+            method: self.method.to_owned(),
+            tool: self.tool.map(str::to_owned),
+            arguments: self.arguments.map(|a| a.to_string()),
+            protocol_version: self.protocol_version.to_owned(),
+        }
+    }
+}
+
 /// The memoized answers: policies per (run, connector), plans per connector.
 #[derive(Default)]
 pub struct Decisions {
@@ -94,6 +106,10 @@ impl Decisions {
         let ctx = Arc::new(context::decision_context(run, actor, connector));
         let access = runtime.access(ctx.clone()).await;
         let permitted = runtime.permitted_tools(ctx.clone()).await;
+        if runtime.shadowing() {
+            runtime.observe_access(&ctx);
+            runtime.observe_tools(&ctx);
+        }
         let policy = Arc::new(Policy {
             revision: connector.revision,
             generation: access.generation.min(permitted.generation),
@@ -157,20 +173,13 @@ impl Policy {
     pub async fn request(&self, runtime: &Runtime, asked: Asked<'_>) -> Verdict<Decision> {
         let memoizable = runtime.memoize() && !runtime.request_chain_reads_arguments();
         let key = (asked.method.to_owned(), asked.tool.map(str::to_owned));
+        if runtime.shadowing() {
+            runtime.observe_request(&self.ctx, &asked.request());
+        }
         if memoizable && let Some(verdict) = self.requests.lock().expect("request memo").get(&key) {
             return verdict.clone();
         }
-        let verdict = runtime
-            .request(
-                self.ctx.clone(),
-                McpRequest {
-                    method: asked.method.to_owned(),
-                    tool: asked.tool.map(str::to_owned),
-                    arguments: asked.arguments.map(|a| a.to_string()),
-                    protocol_version: asked.protocol_version.to_owned(),
-                },
-            )
-            .await;
+        let verdict = runtime.request(self.ctx.clone(), asked.request()).await;
         // A fault is not a decision: retry it next time rather than remember it.
         if memoizable && verdict.fault.is_none() {
             self.requests

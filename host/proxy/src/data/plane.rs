@@ -31,7 +31,7 @@ pub struct DataPlane {
     pub(super) runs: RunTokens,
     pub(super) records: RecordCache,
     pub(super) decisions: Decisions,
-    pub(super) audit: AuditSink,
+    pub(crate) audit: AuditSink,
     closer: Closer,
 }
 

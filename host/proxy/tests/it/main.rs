@@ -7,15 +7,19 @@
 //! | `admin_api` | the admin API's surface: authentication, unknown routes, plugins, audit, operational endpoints |
 //! | `admin_connectors` | `/connectors`: discovery, allowlists, re-authorization, SSRF |
 //! | `admin_runs` | `/actors` and `/runs`: validation, the access chain's answers, lifetimes |
+//! | `audit_chain` | the audit log's hash chain and `portcullis audit verify` on tampered copies |
 //! | `admin_secrets` | secrets and tokens never leak; restarts; the master key |
 //! | `data_plane` | `/mcp/{connectorId}`: the specification's scenarios and error catalogue |
 //! | `plugin_restart` | installed plugins survive a restart |
+//! | `plugin_ops` | chains changed live, versions, rollback, deletion, provenance refusals |
 //! | `support` | the harness: a server per test, admin calls, MCP calls, test upstreams |
 
 mod admin_api;
 mod admin_connectors;
 mod admin_runs;
 mod admin_secrets;
+mod audit_chain;
 mod data_plane;
+mod plugin_ops;
 mod plugin_restart;
 mod support;
