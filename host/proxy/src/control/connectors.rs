@@ -37,8 +37,9 @@ pub struct CreateBody {
     #[serde(default)]
     provider: Option<String>,
     auth: AuthBody,
+    /// Provider settings: an object (any other JSON type is a malformed body).
     #[serde(default)]
-    config: Option<serde_json::Value>,
+    config: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -152,16 +153,7 @@ pub async fn create(
             ),
         ));
     }
-    let config = match body.config {
-        None => serde_json::json!({}),
-        Some(value @ serde_json::Value::Object(_)) => value,
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "invalid_field",
-                "`config` must be a JSON object of provider settings",
-            ));
-        }
-    };
+    let config = serde_json::Value::Object(body.config.unwrap_or_default());
     let server_url = body.server_url.trim().to_owned();
     let url = check_server_url(&state, &server_url).await?;
     let now = now_secs();

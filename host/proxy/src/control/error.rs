@@ -115,6 +115,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         } else {
             &bytes
         };
+        // Syntax first, over the whole body: a field error found early must not hide that
+        // the body is not JSON at all (`{"bogus": 1,,,` is malformed, not "unknown field").
+        serde_json::from_slice::<serde::de::IgnoredAny>(text).map_err(|e| body_error(e, "."))?;
         let mut deserializer = serde_json::Deserializer::from_slice(text);
         let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
             let path = error.path().to_string();

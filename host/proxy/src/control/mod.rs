@@ -33,7 +33,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{any, get, post, put};
 use portcullis_runtime::MAX_COMPONENT_BYTES;
 use subtle::ConstantTimeEq;
 
@@ -70,15 +70,24 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/plugins", get(plugins::list))
         .route("/plugins/{name}/rollback", post(plugins::rollback))
         .route("/audit", get(audit::list))
+        // The API's root (`/admin/v1`) is no endpoint, but it is inside the API.
+        .route("/", any(unknown_path))
         .layer(DefaultBodyLimit::max(state.config.http.max_body_bytes))
         .merge(plugins)
         .fallback(unknown_path)
         .method_not_allowed_fallback(wrong_method);
-    let admin = api
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
-        .layer(middleware::from_fn_with_state(state.clone(), count))
-        .with_state(state);
-    Router::new().nest("/admin/v1", admin)
+    let guarded = |router: Router<Arc<AppState>>| {
+        router
+            .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+            .layer(middleware::from_fn_with_state(state.clone(), count))
+            .with_state(state.clone())
+    };
+    // Nesting does not route `/admin/v1/` (the root with a trailing slash) to the nested
+    // router or its fallback; it is inside the API all the same and answers in its shape.
+    let slash_root = Router::new().route("/admin/v1/", any(unknown_path));
+    Router::new()
+        .nest("/admin/v1", guarded(api))
+        .merge(guarded(slash_root))
 }
 
 async fn authenticate(

@@ -33,8 +33,7 @@ use crate::vault::{new_run_token, token_hash};
 pub struct StartBody {
     actor: String,
     user: String,
-    #[serde(default)]
-    input: Option<Value>,
+    input: Map<String, Value>,
 }
 
 #[derive(Deserialize)]
@@ -82,16 +81,7 @@ pub async fn start(
     JsonBody(body): JsonBody<StartBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     require_text("user", &body.user, 256)?;
-    let input = match body.input {
-        None => Map::new(),
-        Some(Value::Object(map)) => map,
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "invalid_field",
-                "`input` must be a JSON object",
-            ));
-        }
-    };
+    let input = body.input;
     let actor = state.store.actor(&body.actor).await?.ok_or_else(|| {
         ApiError::invalid(
             "unknown_actor",

@@ -118,8 +118,8 @@ async fn actors_are_created_updated_and_validated() {
             Some(json!({"input_schema": "x"})),
         )
         .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_input_schema",
+        StatusCode::BAD_REQUEST,
+        "invalid_body",
     );
     assert_error(
         &h.raw(Method::PUT, "/actors/other", "{").await,
@@ -335,9 +335,28 @@ async fn bad_run_requests_start_nothing() {
         (
             "input not an object",
             start(json!({"actor": actor, "user": "alice", "input": [mine]})).await,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
             "input",
+        ),
+        (
+            "input missing",
+            start(json!({"actor": actor, "user": "alice"})).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "input",
+        ),
+        (
+            "valid fields before a syntax error",
+            h.raw(
+                Method::POST,
+                "/runs",
+                "{\"actor\": \"a\", \"user\": \"u\", \"input\": {},,}",
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "JSON",
         ),
         (
             "blank user",

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use portcullis_test_upstreams as upstreams;
 use portcullis_test_upstreams::wire;
 use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::support::*;
@@ -84,6 +85,34 @@ async fn connectors_outside_the_input_are_indistinguishable() {
         before,
         "a refused request reached the upstream"
     );
+}
+
+/// ERR-6's `data.reason` names the first layer that leaves the tool out, whichever plugin
+/// of the request chain the operator put first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denied_call_names_why_the_tool_is_not_permitted() {
+    let upstream = upstreams::sessions().await;
+    let s = Scenario::on(&upstream.url()).session().start().await;
+    let (status, answer) = s
+        .env
+        .api(
+            Method::PATCH,
+            &format!("/connectors/{}", s.conn),
+            Some(json!({"allowed_tools": ["list_channels"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let calls_before = count_calls(&upstream);
+    for (id, tool, reason) in [
+        (3, "send_message", "not_allowed_by_connector"),
+        (4, "no_such_tool", "unknown_tool"),
+    ] {
+        let denied = s.call(id, tool, json!({})).await;
+        let error = &denied.response(id)["error"];
+        assert_eq!(error["code"], -32602, "{tool}: {}", denied.text);
+        assert_eq!(error["data"]["reason"], reason, "{tool}: {}", denied.text);
+    }
+    assert_eq!(count_calls(&upstream), calls_before);
 }
 
 /// Scenario 3 and ERR-6: `tools/list` shows only the declared tools and a call outside
