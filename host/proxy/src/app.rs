@@ -99,7 +99,8 @@ pub async fn start(config: Config, hook: RuntimeHook) -> anyhow::Result<Started>
     let plugin_store = PluginStore::open(&dir)?;
     let runtime = hook(load_runtime(&config, plugin_store.installed()?).await?);
     let egress = Egress::new(&config.upstream)?;
-    let (data, closing) = DataPlane::new(AuditSink::spawn(sqlite.clone()));
+    let audit = AuditSink::spawn(sqlite.clone(), config.limits.audit_queue_bytes);
+    let (data, closing) = DataPlane::new(audit, &config);
     let data = Arc::new(data);
     let state = Arc::new(AppState {
         admin_token_hash: token_hash(admin_token.expose()),
