@@ -20,7 +20,6 @@ use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use cap_std::fs::Dir;
 use portcullis_runtime::{InitialPlugin, Runtime};
 use tokio::net::TcpListener;
@@ -219,16 +218,12 @@ pub async fn spawn_with(mut config: Config, hook: RuntimeHook) -> anyhow::Result
     let state = started.state.clone();
     let app = router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
-    let listener = listener.tap_io(|tcp| {
-        // Nagle plus delayed ACK adds ~40 ms per small exchange.
-        let _ = tcp.set_nodelay(true);
-    });
+    let limits = state.config.limits.clone();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
+        crate::http_server::serve(listener, app, &limits, async move {
+            let _ = rx.await;
+        })
+        .await
     });
     Ok(RunningServer {
         addr,

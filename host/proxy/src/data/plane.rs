@@ -59,6 +59,8 @@ pub struct Footprint {
     pub cached_runs: usize,
     pub policies: usize,
     pub memoized_requests: usize,
+    /// `tools/list` answers due, over all runs.
+    pub lists_due: usize,
 }
 
 /// Why a session could not be opened.
@@ -108,6 +110,7 @@ impl DataPlane {
             cached_runs: self.records.runs(),
             policies,
             memoized_requests,
+            lists_due: self.runs.lists_due(),
         }
     }
 

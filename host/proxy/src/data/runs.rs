@@ -129,6 +129,14 @@ impl LiveRuns {
         expired
     }
 
+    /// How many `tools/list` answers are due, over all runs.
+    pub fn lists_due(&self) -> usize {
+        self.lock()
+            .values()
+            .map(|run| run.lists.load(Ordering::Acquire))
+            .sum()
+    }
+
     /// How many runs have an entry (live or tombstone).
     pub fn len(&self) -> usize {
         self.lock().len()

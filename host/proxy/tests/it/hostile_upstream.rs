@@ -232,3 +232,86 @@ async fn lists_on_other_streams_are_filtered() {
         assert_eq!(list["result"]["tools"][0]["name"], "visible");
     }
 }
+
+/// The resident memory of this process (the proxy runs in it), in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+const MIB: usize = 1 << 20;
+
+/// Issue 10, defects 4 and 21: a 200 MiB JSON answer is never buffered: one the proxy
+/// must read (`tools/list`) ends with ERR-10 at `limits.answer_bytes`, one it passes
+/// through is cut off there; an SSE event without a newline ends the stream with an
+/// ERR-10 event at `limits.sse_event_bytes`.
+#[tokio::test(flavor = "multi_thread")]
+async fn huge_answers_end_at_the_limit() {
+    let upstream = hostile::hostile().await;
+    let s = Scenario::on(&upstream.url())
+        .tools(json!({ "required": ["visible"] }))
+        .configure(|c| {
+            c.limits.answer_bytes = MIB;
+            c.limits.sse_event_bytes = MIB;
+        })
+        .session()
+        .start()
+        .await;
+    let rss_before = rss_kib();
+
+    let json_prefix = |id: &str| {
+        format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":""#)
+    };
+    upstream.on_list(move |id| {
+        Reply::endless("application/json", json_prefix(id), b'a', Some(200 * MIB))
+    });
+    let answer = s.list(1).await;
+    assert_eq!(answer.status, 502, "{}", answer.text);
+    assert_eq!(answer.response(1)["error"]["code"], -32006);
+    assert_eq!(
+        answer.response(1)["error"]["data"]["reason"],
+        "answer_too_large"
+    );
+
+    upstream.on_call(move |id| {
+        Reply::endless("application/json", json_prefix(id), b'a', Some(200 * MIB))
+    });
+    let response = s
+        .env
+        .http
+        .post(s.env.mcp_url(&s.conn))
+        .headers(wire::mcp_headers(Some(s.session())))
+        .bearer_auth(&s.run.token)
+        .body(wire::call_tool(2, "visible", json!({})).to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut received = 0;
+    let mut body = response.bytes_stream();
+    let mut broken = false;
+    while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
+        match chunk {
+            Ok(chunk) => received += chunk.len(),
+            Err(_) => {
+                broken = true;
+                break;
+            }
+        }
+    }
+    assert!(broken, "a cut-off answer must not look complete");
+    assert!(received <= 2 * MIB, "{received} bytes passed a 1 MiB limit");
+
+    upstream.on_call(|_| Reply::endless("text/event-stream", "data: ", b'a', None));
+    let answer = s.call(3, "visible", json!({})).await;
+    assert_eq!(answer.status, 200);
+    let error = &answer.response(3)["error"];
+    assert_eq!(error["code"], -32006, "{}", answer.text);
+    assert_eq!(error["data"]["reason"], "event_too_large");
+
+    let grown = rss_kib().saturating_sub(rss_before);
+    assert!(grown < 64 * 1024, "RSS grew by {grown} KiB");
+}
