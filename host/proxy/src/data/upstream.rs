@@ -237,3 +237,34 @@ pub fn insufficient_scope(headers: &reqwest::header::HeaderMap) -> Option<Option
         .and_then(|rest| rest.split('"').next());
     Some(scope.map(str::to_owned))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 10, defect 7: a provider that puts the credential in the query string does
+    /// not get it into the text of an upstream error.
+    #[tokio::test]
+    async fn errors_carry_neither_the_url_nor_the_credential() {
+        let secret = "sk-query-credential-42";
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let error = reqwest::Client::new()
+            .get(format!("http://{addr}/mcp?api_key={secret}"))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            error_chain(&error).contains(secret),
+            "the case tests nothing"
+        );
+        let redactor = Redactor::new([secret]);
+        let text = describe(error, &redactor);
+        assert!(
+            !text.contains(secret) && !text.contains("api_key"),
+            "{text}"
+        );
+        assert!(!text.is_empty());
+    }
+}
