@@ -20,7 +20,6 @@ use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use cap_std::fs::Dir;
 use portcullis_runtime::{InitialPlugin, Runtime};
 use tokio::net::TcpListener;
@@ -99,7 +98,8 @@ pub async fn start(config: Config, hook: RuntimeHook) -> anyhow::Result<Started>
     let plugin_store = PluginStore::open(&dir)?;
     let runtime = hook(load_runtime(&config, plugin_store.installed()?).await?);
     let egress = Egress::new(&config.upstream)?;
-    let (data, closing) = DataPlane::new(AuditSink::spawn(sqlite.clone()));
+    let audit = AuditSink::spawn(sqlite.clone(), config.limits.audit_queue_bytes);
+    let (data, closing) = DataPlane::new(audit, &config);
     let data = Arc::new(data);
     let state = Arc::new(AppState {
         admin_token_hash: token_hash(admin_token.expose()),
@@ -218,16 +218,12 @@ pub async fn spawn_with(mut config: Config, hook: RuntimeHook) -> anyhow::Result
     let state = started.state.clone();
     let app = router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
-    let listener = listener.tap_io(|tcp| {
-        // Nagle plus delayed ACK adds ~40 ms per small exchange.
-        let _ = tcp.set_nodelay(true);
-    });
+    let limits = state.config.limits.clone();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
+        crate::http_server::serve(listener, app, &limits, async move {
+            let _ = rx.await;
+        })
+        .await
     });
     Ok(RunningServer {
         addr,

@@ -53,6 +53,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub runs: RunConfig,
     pub plugins: portcullis_runtime::RuntimeConfig,
+    pub limits: LimitsConfig,
     /// `PORTCULLIS_ADMIN_TOKEN`; when unset, a generated token kept in the data directory.
     #[serde(skip)]
     pub admin_token: Option<Secret>,
@@ -96,6 +97,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             runs: RunConfig::default(),
             plugins: portcullis_runtime::RuntimeConfig::default(),
+            limits: LimitsConfig::default(),
             admin_token: None,
             master_key: None,
         }
@@ -123,6 +125,63 @@ impl Default for RunConfig {
     fn default() -> Self {
         Self {
             max_lifetime_secs: 86_400,
+        }
+    }
+}
+
+/// The `[limits]` table: every resource a run, a client or an upstream can make the
+/// proxy hold, bounded. Exceeding one gives a clear error, never unbounded growth; the
+/// README's "Limits" section says what each answer is. A rate of `0` means unlimited.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// The longest JSON-RPC method name a client may send, in bytes.
+    pub method_bytes: usize,
+    /// The longest tool name (`params.name` of `tools/call`), in bytes.
+    pub tool_bytes: usize,
+    /// The longest JSON-RPC id, in bytes of its JSON text.
+    pub id_bytes: usize,
+    /// Open proxy sessions per run.
+    pub sessions_per_run: usize,
+    /// Open answer streams (SSE answers and GET streams) per run.
+    pub streams_per_run: usize,
+    /// Open answer streams per session.
+    pub streams_per_session: usize,
+    /// Data-plane requests per second per run (bursts up to one second's worth).
+    pub requests_per_second_per_run: u32,
+    /// Data-plane requests per second per connector, over all runs.
+    pub requests_per_second_per_connector: u32,
+    /// The largest upstream JSON answer, in bytes.
+    pub answer_bytes: usize,
+    /// The largest upstream SSE event, in bytes.
+    pub sse_event_bytes: usize,
+    /// Audit records waiting to be written, in bytes.
+    pub audit_queue_bytes: usize,
+    /// Time a client has to send a request's headers (and an idle connection lives), in ms.
+    pub header_read_timeout_ms: u64,
+    /// Time a client has to send a request's whole body, in ms.
+    pub body_read_timeout_ms: u64,
+    /// Open client connections; further connections wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            method_bytes: 256,
+            tool_bytes: 256,
+            id_bytes: 256,
+            sessions_per_run: 64,
+            streams_per_run: 128,
+            streams_per_session: 16,
+            requests_per_second_per_run: 100,
+            requests_per_second_per_connector: 1_000,
+            answer_bytes: 16 << 20,
+            sse_event_bytes: 16 << 20,
+            audit_queue_bytes: 16 << 20,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            max_connections: 4_096,
         }
     }
 }

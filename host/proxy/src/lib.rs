@@ -20,6 +20,7 @@
 //! | `config` | the TOML file and environment overrides |
 //! | `discovery` | the MCP client that lists a connector's tools when it is authorized |
 //! | `metrics` | the Prometheus counters behind `/metrics` |
+//! | `http_server` | serving HTTP/1.1 within the connection limits and header timeout |
 //! | `plugin_store` | the plugins operators installed, kept in the data directory across restarts |
 //! | `cli` | the `portcullis` command line: `serve`, `demo-upstream`, admin commands |
 //! | `demo_upstream` | a small MCP server with varied tools, to try the proxy locally |
@@ -38,6 +39,7 @@ pub mod data;
 pub mod demo_upstream;
 pub mod discovery;
 pub mod egress;
+mod http_server;
 pub mod injection;
 pub mod metrics;
 pub mod plugin_store;

@@ -283,7 +283,7 @@ pub async fn remove(
     if state.store.delete_connector(&id).await? {
         state
             .revocations
-            .revoke(Revocation::ConnectorChanged {
+            .revoke(Revocation::ConnectorDeleted {
                 connector: id.clone(),
             })
             .await;

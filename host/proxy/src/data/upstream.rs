@@ -5,6 +5,11 @@
 //! `Mcp-Param-*`); the session id is mapped to the upstream's; the provider plugin's plan
 //! is written in with the credential. Everything else — the run token in
 //! `Authorization`, cookies, `Origin`, forwarding and hop-by-hop headers — stays behind.
+//!
+//! What comes back is redacted of everything confidential the request carried (the
+//! credential, and the owner's longer extra header and query values), and no error text
+//! the data plane logs or returns holds the upstream URL, whose query may carry the
+//! credential ([`describe`]).
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use bytes::Bytes;
@@ -13,6 +18,7 @@ use reqwest::Url;
 
 use crate::data::catalogue;
 use crate::injection::{self, Injection};
+use crate::redact::{MIN_EXTRA_BYTES, Redactor};
 use crate::state::AppState;
 use crate::store::ConnectorRecord;
 
@@ -60,10 +66,35 @@ impl Failure {
     }
 }
 
-/// The upstream's answer, with the credential kept for redacting what comes back.
+/// The upstream's answer, with what to redact from what comes back.
 pub struct Answer {
     pub response: reqwest::Response,
-    pub injection: Injection,
+    pub redactor: Redactor,
+}
+
+/// Everything confidential a request carries: the credential, and the values of the
+/// plan's other headers and query parameters long enough to be secrets of the owner's.
+fn redactor(plan: &InjectionPlan, injection: &Injection) -> Redactor {
+    let extras: Vec<String> = plan
+        .headers
+        .iter()
+        .chain(&plan.query)
+        .filter(|(_, template)| !template.uses_credential())
+        .filter_map(|(_, template)| template.render(None))
+        .filter(|value| value.len() >= MIN_EXTRA_BYTES)
+        .collect();
+    Redactor::new(
+        injection
+            .secret()
+            .into_iter()
+            .chain(extras.iter().map(String::as_str)),
+    )
+}
+
+/// A reqwest error as text for a log or an answer: its whole cause chain, without the
+/// request URL (whose query may carry the credential), and redacted.
+pub fn describe(error: reqwest::Error, redactor: &Redactor) -> String {
+    redactor.redact_text(error_chain(&error.without_url()))
 }
 
 /// One request to a connector's upstream.
@@ -93,6 +124,7 @@ pub async fn send(state: &AppState, outgoing: Outgoing<'_>) -> Result<Answer, Fa
         .map_err(|e| Failure::Injection(e.to_string()))?;
     let injection =
         injection::render(plan, secret).map_err(|e| Failure::Injection(e.to_string()))?;
+    let redactor = redactor(plan, &injection);
 
     let base = Url::parse(&connector.server_url).map_err(|e| Failure::Unreachable {
         timeout: false,
@@ -127,13 +159,10 @@ pub async fn send(state: &AppState, outgoing: Outgoing<'_>) -> Result<Answer, Fa
         request = request.body(body);
     }
     match request.send().await {
-        Ok(response) => Ok(Answer {
-            response,
-            injection,
-        }),
+        Ok(response) => Ok(Answer { response, redactor }),
         Err(error) => Err(Failure::Unreachable {
             timeout: error.is_timeout(),
-            detail: error_chain(&error),
+            detail: describe(error, &redactor),
         }),
     }
 }
@@ -179,9 +208,9 @@ pub async fn send_own(
     .await
 }
 
-/// The whole cause chain of a reqwest error: its top line alone says only "error
+/// The whole cause chain of an error: a reqwest error's top line alone says only "error
 /// sending request".
-pub fn error_chain(error: &dyn std::error::Error) -> String {
+fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -207,4 +236,35 @@ pub fn insufficient_scope(headers: &reqwest::header::HeaderMap) -> Option<Option
         .nth(1)
         .and_then(|rest| rest.split('"').next());
     Some(scope.map(str::to_owned))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 10, defect 7: a provider that puts the credential in the query string does
+    /// not get it into the text of an upstream error.
+    #[tokio::test]
+    async fn errors_carry_neither_the_url_nor_the_credential() {
+        let secret = "sk-query-credential-42";
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let error = reqwest::Client::new()
+            .get(format!("http://{addr}/mcp?api_key={secret}"))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            error_chain(&error).contains(secret),
+            "the case tests nothing"
+        );
+        let redactor = Redactor::new([secret]);
+        let text = describe(error, &redactor);
+        assert!(
+            !text.contains(secret) && !text.contains("api_key"),
+            "{text}"
+        );
+        assert!(!text.is_empty());
+    }
 }

@@ -9,6 +9,9 @@
 //! | `admin_runs` | `/actors` and `/runs`: validation, the access chain's answers, lifetimes |
 //! | `admin_secrets` | secrets and tokens never leak; restarts; the master key |
 //! | `data_plane` | `/mcp/{connectorId}`: the specification's scenarios and error catalogue |
+//! | `hostile_run` | a run that sends what it likes: methods, ids, sizes, slowly |
+//! | `hostile_upstream` | an upstream that lies: ids, shapes, sizes, streams |
+//! | `lifecycle` | sessions and streams against rates, caps, lifetimes and connector changes |
 //! | `plugin_restart` | installed plugins survive a restart |
 //! | `support` | the harness: a server per test, admin calls, MCP calls, test upstreams |
 
@@ -17,5 +20,8 @@ mod admin_connectors;
 mod admin_runs;
 mod admin_secrets;
 mod data_plane;
+mod hostile_run;
+mod hostile_upstream;
+mod lifecycle;
 mod plugin_restart;
 mod support;
