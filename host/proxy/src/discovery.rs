@@ -74,8 +74,8 @@ pub async fn discover(
 ) -> Result<Vec<DiscoveredTool>, DiscoveryError> {
     let mut headers = HeaderMap::new();
     let url = injection.apply(server_url, &mut headers);
-    egress
-        .check_target(&url)
+    let http = egress
+        .client_for(&url)
         .map_err(|e| DiscoveryError::Unreachable(e.to_string()))?;
     headers.insert(
         ACCEPT,
@@ -83,7 +83,7 @@ pub async fn discover(
     );
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let mut client = Client {
-        http: egress.client(),
+        http,
         url,
         headers,
         next_id: 1,
