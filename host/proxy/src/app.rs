@@ -77,6 +77,15 @@ pub async fn start(config: Config, hook: RuntimeHook) -> anyhow::Result<Started>
         },
     )?;
 
+    let env_key = config.master_key.as_ref().map(Secret::expose);
+    let (vault, key_source) = Vault::load(&dir, env_key)?;
+    let sqlite = Arc::new(SqliteStore::open(&config.data_dir.join(DATABASE_FILE)).await?);
+    if let Err(e) = vault.bind(sqlite.as_ref()).await {
+        sqlite.close().await;
+        return Err(e.into());
+    }
+    tracing::info!(data_dir = %config.data_dir.display(), master_key = ?key_source, "store opened");
+
     let (admin_token, admin_token_generated) = match &config.admin_token {
         Some(token) => {
             check_admin_token(token.expose(), "PORTCULLIS_ADMIN_TOKEN")?;
@@ -90,15 +99,6 @@ pub async fn start(config: Config, hook: RuntimeHook) -> anyhow::Result<Started>
             (Secret::new(token.as_str()), created)
         }
     };
-
-    let env_key = config.master_key.as_ref().map(Secret::expose);
-    let (vault, key_source) = Vault::load(&dir, env_key)?;
-    let sqlite = Arc::new(SqliteStore::open(&config.data_dir.join(DATABASE_FILE)).await?);
-    if let Err(e) = vault.bind(sqlite.as_ref()).await {
-        sqlite.close().await;
-        return Err(e.into());
-    }
-    tracing::info!(data_dir = %config.data_dir.display(), master_key = ?key_source, "store opened");
 
     let plugin_store = PluginStore::open(&dir)?;
     let runtime = hook(load_runtime(&config, plugin_store.installed()?).await?);
