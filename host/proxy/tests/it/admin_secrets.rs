@@ -48,23 +48,6 @@ fn logs() -> String {
     String::from_utf8_lossy(&LOG.lock().unwrap()).into_owned()
 }
 
-fn database_bytes(dir: &std::path::Path) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    for suffix in ["", "-wal", "-shm"] {
-        let path = dir.join(format!("{}{suffix}", portcullis::app::DATABASE_FILE));
-        if let Ok(data) = std::fs::read(&path) {
-            bytes.extend_from_slice(&data);
-        }
-    }
-    bytes
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn secrets_and_tokens_never_leak() {
     capture_logs();
