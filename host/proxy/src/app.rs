@@ -33,7 +33,7 @@ use crate::metrics::Metrics;
 use crate::plugin_store::PluginStore;
 use crate::state::AppState;
 use crate::store::SqliteStore;
-use crate::vault::{Vault, new_token, read_or_create_secret_file, token_hash};
+use crate::vault::{Vault, check_admin_token, new_token, read_or_create_secret_file, token_hash};
 
 /// The database file in the data directory.
 pub const DATABASE_FILE: &str = "portcullis.db";
@@ -86,11 +86,15 @@ pub async fn start(config: Config, hook: RuntimeHook) -> anyhow::Result<Started>
     tracing::info!(data_dir = %config.data_dir.display(), master_key = ?key_source, "store opened");
 
     let (admin_token, admin_token_generated) = match &config.admin_token {
-        Some(token) => (token.clone(), false),
+        Some(token) => {
+            check_admin_token(token.expose(), "PORTCULLIS_ADMIN_TOKEN")?;
+            (token.clone(), false)
+        }
         None => {
             let (token, created) = read_or_create_secret_file(&dir, ADMIN_TOKEN_FILE, || {
                 new_token().map(zeroize::Zeroizing::new)
             })?;
+            check_admin_token(&token, "the admin.token file of the data directory")?;
             (Secret::new(token.as_str()), created)
         }
     };

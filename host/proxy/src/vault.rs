@@ -59,6 +59,25 @@ pub enum VaultError {
     File { file: String, detail: String },
     #[error("the vault check value could not be read or written: {0}")]
     Store(String),
+    #[error(
+        "the admin token from {origin} is too weak: it must be at least {MIN_ADMIN_TOKEN_LEN} \
+         printable ASCII characters without spaces; generate one with \
+         `head -c 32 /dev/urandom | base64`, or remove it to have one generated"
+    )]
+    WeakAdminToken { origin: &'static str },
+}
+
+/// The shortest admin token accepted at start; a generated one has 43 characters.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 24;
+
+/// Refuses an operator-chosen admin token that is short, or that no `Authorization`
+/// header could carry exactly (spaces, control or non-ASCII characters).
+pub fn check_admin_token(token: &str, origin: &'static str) -> Result<(), VaultError> {
+    let printable = token.bytes().all(|b| b.is_ascii_graphic());
+    if token.len() < MIN_ADMIN_TOKEN_LEN || !printable {
+        return Err(VaultError::WeakAdminToken { origin });
+    }
+    Ok(())
 }
 
 pub struct Vault {
@@ -253,6 +272,26 @@ mod tests {
         );
         assert_ne!(token, new_run_token());
         assert_eq!(token_hash("abc"), token_hash("abc"));
+    }
+
+    #[test]
+    fn admin_tokens_have_a_minimum_length_and_no_spaces() {
+        for weak in [
+            "",
+            "short",
+            &"x".repeat(23),
+            "a token with spaces in it",
+            "tab\tseparated-token-0123456",
+            "ünïcödé-admin-token-0123456",
+        ] {
+            let err = check_admin_token(weak, "PORTCULLIS_ADMIN_TOKEN").unwrap_err();
+            let message = err.to_string();
+            assert!(message.contains("at least 24"), "{message}");
+            assert!(message.contains("PORTCULLIS_ADMIN_TOKEN"), "{message}");
+            assert!(weak.len() < 5 || !message.contains(weak), "{message}");
+        }
+        assert!(check_admin_token(&"x".repeat(24), "f").is_ok());
+        assert!(check_admin_token(&new_token().unwrap(), "f").is_ok());
     }
 
     #[test]

@@ -154,8 +154,7 @@ pub async fn create(
         ));
     }
     let config = serde_json::Value::Object(body.config.unwrap_or_default());
-    let server_url = body.server_url.trim().to_owned();
-    let url = check_server_url(&state, &server_url).await?;
+    let url = check_server_url(&state, body.server_url.trim()).await?;
     let now = now_secs();
     let mut record = ConnectorRecord {
         id: new_id("conn"),
@@ -163,7 +162,7 @@ pub async fn create(
         name: body
             .name
             .unwrap_or_else(|| url.host_str().unwrap_or("connector").to_owned()),
-        server_url,
+        server_url: url.to_string(),
         provider,
         config,
         auth: body.auth.method,
@@ -333,13 +332,15 @@ async fn check_server_url(state: &AppState, server_url: &str) -> ApiResult<reqwe
         .check_url(server_url)
         .await
         .map_err(|e| match e {
-            EgressError::InvalidUrl(_) | EgressError::Scheme(_) | EgressError::NoHost => {
-                ApiError::invalid(
-                    "invalid_server_url",
-                    format!("{e}; give the MCP endpoint as an http(s) URL"),
-                )
-            }
-            EgressError::PrivateAddress { .. } => {
+            EgressError::InvalidUrl(_)
+            | EgressError::Scheme(_)
+            | EgressError::NoHost
+            | EgressError::Userinfo
+            | EgressError::PortZero => ApiError::invalid(
+                "invalid_server_url",
+                format!("{e}; give the MCP endpoint as an https URL"),
+            ),
+            EgressError::PrivateAddress { .. } | EgressError::Cleartext { .. } => {
                 ApiError::invalid("server_url_refused", e.to_string())
             }
             EgressError::Resolve { .. } => ApiError::invalid("upstream_unreachable", e.to_string()),

@@ -1,6 +1,9 @@
 //! `/runs`: starting a run (its token and environment, shown once), reading it, and
 //! finishing it, which ends its token and its proxy sessions at once.
 //!
+//! A run keeps its actor's connector fields as they are when it starts, and is judged by
+//! them for its whole life (spec FR-6).
+//!
 //! A run's input is checked when it starts: every connector named in a connector field
 //! must exist (the host's answer: there is nothing to ask a plugin about) and be accepted
 //! by the access plugin chain, the same chain the data plane asks, with a context holding
@@ -102,6 +105,7 @@ pub async fn start(
         created_at: now,
         finished_at: None,
         expires_at: now.saturating_add(lifetime),
+        connector_fields: Some(actor.connector_fields.clone()),
     };
     for field in &actor.connector_fields {
         check_field(&state, &actor, &run, field, input.get(&field.name)).await?;

@@ -130,9 +130,9 @@ pub async fn send(state: &AppState, outgoing: Outgoing<'_>) -> Result<Answer, Fa
         timeout: false,
         detail: format!("stored server URL is invalid: {e}"),
     })?;
-    state
+    let client = state
         .egress
-        .check_target(&base)
+        .client_for(&base)
         .map_err(|e| Failure::Unreachable {
             timeout: false,
             detail: e.to_string(),
@@ -154,7 +154,7 @@ pub async fn send(state: &AppState, outgoing: Outgoing<'_>) -> Result<Answer, Fa
     }
     let url = injection.apply(&base, &mut headers);
 
-    let mut request = state.egress.client().request(method, url).headers(headers);
+    let mut request = client.request(method, url).headers(headers);
     if let Some(body) = body {
         request = request.body(body);
     }

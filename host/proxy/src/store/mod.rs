@@ -139,6 +139,10 @@ pub struct RunRecord {
     pub finished_at: Option<i64>,
     /// Unix seconds after which the token no longer works even if the run never finished.
     pub expires_at: i64,
+    /// The actor's connector fields when the run started: the run is judged by these
+    /// whatever the actor's schema becomes (spec FR-6). `None` only for a run started
+    /// before they were kept, which is judged by its actor's current fields.
+    pub connector_fields: Option<Vec<ConnectorFieldSpec>>,
 }
 
 impl RunRecord {

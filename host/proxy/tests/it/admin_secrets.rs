@@ -48,23 +48,6 @@ fn logs() -> String {
     String::from_utf8_lossy(&LOG.lock().unwrap()).into_owned()
 }
 
-fn database_bytes(dir: &std::path::Path) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    for suffix in ["", "-wal", "-shm"] {
-        let path = dir.join(format!("{}{suffix}", portcullis::app::DATABASE_FILE));
-        if let Ok(data) = std::fs::read(&path) {
-            bytes.extend_from_slice(&data);
-        }
-    }
-    bytes
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn secrets_and_tokens_never_leak() {
     capture_logs();
@@ -293,4 +276,44 @@ async fn generated_key_and_admin_token_live_in_the_data_directory() {
             .expect("a lost key stops the start")
     );
     assert!(error.contains("master key does not match"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_weak_admin_token_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_token = |token: Option<&str>| {
+        let mut config = config(dir.path());
+        config.admin_token = token.map(Secret::new);
+        config
+    };
+    for weak in [
+        "x",
+        "short-admin-token",
+        "a token with spaces in the middle",
+    ] {
+        let error = format!(
+            "{:#}",
+            spawn(with_token(Some(weak)))
+                .await
+                .err()
+                .expect("a weak token stops the start")
+        );
+        assert!(error.contains("PORTCULLIS_ADMIN_TOKEN"), "{error}");
+        assert!(error.contains("at least 24"), "{error}");
+        assert!(!error.contains(weak), "the token is echoed: {error}");
+    }
+    for weak in ["", "\n", "weak-token\n"] {
+        std::fs::write(dir.path().join("admin.token"), weak).unwrap();
+        let error = format!(
+            "{:#}",
+            spawn(with_token(None))
+                .await
+                .err()
+                .expect("a weak token file stops the start")
+        );
+        assert!(error.contains("admin.token"), "{error}");
+        assert!(error.contains("at least 24"), "{error}");
+    }
+    std::fs::write(dir.path().join("admin.token"), format!("{ADMIN_TOKEN}\n")).unwrap();
+    spawn(with_token(None)).await.unwrap().shutdown().await;
 }

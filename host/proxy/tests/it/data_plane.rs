@@ -149,7 +149,10 @@ async fn declared_tools_filter_lists_and_guard_calls() {
     );
     assert_eq!(count_calls(&upstream), calls_before + 1);
 
-    let audit = s.env.audit(&s.run).await;
+    let audit = s
+        .env
+        .audit_once(&s.run, |r| r["tool"] == "send_message")
+        .await;
     let denial = audit
         .iter()
         .find(|r| r["tool"] == "send_message")

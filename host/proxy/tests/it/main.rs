@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `admin_api` | the admin API's surface: authentication, unknown routes, plugins, audit, operational endpoints |
 //! | `admin_connectors` | `/connectors`: discovery, allowlists, re-authorization, SSRF |
+//! | `admin_discovery` | discovery against hostile upstreams: bounds, the echoed credential redacted |
 //! | `admin_runs` | `/actors` and `/runs`: validation, the access chain's answers, lifetimes |
 //! | `admin_secrets` | secrets and tokens never leak; restarts; the master key |
 //! | `data_plane` | `/mcp/{connectorId}`: the specification's scenarios and error catalogue |
@@ -17,6 +18,7 @@
 
 mod admin_api;
 mod admin_connectors;
+mod admin_discovery;
 mod admin_runs;
 mod admin_secrets;
 mod data_plane;

@@ -228,6 +228,24 @@ pub fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str
     assert_eq!(answer.1.as_object().unwrap().len(), 1, "{}", answer.1);
 }
 
+/// Every byte of the database as it is on disk: the file, its WAL and shared memory.
+pub fn database_bytes(dir: &Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        let path = dir.join(format!("{}{suffix}", portcullis::app::DATABASE_FILE));
+        if let Ok(data) = std::fs::read(&path) {
+            bytes.extend_from_slice(&data);
+        }
+    }
+    bytes
+}
+
+pub fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
 /// The tool names of a connector as the API shows it.
 pub fn tool_names(connector: &Value) -> Vec<String> {
     connector["tools"]
