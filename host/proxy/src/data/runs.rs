@@ -156,6 +156,7 @@ mod tests {
             actor: "a".into(),
             user: "u".into(),
             input: json!({}),
+            connector_fields: None,
             status: RunStatus::Running,
             created_at: 0,
             finished_at: None,
