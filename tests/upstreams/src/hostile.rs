@@ -1,7 +1,8 @@
 //! A hostile upstream a test scripts after discovery, written on plain axum because rmcp
 //! answers every id as it was asked.
 //!
-//! Discovery goes honestly: `initialize` over JSON with an `Mcp-Session-Id`, `202` for
+//! Discovery goes honestly: `initialize` over JSON with an `Mcp-Session-Id` (declaring
+//! the `tools`, `resources` and `logging` capabilities), `202` for
 //! notifications, and `tools/list` listing [`DISCOVERED`]. From then on the test decides
 //! what `tools/list`, `tools/call` and `GET` answer ([`Hostile::on_list`],
 //! [`Hostile::on_call`], [`Hostile::on_get`]): ids in other numeric forms, no id, no tools
@@ -204,7 +205,7 @@ async fn answer(State(scripts): State<Arc<Mutex<Scripts>>>, request: Request) ->
         "initialize" => {
             let result = json!({
                 "protocolVersion": "2025-11-25",
-                "capabilities": {"tools": {}},
+                "capabilities": {"tools": {}, "resources": {}, "logging": {}},
                 "serverInfo": {"name": "portcullis-hostile-upstream", "version": "0"}
             });
             let mut response = reply(Reply::json(format!(

@@ -64,6 +64,19 @@ impl Proxy {
         Self::on(config, dir).await
     }
 
+    /// A server whose plugin runtime `hook` adjusts as it is built.
+    pub async fn start_hooked(hook: portcullis::app::RuntimeHook) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let server = portcullis::app::spawn_with(config(dir.path()), hook)
+            .await
+            .expect("the server starts");
+        Self {
+            server,
+            dir,
+            http: reqwest::Client::new(),
+        }
+    }
+
     /// A server with `config` on `dir`, a data directory kept from an earlier one, say.
     pub async fn on(config: Config, dir: TempDir) -> Self {
         let server = spawn(config).await.expect("the server starts");
