@@ -276,3 +276,36 @@ async fn duplicate_keys_are_refused() {
         "a refused message was forwarded"
     );
 }
+
+/// Issue 10, defect 9: an `initialize` upstream while its run finishes opens no session:
+/// the client gets ERR-1 and the upstream session is closed.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_initialize_across_a_finish_opens_nothing() {
+    let upstream = upstreams::hostile().await;
+    let s = Scenario::on(&upstream.url()).start().await;
+    upstream.delay_initialize(Duration::from_millis(1_500));
+    let body = wire::initialize(1);
+    let initialize = s.env.post(&s.conn, Some(&s.run.token), None, &body);
+    let finish = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        s.env.finish(&s.run).await;
+    };
+    let (answer, ()) = tokio::join!(initialize, finish);
+    assert_eq!(answer.status, 401, "{}", answer.text);
+    assert_eq!(
+        answer.messages[0]["error"]["data"]["reason"],
+        "run_finished"
+    );
+    assert!(answer.header("mcp-session-id").is_none());
+    assert_eq!(s.env.server.state.data.open_sessions(), 0);
+    let deleted = || {
+        upstream
+            .requests()
+            .iter()
+            .any(|r| r.method == Method::DELETE)
+    };
+    assert!(
+        eventually(deleted).await,
+        "the upstream session was left open"
+    );
+}
