@@ -178,7 +178,8 @@ async fn an_open_stream_keeps_its_session() {
     drop(held);
 }
 
-/// Issue 10, defect 9: a run's streams end when it passes `runs.max_lifetime_secs`.
+/// Issue 10, defects 9 and 19: a run's streams end when it passes
+/// `runs.max_lifetime_secs`, and its entries in the run and token tables are freed.
 #[tokio::test(flavor = "multi_thread")]
 async fn streams_end_with_the_run_lifetime() {
     let (_upstream, s) = scenario(|c| c.runs.max_lifetime_secs = 3).await;
@@ -186,7 +187,11 @@ async fn streams_end_with_the_run_lifetime() {
     assert_eq!(held.status(), 200);
     assert!(ends_within(held, Duration::from_secs(15)).await);
     let data = &s.env.server.state.data;
-    assert!(eventually(|| data.open_sessions() == 0 && data.footprint().runs == 0).await);
+    let freed = || {
+        let footprint = data.footprint();
+        data.open_sessions() == 0 && footprint.runs == 0 && footprint.cached_runs == 0
+    };
+    assert!(eventually(freed).await, "{:?}", data.footprint());
 }
 
 /// Issue 10, defect 9: changing a connector's allowlist ends its open streams; deleting
