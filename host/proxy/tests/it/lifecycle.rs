@@ -41,15 +41,7 @@ async fn open_stream(s: &Scenario, session: &str) -> reqwest::Response {
 
 /// Whether the stream's body ends within `within`.
 async fn ends_within(response: reqwest::Response, within: Duration) -> bool {
-    let mut body = response.bytes_stream();
-    let drained = async {
-        while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
-            if chunk.is_err() {
-                break;
-            }
-        }
-    };
-    tokio::time::timeout(within, drained).await.is_ok()
+    tokio::time::timeout(within, drain(response)).await.is_ok()
 }
 
 /// Whether `holds` becomes true within five seconds.
@@ -257,16 +249,7 @@ async fn duplicate_keys_are_refused() {
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"a":1,"\u0061":2}}}"#,
     ];
     for body in bodies {
-        let response = s
-            .env
-            .http
-            .post(s.env.mcp_url(&s.conn))
-            .headers(wire::mcp_headers(Some(s.session())))
-            .bearer_auth(&s.run.token)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response = s.post_raw(body).await;
         let answer = Answer::read(response).await;
         assert_eq!(answer.status, 400, "{body}: {}", answer.text);
         assert_eq!(
