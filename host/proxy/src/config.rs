@@ -186,6 +186,40 @@ impl Default for LimitsConfig {
     }
 }
 
+impl LimitsConfig {
+    /// Refuses a limit of 0 where it would refuse everything (only the rates mean
+    /// "unlimited" at 0).
+    fn check(&self) -> Result<(), String> {
+        let sizes = [
+            ("method_bytes", self.method_bytes),
+            ("tool_bytes", self.tool_bytes),
+            ("id_bytes", self.id_bytes),
+            ("sessions_per_run", self.sessions_per_run),
+            ("streams_per_run", self.streams_per_run),
+            ("streams_per_session", self.streams_per_session),
+            ("answer_bytes", self.answer_bytes),
+            ("sse_event_bytes", self.sse_event_bytes),
+            ("audit_queue_bytes", self.audit_queue_bytes),
+            ("max_connections", self.max_connections),
+        ];
+        let times = [
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
+        ];
+        let zero = sizes
+            .iter()
+            .find(|(_, v)| *v == 0)
+            .map(|(name, _)| *name)
+            .or_else(|| times.iter().find(|(_, v)| *v == 0).map(|(name, _)| *name));
+        match zero {
+            Some(name) => Err(format!(
+                "limits.{name} must be at least 1 (leave it out for the default)"
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read the configuration file {path}: {detail}")]
@@ -234,7 +268,9 @@ impl Config {
     }
 
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        let config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.limits.check()?;
+        Ok(config)
     }
 
     fn apply_env(&mut self, env: EnvLookup<'_>) -> Result<(), ConfigError> {
@@ -290,6 +326,21 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    #[test]
+    fn limits_are_read_and_zero_sizes_refused() {
+        let config =
+            Config::from_toml("[limits]\nmethod_bytes = 64\nrequests_per_second_per_run = 0\n")
+                .unwrap();
+        assert_eq!(config.limits.method_bytes, 64);
+        assert_eq!(config.limits.requests_per_second_per_run, 0);
+        assert_eq!(config.limits.tool_bytes, LimitsConfig::default().tool_bytes);
+        let error = Config::from_toml("[limits]\nmax_connections = 0\n").unwrap_err();
+        assert!(error.contains("limits.max_connections"), "{error}");
+        let error = Config::from_toml("[limits]\nbody_read_timeout_ms = 0\n").unwrap_err();
+        assert!(error.contains("limits.body_read_timeout_ms"), "{error}");
+        assert!(Config::from_toml("[limits]\nno_such_limit = 1\n").is_err());
+    }
 
     #[test]
     fn empty_file_gives_defaults() {

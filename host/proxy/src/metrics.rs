@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use prometheus::{Encoder, IntCounterVec, Opts, Registry, TextEncoder};
 
 /// The MCP methods (and the proxy's own pseudo-methods) counted under their own name.
-pub const KNOWN_METHODS: [&str; 30] = [
+pub const KNOWN_METHODS: [&str; 31] = [
     "initialize",
     "ping",
     "tools/list",
@@ -40,9 +40,11 @@ pub const KNOWN_METHODS: [&str; 30] = [
     "sampling/createMessage",
     "elicitation/create",
     "roots/list",
-    // The proxy's own: an answer to a server request, and the access decision.
+    // The proxy's own: an answer to a server request, the access decision, and a
+    // refusal by a cap of `[limits]`.
     "response",
     "access",
+    "limit",
     "other",
 ];
 
@@ -192,5 +194,6 @@ mod tests {
         assert!(!text.contains("mmmm"));
         assert_eq!(method_label("tools/call"), "tools/call");
         assert_eq!(method_label("tools/call2"), "other");
+        assert_eq!(method_label("limit"), "limit");
     }
 }

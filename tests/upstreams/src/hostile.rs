@@ -1,11 +1,13 @@
 //! A hostile upstream a test scripts after discovery, written on plain axum because rmcp
 //! answers every id as it was asked.
 //!
-//! Discovery goes honestly: `initialize` over JSON with an `Mcp-Session-Id`, `202` for
-//! notifications, and `tools/list` listing [`DISCOVERED`]. From then on the test decides
-//! what `tools/list`, `tools/call` and `GET` answer ([`Hostile::on_list`],
-//! [`Hostile::on_call`], [`Hostile::on_get`]): ids in other numeric forms, no id, no tools
-//! array, tools the connector never had ([`SMUGGLED`]), SSE events, bodies of any size. A
+//! Discovery goes honestly: `initialize` over JSON with an `Mcp-Session-Id` (declaring
+//! the `tools`, `resources` and `logging` capabilities), `202` for notifications, and
+//! `tools/list` listing [`DISCOVERED`]. From then on the test decides what `tools/list`,
+//! `tools/call` and `GET` answer ([`Hostile::on_list`], [`Hostile::on_call`],
+//! [`Hostile::on_get`]) and how long `initialize` takes ([`Hostile::delay_initialize`]):
+//! ids in other numeric forms, no id, no tools array, tools the connector never had
+//! ([`SMUGGLED`]), SSE events, bodies of any size. A
 //! script gets the request's id as the JSON text it arrived in. `DELETE` gets `204`, and
 //! every request is recorded.
 
@@ -97,6 +99,8 @@ struct Scripts {
     list: Option<Script>,
     call: Option<Script>,
     get: Option<Script>,
+    /// How long the honest `initialize` answer waits.
+    initialize_delay: Option<std::time::Duration>,
 }
 
 /// A running hostile upstream.
@@ -158,6 +162,11 @@ impl Hostile {
         self.scripts().call = Some(Arc::new(script));
     }
 
+    /// From now on `initialize` is answered (honestly) only after `delay`.
+    pub fn delay_initialize(&self, delay: std::time::Duration) {
+        self.scripts().initialize_delay = Some(delay);
+    }
+
     /// From now on `GET` gets what `script` makes of an empty id.
     pub fn on_get(&self, script: impl Fn(&str) -> Reply + Send + Sync + 'static) {
         self.scripts().get = Some(Arc::new(script));
@@ -202,9 +211,16 @@ async fn answer(State(scripts): State<Arc<Mutex<Scripts>>>, request: Request) ->
     }
     match method {
         "initialize" => {
+            let delay = scripts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .initialize_delay;
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
             let result = json!({
                 "protocolVersion": "2025-11-25",
-                "capabilities": {"tools": {}},
+                "capabilities": {"tools": {}, "resources": {}, "logging": {}},
                 "serverInfo": {"name": "portcullis-hostile-upstream", "version": "0"}
             });
             let mut response = reply(Reply::json(format!(

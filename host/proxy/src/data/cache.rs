@@ -209,3 +209,24 @@ impl RecordCache {
         self.actors.remove(actor_id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::generation::Kind;
+
+    /// Issue 10, defect 12: a value read before a revocation and kept after it is not
+    /// kept; one read after it is.
+    #[test]
+    fn a_fill_that_raced_a_revocation_is_dropped() {
+        let generations = Generations::default();
+        let table: Table<String, u32> = Table::default();
+        let seen = generations.seen();
+        generations.bump(Kind::Connectors);
+        let stale = table.insert_if("c".into(), Arc::new(1), || generations.unchanged(seen));
+        assert!(!stale && table.get("c").is_none());
+        let seen = generations.seen();
+        assert!(table.insert_if("c".into(), Arc::new(2), || generations.unchanged(seen)));
+        assert_eq!(table.get("c").as_deref(), Some(&2));
+    }
+}

@@ -38,6 +38,8 @@ use portcullis_model::ToolSet;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use self::streams::{PassThrough, SseState};
+use self::tools::strip_capabilities;
 use crate::data::catalogue::{self, error_body, unusable_answer_body};
 use crate::data::jsonrpc;
 use crate::data::runs::RunState;
@@ -442,19 +444,9 @@ impl Relaying {
         Some(Bytes::from(event.encode()))
     }
 
-    /// Keeps the permitted tools of the snapshot in `result.tools`; false when the
-    /// message has a result that is not an object with a `tools` array.
+    /// Keeps the permitted tools of the snapshot in `result.tools` (see
+    /// [`tools::filter_tools`]).
     fn filter_tools(&self, value: &mut Value) -> bool {
-        let Some(result) = value.get_mut("result") else {
-            // An error answer has no tools to filter.
-            return value.get("error").is_some();
-        };
-        let Some(result) = result.as_object_mut() else {
-            return false;
-        };
-        let Some(Value::Array(tools)) = result.get_mut("tools") else {
-            return false;
-        };
         let snapshot: HashSet<&str> = self
             .relay
             .connector
@@ -462,16 +454,7 @@ impl Relaying {
             .iter()
             .map(|t| t.name.as_str())
             .collect();
-        tools.retain(|tool| {
-            tool.get("name")
-                .and_then(Value::as_str)
-                .is_some_and(|name| snapshot.contains(name) && self.relay.permitted.contains(name))
-        });
-        // A filtered list is specific to this run: 2026-07-28 clients must not share it.
-        if result.contains_key("cacheScope") {
-            result.insert("cacheScope".to_owned(), Value::String("private".to_owned()));
-        }
-        true
+        tools::filter_tools(value, &snapshot, &self.relay.permitted)
     }
 
     /// Answers a server-to-client request upstream with -32601, since the client never
@@ -502,138 +485,5 @@ impl Relaying {
     }
 }
 
-/// An SSE relay between two events.
-struct SseState {
-    relay: Relaying,
-    chunks: Chunks,
-    parser: sse::Parser,
-    out: VecDeque<Bytes>,
-    done: bool,
-    stop: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
-}
-
-impl SseState {
-    /// The next bytes for the client; `None` when the stream is over.
-    async fn next(&mut self) -> Option<Bytes> {
-        loop {
-            if let Some(bytes) = self.out.pop_front() {
-                return Some(bytes);
-            }
-            if self.done {
-                return None;
-            }
-            let chunk = tokio::select! {
-                () = &mut self.stop => {
-                    self.done = true;
-                    continue;
-                }
-                chunk = self.chunks.next() => chunk,
-            };
-            self.read(chunk);
-        }
-    }
-
-    fn read(&mut self, chunk: Option<reqwest::Result<Bytes>>) {
-        let relay = &self.relay;
-        match chunk {
-            Some(Ok(chunk)) => {
-                let mut events = Vec::new();
-                let parsed = self.parser.push(&chunk, &mut events);
-                self.out
-                    .extend(events.into_iter().filter_map(|event| relay.event(event)));
-                if parsed.is_err() {
-                    relay.relay.state.metrics.upstream_error("too_large");
-                    tracing::warn!(connector = %relay.relay.connector.id, "an upstream SSE event passed limits.sse_event_bytes");
-                    self.out
-                        .extend(relay.unanswered_error(Some("event_too_large")));
-                    self.done = true;
-                }
-            }
-            Some(Err(error)) => {
-                let detail = upstream::describe(error, &relay.redactor);
-                tracing::warn!(connector = %relay.relay.connector.id, error = %detail, "upstream stream broke off");
-                relay.relay.state.metrics.upstream_error("stream");
-                self.out.extend(relay.unanswered_error(None));
-                self.done = true;
-            }
-            None => {
-                // A stream that ended without the answer and without an event id to
-                // resume from leaves the client nothing to wait for: say the upstream
-                // failed.
-                if !relay.resumable.load(Ordering::Relaxed) {
-                    self.out.extend(relay.unanswered_error(None));
-                }
-                self.done = true;
-            }
-        }
-    }
-}
-
-/// A JSON answer being streamed through.
-struct PassThrough {
-    relay: Relaying,
-    chunks: Chunks,
-    redactor: StreamRedactor,
-    /// Bytes read from the upstream so far.
-    seen: usize,
-    first: Option<Bytes>,
-    done: bool,
-    stop: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
-}
-
-impl PassThrough {
-    /// The next bytes for the client; an error cuts the body off there.
-    async fn next(&mut self) -> Option<std::io::Result<Bytes>> {
-        if let Some(first) = self.first.take() {
-            return Some(Ok(first));
-        }
-        if self.done {
-            return None;
-        }
-        let chunk = tokio::select! {
-            () = &mut self.stop => None,
-            chunk = self.chunks.next() => Some(chunk),
-        };
-        let relay = &self.relay.relay;
-        let Some(chunk) = chunk else {
-            self.done = true;
-            return Some(Err(std::io::Error::other("the relay was ended")));
-        };
-        match chunk {
-            Some(Ok(chunk)) => {
-                self.seen += chunk.len();
-                if self.seen > relay.state.data.limits.answer_bytes {
-                    self.done = true;
-                    relay.state.metrics.upstream_error("too_large");
-                    tracing::warn!(connector = %relay.connector.id, "an upstream answer passed limits.answer_bytes and was cut off");
-                    return Some(Err(std::io::Error::other("upstream answer too large")));
-                }
-                Some(Ok(Bytes::from(self.redactor.push(&chunk))))
-            }
-            Some(Err(error)) => {
-                self.done = true;
-                relay.state.metrics.upstream_error("read");
-                let detail = upstream::describe(error, &self.relay.redactor);
-                tracing::warn!(connector = %relay.connector.id, error = %detail, "upstream answer broke off");
-                Some(Err(std::io::Error::other("upstream answer broke off")))
-            }
-            None => {
-                self.done = true;
-                Some(Ok(Bytes::from(self.redactor.finish())))
-            }
-        }
-    }
-}
-
-/// Removes `denied` from `result.capabilities`.
-pub fn strip_capabilities(value: &mut Value, denied: &[&str]) {
-    if let Some(capabilities) = value
-        .get_mut("result")
-        .and_then(|r| r.get_mut("capabilities"))
-        .and_then(Value::as_object_mut)
-    {
-        for capability in denied {
-            capabilities.remove(*capability);
-        }
-    }
-}
+mod streams;
+mod tools;

@@ -242,6 +242,31 @@ pub fn insufficient_scope(headers: &reqwest::header::HeaderMap) -> Option<Option
 mod tests {
     use super::*;
 
+    /// Issue 10, defect 11: what comes back is redacted of the credential and of the
+    /// plan's other long values (an owner's extra header or query value), not of short
+    /// configuration values.
+    #[test]
+    fn the_redactor_covers_the_plans_long_values() {
+        use portcullis_model::Template;
+        let template = |text: &str| Template::parse(text).unwrap();
+        let plan = InjectionPlan {
+            headers: vec![
+                ("authorization".into(), template("Bearer {secret}")),
+                ("x-team-secret".into(), template("team-secret-value-0123")),
+                ("notion-version".into(), template("2025-09-03")),
+            ],
+            query: vec![("workspace_key".into(), template("workspace-key-abcdef-9"))],
+        };
+        let secret = zeroize::Zeroizing::new("sk-credential-xyz".to_owned());
+        let injection = injection::render(&plan, Some(secret)).unwrap();
+        let redactor = redactor(&plan, &injection);
+        let text = "sk-credential-xyz team-secret-value-0123 workspace-key-abcdef-9 2025-09-03";
+        assert_eq!(
+            redactor.redact_text(text.to_owned()),
+            "[REDACTED] [REDACTED] [REDACTED] 2025-09-03"
+        );
+    }
+
     /// Issue 10, defect 7: a provider that puts the credential in the query string does
     /// not get it into the text of an upstream error.
     #[tokio::test]

@@ -166,16 +166,6 @@ async fn ids_of_every_type() {
     }
 }
 
-/// The resident memory of this process (the proxy runs in it), in KiB.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// Issue 10, "done when": 10,000 requests with distinct 64 KiB method names, in a
 /// session and statelessly, leave RSS and `/metrics` within a few MB of where they
 /// started. Run with `cargo test -p portcullis --test it -- --ignored ten_thousand`.

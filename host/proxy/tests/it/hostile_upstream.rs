@@ -44,6 +44,15 @@ async fn list(s: &Scenario, mode: Mode, id: i64) -> Answer {
     }
 }
 
+/// `answer` as a JSON body, or as the one event of an SSE body.
+fn reply(sse: bool, answer: String) -> Reply {
+    if sse {
+        Reply::sse(&[answer])
+    } else {
+        Reply::json(answer)
+    }
+}
+
 /// Nothing outside the run's tools anywhere in what the client got.
 #[track_caller]
 fn nothing_hidden(answer: &Answer) {
@@ -78,14 +87,7 @@ async fn lying_id_forms_are_filtered() {
         let (upstream, s) = scenario(matches!(mode, Mode::Session)).await;
         for sse in [false, true] {
             for (id, form) in ID_FORMS {
-                upstream.on_list(move |_| {
-                    let answer = every_tool(form);
-                    if sse {
-                        Reply::sse(&[answer])
-                    } else {
-                        Reply::json(answer)
-                    }
-                });
+                upstream.on_list(move |_| reply(sse, every_tool(form)));
                 let answer = list(&s, mode, id).await;
                 nothing_hidden(&answer);
                 assert_eq!(
@@ -165,14 +167,7 @@ async fn unfilterable_answers_fail_closed() {
         for sse in [false, true] {
             for (what, make) in &broken {
                 let make = make.clone();
-                upstream.on_list(move |id| {
-                    let answer = make(id);
-                    if sse {
-                        Reply::sse(&[answer])
-                    } else {
-                        Reply::json(answer)
-                    }
-                });
+                upstream.on_list(move |id| reply(sse, make(id)));
                 let answer = list(&s, mode, 4).await;
                 assert!(
                     !answer.messages.is_empty(),
@@ -182,14 +177,7 @@ async fn unfilterable_answers_fail_closed() {
                 replaced_by_an_error(&answer, 4);
             }
             // Another id: not this request's answer, but filtered all the same.
-            upstream.on_list(move |_| {
-                let answer = every_tool("999");
-                if sse {
-                    Reply::sse(&[answer])
-                } else {
-                    Reply::json(answer)
-                }
-            });
+            upstream.on_list(move |_| reply(sse, every_tool("999")));
             let answer = list(&s, mode, 4).await;
             nothing_hidden(&answer);
         }
@@ -233,16 +221,6 @@ async fn lists_on_other_streams_are_filtered() {
     }
 }
 
-/// The resident memory of this process (the proxy runs in it), in KiB.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 const MIB: usize = 1 << 20;
 
 /// Issue 10, defects 4 and 21: a 200 MiB JSON answer is never buffered: one the proxy
@@ -281,27 +259,9 @@ async fn huge_answers_end_at_the_limit() {
         Reply::endless("application/json", json_prefix(id), b'a', Some(200 * MIB))
     });
     let response = s
-        .env
-        .http
-        .post(s.env.mcp_url(&s.conn))
-        .headers(wire::mcp_headers(Some(s.session())))
-        .bearer_auth(&s.run.token)
-        .body(wire::call_tool(2, "visible", json!({})).to_string())
-        .send()
-        .await
-        .unwrap();
-    let mut received = 0;
-    let mut body = response.bytes_stream();
-    let mut broken = false;
-    while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
-        match chunk {
-            Ok(chunk) => received += chunk.len(),
-            Err(_) => {
-                broken = true;
-                break;
-            }
-        }
-    }
+        .post_raw(wire::call_tool(2, "visible", json!({})).to_string())
+        .await;
+    let (received, broken) = drain(response).await;
     assert!(broken, "a cut-off answer must not look complete");
     assert!(received <= 2 * MIB, "{received} bytes passed a 1 MiB limit");
 

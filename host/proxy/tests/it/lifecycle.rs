@@ -41,15 +41,7 @@ async fn open_stream(s: &Scenario, session: &str) -> reqwest::Response {
 
 /// Whether the stream's body ends within `within`.
 async fn ends_within(response: reqwest::Response, within: Duration) -> bool {
-    let mut body = response.bytes_stream();
-    let drained = async {
-        while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
-            if chunk.is_err() {
-                break;
-            }
-        }
-    };
-    tokio::time::timeout(within, drained).await.is_ok()
+    tokio::time::timeout(within, drain(response)).await.is_ok()
 }
 
 /// Whether `holds` becomes true within five seconds.
@@ -178,7 +170,8 @@ async fn an_open_stream_keeps_its_session() {
     drop(held);
 }
 
-/// Issue 10, defect 9: a run's streams end when it passes `runs.max_lifetime_secs`.
+/// Issue 10, defects 9 and 19: a run's streams end when it passes
+/// `runs.max_lifetime_secs`, and its entries in the run and token tables are freed.
 #[tokio::test(flavor = "multi_thread")]
 async fn streams_end_with_the_run_lifetime() {
     let (_upstream, s) = scenario(|c| c.runs.max_lifetime_secs = 3).await;
@@ -186,7 +179,11 @@ async fn streams_end_with_the_run_lifetime() {
     assert_eq!(held.status(), 200);
     assert!(ends_within(held, Duration::from_secs(15)).await);
     let data = &s.env.server.state.data;
-    assert!(eventually(|| data.open_sessions() == 0 && data.footprint().runs == 0).await);
+    let freed = || {
+        let footprint = data.footprint();
+        data.open_sessions() == 0 && footprint.runs == 0 && footprint.cached_runs == 0
+    };
+    assert!(eventually(freed).await, "{:?}", data.footprint());
 }
 
 /// Issue 10, defect 9: changing a connector's allowlist ends its open streams; deleting
@@ -252,16 +249,7 @@ async fn duplicate_keys_are_refused() {
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"a":1,"\u0061":2}}}"#,
     ];
     for body in bodies {
-        let response = s
-            .env
-            .http
-            .post(s.env.mcp_url(&s.conn))
-            .headers(wire::mcp_headers(Some(s.session())))
-            .bearer_auth(&s.run.token)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response = s.post_raw(body).await;
         let answer = Answer::read(response).await;
         assert_eq!(answer.status, 400, "{body}: {}", answer.text);
         assert_eq!(
@@ -274,5 +262,38 @@ async fn duplicate_keys_are_refused() {
         upstream.requests().len(),
         before,
         "a refused message was forwarded"
+    );
+}
+
+/// Issue 10, defect 9: an `initialize` upstream while its run finishes opens no session:
+/// the client gets ERR-1 and the upstream session is closed.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_initialize_across_a_finish_opens_nothing() {
+    let upstream = upstreams::hostile().await;
+    let s = Scenario::on(&upstream.url()).start().await;
+    upstream.delay_initialize(Duration::from_millis(1_500));
+    let body = wire::initialize(1);
+    let initialize = s.env.post(&s.conn, Some(&s.run.token), None, &body);
+    let finish = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        s.env.finish(&s.run).await;
+    };
+    let (answer, ()) = tokio::join!(initialize, finish);
+    assert_eq!(answer.status, 401, "{}", answer.text);
+    assert_eq!(
+        answer.messages[0]["error"]["data"]["reason"],
+        "run_finished"
+    );
+    assert!(answer.header("mcp-session-id").is_none());
+    assert_eq!(s.env.server.state.data.open_sessions(), 0);
+    let deleted = || {
+        upstream
+            .requests()
+            .iter()
+            .any(|r| r.method == Method::DELETE)
+    };
+    assert!(
+        eventually(deleted).await,
+        "the upstream session was left open"
     );
 }

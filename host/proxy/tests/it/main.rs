@@ -13,6 +13,7 @@
 //! | `hostile_run` | a run that sends what it likes: methods, ids, sizes, slowly |
 //! | `hostile_upstream` | an upstream that lies: ids, shapes, sizes, streams |
 //! | `lifecycle` | sessions and streams against rates, caps, lifetimes and connector changes |
+//! | `plugin_faults` | a faulting chain denies one request and is asked again next time |
 //! | `plugin_restart` | installed plugins survive a restart |
 //! | `support` | the harness: a server per test, admin calls, MCP calls, test upstreams |
 
@@ -25,5 +26,6 @@ mod data_plane;
 mod hostile_run;
 mod hostile_upstream;
 mod lifecycle;
+mod plugin_faults;
 mod plugin_restart;
 mod support;

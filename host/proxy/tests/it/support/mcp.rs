@@ -284,6 +284,20 @@ impl Scenario {
             .await
     }
 
+    /// POSTs `body` as it is (any bytes) with the run's token, in the scenario's session;
+    /// the response as it arrives, for a test that reads it its own way.
+    pub async fn post_raw(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.env
+            .http
+            .post(self.env.mcp_url(&self.conn))
+            .headers(wire::mcp_headers(self.session.as_deref()))
+            .bearer_auth(&self.run.token)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// `tools/list` as request `id`.
     pub async fn list(&self, id: i64) -> Answer {
         self.send(&wire::request(id, "tools/list", json!({}))).await
