@@ -9,6 +9,7 @@
 //! | `admin_discovery` | discovery against hostile upstreams: bounds, the echoed credential redacted |
 //! | `admin_runs` | `/actors` and `/runs`: validation, the access chain's answers, lifetimes |
 //! | `admin_secrets` | secrets and tokens never leak; restarts; the master key |
+//! | `crash` | SIGKILL of the real binary mid-write: nothing acknowledged is lost |
 //! | `data_plane` | `/mcp/{connectorId}`: the specification's scenarios and error catalogue |
 //! | `plugin_restart` | installed plugins survive a restart |
 //! | `support` | the harness: a server per test, admin calls, MCP calls, test upstreams |
@@ -18,6 +19,7 @@ mod admin_connectors;
 mod admin_discovery;
 mod admin_runs;
 mod admin_secrets;
+mod crash;
 mod data_plane;
 mod plugin_restart;
 mod support;
