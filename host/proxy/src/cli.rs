@@ -307,20 +307,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// state or the new key in `master.key.new` (which the start-up error names).
 async fn rotate_master_key(config: &Config) -> anyhow::Result<()> {
     let database = config.data_dir.join(DATABASE_FILE);
-    if !database.exists() {
-        bail!(
-            "{} holds no database, so there is nothing to rotate; check --data-dir",
-            config.data_dir.display()
-        );
-    }
-    let dir = Dir::open_ambient_dir(&config.data_dir, cap_std::ambient_authority()).with_context(
-        || {
+    let dir = Dir::open_ambient_dir(&config.data_dir, cap_std::ambient_authority())
+        .ok()
+        .filter(|dir| dir.exists(DATABASE_FILE))
+        .with_context(|| {
             format!(
-                "cannot open the data directory {}",
+                "{} holds no Portcullis database, so there is nothing to rotate; check \
+                 --data-dir",
                 config.data_dir.display()
             )
-        },
-    )?;
+        })?;
     let env_key = config.master_key.as_ref().map(Secret::expose);
     if env_key.is_none() && !dir.exists(MASTER_KEY_FILE) {
         bail!(

@@ -234,22 +234,12 @@ fn decode_key(encoded: &str) -> Option<[u8; 32]> {
 /// Writes a small secret file of the data directory (mode 0600, synced), replacing any
 /// file of that name.
 pub fn replace_secret_file(dir: &Dir, name: &str, value: &str) -> Result<(), VaultError> {
-    let file_error = |detail: std::io::Error| VaultError::File {
-        file: name.to_owned(),
-        detail: detail.to_string(),
-    };
     match dir.remove_file(name) {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return Err(file_error(e)),
+        Err(e) => return Err(file_error(name, e)),
     }
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true).mode(0o600);
-    let mut file = dir.open_with(name, &options).map_err(file_error)?;
-    file.write_all(value.as_bytes())
-        .and_then(|()| file.write_all(b"\n"))
-        .and_then(|()| file.sync_all())
-        .map_err(file_error)
+    create_secret_file(dir, name, value)
 }
 
 /// Reads a small secret file of the data directory, or creates it (mode 0600, never
@@ -259,24 +249,34 @@ pub fn read_or_create_secret_file(
     name: &str,
     generate: impl FnOnce() -> Result<Zeroizing<String>, VaultError>,
 ) -> Result<(Zeroizing<String>, bool), VaultError> {
-    let file_error = |detail: std::io::Error| VaultError::File {
-        file: name.to_owned(),
-        detail: detail.to_string(),
-    };
     match dir.read_to_string(name) {
         Ok(text) => return Ok((Zeroizing::new(text.trim().to_owned()), false)),
         Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return Err(file_error(e)),
+        Err(e) => return Err(file_error(name, e)),
     }
     let value = generate()?;
+    create_secret_file(dir, name, &value)?;
+    Ok((value, true))
+}
+
+/// Creates `name` (mode 0600; it must not exist) holding `value` and a newline, synced.
+fn create_secret_file(dir: &Dir, name: &str, value: &str) -> Result<(), VaultError> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true).mode(0o600);
-    let mut file = dir.open_with(name, &options).map_err(file_error)?;
+    let mut file = dir
+        .open_with(name, &options)
+        .map_err(|e| file_error(name, e))?;
     file.write_all(value.as_bytes())
         .and_then(|()| file.write_all(b"\n"))
         .and_then(|()| file.sync_all())
-        .map_err(file_error)?;
-    Ok((value, true))
+        .map_err(|e| file_error(name, e))
+}
+
+fn file_error(name: &str, detail: std::io::Error) -> VaultError {
+    VaultError::File {
+        file: name.to_owned(),
+        detail: detail.to_string(),
+    }
 }
 
 #[cfg(test)]
