@@ -1,5 +1,6 @@
-//! The `portcullis` command line: run the proxy, run the demo upstream, and call the
-//! admin API (`connector`, `actor`, `run`) without writing curl commands.
+//! The `portcullis` command line: run the proxy, run the demo upstream, call the admin
+//! API (`connector`, `actor`, `run`) without writing curl commands, and rotate the
+//! master key of a data directory (`vault rotate`, with the proxy stopped).
 //!
 //! The admin commands are thin HTTP clients of `/admin/v1`; they print the JSON answer,
 //! or the API's error message and a non-zero exit status.
@@ -9,11 +10,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use cap_std::fs::Dir;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 
-use crate::config::Config;
+use crate::app::DATABASE_FILE;
+use crate::config::{Config, Secret};
 use crate::demo_upstream::{self, DemoOptions};
+use crate::store::SqliteStore;
+use crate::vault::{KeySource, MASTER_KEY_FILE, Vault, replace_secret_file};
 
 #[derive(Parser)]
 #[command(
@@ -68,6 +73,26 @@ pub enum Command {
         api: ApiArgs,
         #[command(subcommand)]
         command: RunCommand,
+    },
+    /// Manage the vault of a data directory; stop the proxy first.
+    Vault {
+        #[command(subcommand)]
+        command: VaultCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum VaultCommand {
+    /// Re-wrap every stored credential under a new master key, in one transaction. The
+    /// new key replaces master.key, or is printed when the current one came from
+    /// PORTCULLIS_MASTER_KEY (set it before the next start).
+    Rotate {
+        /// A TOML configuration file (also PORTCULLIS_CONFIG).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The data directory (also PORTCULLIS_DATA_DIR).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -244,6 +269,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
             }
         },
+        Command::Vault {
+            command: VaultCommand::Rotate { config, data_dir },
+        } => {
+            let mut config = Config::load(config.as_deref())?;
+            if let Some(dir) = data_dir {
+                config.data_dir = dir;
+            }
+            rotate_master_key(&config).await
+        }
         Command::Run { api, command } => match command {
             RunCommand::Start { actor, user, input } => {
                 let body =
@@ -265,6 +299,66 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         },
     }
+}
+
+/// `vault rotate`. The current key is checked before anything is written. With a key
+/// file, the new key is written to `master.key.new` first and renamed over `master.key`
+/// only once the transaction has committed, so an interruption leaves either the old
+/// state or the new key in `master.key.new` (which the start-up error names).
+async fn rotate_master_key(config: &Config) -> anyhow::Result<()> {
+    let database = config.data_dir.join(DATABASE_FILE);
+    let dir = Dir::open_ambient_dir(&config.data_dir, cap_std::ambient_authority())
+        .ok()
+        .filter(|dir| dir.exists(DATABASE_FILE))
+        .with_context(|| {
+            format!(
+                "{} holds no Portcullis database, so there is nothing to rotate; check \
+                 --data-dir",
+                config.data_dir.display()
+            )
+        })?;
+    let env_key = config.master_key.as_ref().map(Secret::expose);
+    if env_key.is_none() && !dir.exists(MASTER_KEY_FILE) {
+        bail!(
+            "neither PORTCULLIS_MASTER_KEY nor {MASTER_KEY_FILE} in {} gives the current key",
+            config.data_dir.display()
+        );
+    }
+    let (old, source) = Vault::load(&dir, env_key)?;
+    let store = SqliteStore::open(&database).await?;
+    let (new, encoded) = Vault::generate()?;
+    let pending = format!("{MASTER_KEY_FILE}.new");
+    let in_file = source != KeySource::Environment;
+    let rotated = async {
+        old.bind(&store).await?;
+        if in_file {
+            replace_secret_file(&dir, &pending, &encoded)?;
+        }
+        old.rotate(&new, &store).await
+    }
+    .await;
+    store.close().await;
+    let credentials = rotated?;
+    if in_file {
+        dir.rename(&pending, &dir, MASTER_KEY_FILE)
+            .and_then(|()| std::fs::File::open(&config.data_dir)?.sync_all())
+            .with_context(|| {
+                format!(
+                    "the database uses the new key, in {pending}; rename it to {MASTER_KEY_FILE}"
+                )
+            })?;
+        println!(
+            "rotated: {credentials} credential(s) re-wrapped; the new key is in {}",
+            config.data_dir.join(MASTER_KEY_FILE).display()
+        );
+    } else {
+        println!(
+            "rotated: {credentials} credential(s) re-wrapped. Set PORTCULLIS_MASTER_KEY to \
+             this new key before the next start (the old one no longer opens them):\n{}",
+            encoded.as_str()
+        );
+    }
+    Ok(())
 }
 
 fn parse_json(option: &str, text: &str) -> anyhow::Result<Value> {

@@ -14,7 +14,7 @@ use reqwest::Url;
 use zeroize::Zeroizing;
 
 use crate::store::{AuthMethod, ConnectorRecord};
-use crate::vault::Vault;
+use crate::vault::{Binding, Vault};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InjectionError {
@@ -131,8 +131,12 @@ pub fn open_secret(
         .sealed_secret
         .as_deref()
         .map(|sealed| {
+            let binding = Binding::Connector {
+                id: &connector.id,
+                owner: &connector.owner,
+            };
             vault
-                .open(sealed)
+                .open(sealed, binding)
                 .map_err(|e| InjectionError::Vault(e.to_string()))
         })
         .transpose()

@@ -23,6 +23,7 @@ use crate::injection::{self, Injection};
 use crate::revocation::Revocation;
 use crate::state::AppState;
 use crate::store::{AuthMethod, ConnectorRecord, DiscoveredTool, new_id};
+use crate::vault::Binding;
 
 /// The default provider profile: `Authorization: Bearer <secret>`.
 const DEFAULT_PROVIDER: &str = "bearer";
@@ -178,7 +179,7 @@ pub async fn create(
         .await
         .map_err(provider_refused(NOT_STORED))?;
     record.tools = discover(&state, &injection, &url, NOT_STORED).await?;
-    record.sealed_secret = seal(&state, secret)?;
+    record.sealed_secret = seal(&state, &record, secret)?;
     state.store.insert_connector(&record).await?;
     tracing::info!(connector = %record.id, owner = %record.owner, tools = record.tools.len(), "connector created");
     Ok((StatusCode::CREATED, Json(record.into())))
@@ -243,7 +244,7 @@ pub async fn reauthorize(
             let injection = injection::prepare_with_secret(&state.runtime, &connector, secret)
                 .await
                 .map_err(provider_refused(UNCHANGED))?;
-            (injection, seal(&state, secret)?)
+            (injection, seal(&state, &connector, secret)?)
         }
         None => {
             let injection = injection::prepare(&state.runtime, &state.vault, &connector)
@@ -370,9 +371,18 @@ fn provider_refused(outcome: &'static str) -> impl Fn(injection::InjectionError)
     move |e| ApiError::invalid("provider_refused", format!("{e}; {outcome}"))
 }
 
-fn seal(state: &AppState, secret: Option<&str>) -> ApiResult<Option<Vec<u8>>> {
+/// The credential sealed for `connector`: it opens for no other connector or owner.
+fn seal(
+    state: &AppState,
+    connector: &ConnectorRecord,
+    secret: Option<&str>,
+) -> ApiResult<Option<Vec<u8>>> {
+    let binding = Binding::Connector {
+        id: &connector.id,
+        owner: &connector.owner,
+    };
     secret
-        .map(|s| state.vault.seal(s))
+        .map(|s| state.vault.seal(s, binding))
         .transpose()
         .map_err(|e| ApiError::internal("sealing the credential failed", e))
 }

@@ -144,7 +144,11 @@ async fn check_url_refuses_private_and_non_http() {
     for url in [
         "not a url",
         "https://[fe80::1%25eth0]/mcp",
+        "https://[fe80::1%eth0]/mcp",
         "https://exa mple.com/",
+        "https://example.com:65536/mcp",
+        "https://example.com:-1/mcp",
+        "https://[::1/mcp",
     ] {
         let err = egress.check_url(url).await.unwrap_err();
         assert!(matches!(err, EgressError::InvalidUrl(_)), "{url}: {err}");

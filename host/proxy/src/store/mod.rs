@@ -174,6 +174,17 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
+/// One sealed value, as [`Store::reseal_all`] hands it to its caller.
+pub struct SealedValue<'a> {
+    /// The id and owner of the connector whose credential it is; `None` for the vault's
+    /// key check.
+    pub connector: Option<(&'a str, &'a str)>,
+    pub sealed: &'a [u8],
+}
+
+/// What [`Store::reseal_all`] makes of one sealed value.
+pub type Reseal<'a> = dyn Fn(SealedValue<'_>) -> Result<Vec<u8>, String> + Send + Sync + 'a;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{0} not found")]
@@ -214,6 +225,10 @@ pub trait Store: Send + Sync + 'static {
     /// the one the stored secrets were sealed with.
     async fn key_check(&self) -> Result<Option<Vec<u8>>, StoreError>;
     async fn set_key_check(&self, sealed: &[u8]) -> Result<(), StoreError>;
+    /// Replaces every sealed value, the key check and each connector's credential, with
+    /// what `reseal` makes of it, in one transaction: all of them or none. Answers how
+    /// many credentials it rewrote.
+    async fn reseal_all(&self, reseal: &Reseal<'_>) -> Result<usize, StoreError>;
 }
 
 /// A fresh identifier such as `conn_5f0c2a9e1b7d4c38a6e1`: the prefix and 80 random bits.

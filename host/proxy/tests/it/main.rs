@@ -9,6 +9,7 @@
 //! | `admin_discovery` | discovery against hostile upstreams: bounds, the echoed credential redacted |
 //! | `admin_runs` | `/actors` and `/runs`: validation, the access chain's answers, lifetimes |
 //! | `admin_secrets` | secrets and tokens never leak; restarts; the master key |
+//! | `crash` | SIGKILL of the real binary mid-write: nothing acknowledged is lost |
 //! | `data_plane` | `/mcp/{connectorId}`: the specification's scenarios and error catalogue |
 //! | `hostile_run` | a run that sends what it likes: methods, ids, sizes, slowly |
 //! | `hostile_upstream` | an upstream that lies: ids, shapes, sizes, streams |
@@ -22,6 +23,7 @@ mod admin_connectors;
 mod admin_discovery;
 mod admin_runs;
 mod admin_secrets;
+mod crash;
 mod data_plane;
 mod hostile_run;
 mod hostile_upstream;
