@@ -197,19 +197,14 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Engine;
-    use crate::limits::Limits;
 
     const KEY: Key = ([7; 32], 42);
 
     /// A cache in a fresh directory, an engine, and a small component with its key.
-    fn setup(dir: &Path) -> (Artifacts, Engine, Key, Vec<u8>) {
-        let engine = Engine::new(Limits::default(), None).expect("an engine");
+    fn setup(dir: &Path) -> (Artifacts, wasmtime::Engine, Key, Vec<u8>) {
+        let engine = wasmtime::Engine::default();
         let bytes = wat::parse_str("(component (core module (func (export \"f\"))))").unwrap();
-        let key = (
-            Sha256::digest(&bytes).into(),
-            compatibility(engine.wasmtime()),
-        );
+        let key = (Sha256::digest(&bytes).into(), compatibility(&engine));
         (Artifacts::new(Some(dir.join("cache"))), engine, key, bytes)
     }
 
@@ -226,18 +221,14 @@ mod tests {
     fn a_compiled_component_is_written_owner_only_and_read_back() {
         let dir = scratch("written");
         let (artifacts, engine, key, bytes) = setup(&dir);
-        let (_, compiled) = artifacts
-            .disk_or_compile(engine.wasmtime(), &key, &bytes)
-            .unwrap();
+        let (_, compiled) = artifacts.disk_or_compile(&engine, &key, &bytes).unwrap();
         assert!(compiled.is_some(), "nothing was cached yet");
         let path = artifacts.path(&key).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(mode(path.parent().unwrap()), 0o700);
         assert_eq!(mode(&path), 0o600);
-        let (_, compiled) = artifacts
-            .disk_or_compile(engine.wasmtime(), &key, &bytes)
-            .unwrap();
+        let (_, compiled) = artifacts.disk_or_compile(&engine, &key, &bytes).unwrap();
         assert!(compiled.is_none(), "read back from the cache directory");
         let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
             .unwrap()
@@ -251,7 +242,7 @@ mod tests {
     fn a_corrupt_or_foreign_file_is_ignored_removed_and_rebuilt() {
         let dir = scratch("corrupt");
         let (artifacts, engine, key, bytes) = setup(&dir);
-        let engine = engine.wasmtime();
+        let engine = &engine;
         artifacts.disk_or_compile(engine, &key, &bytes).unwrap();
         let path = artifacts.path(&key).unwrap();
         let good = std::fs::read(&path).unwrap();
@@ -291,9 +282,7 @@ mod tests {
         // A file where the cache directory should be.
         std::fs::write(dir.join("cache"), b"").unwrap();
         let (artifacts, engine, key, bytes) = setup(&dir);
-        let (_, compiled) = artifacts
-            .disk_or_compile(engine.wasmtime(), &key, &bytes)
-            .unwrap();
+        let (_, compiled) = artifacts.disk_or_compile(&engine, &key, &bytes).unwrap();
         assert!(compiled.is_some());
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -29,14 +29,11 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use portcullis_model::{
-    Decision, DecisionContext, Fault, McpRequest, OAuthProfile, OAuthRequest, PlanRequest,
-};
+use portcullis_model::Fault;
 use wasmtime::{Store, Trap};
 
 use crate::abi::{PolicyInstance, Pre, ProviderInstance};
-use crate::answer::{Description, RawPlan, RawToolSet};
-use crate::decider::{Decider, Evaluation, Link};
+use crate::answer::Description;
 use crate::engine::{Budget, Engine, set_budget};
 use crate::host_state::{HostState, LogLines};
 use crate::plugin::Plugin;
@@ -145,7 +142,7 @@ impl<'e> Scope<'e> {
         }
     }
 
-    fn policy<T>(
+    pub(crate) fn policy<T>(
         &self,
         plugin: &Plugin,
         f: impl FnOnce(&mut Store<HostState>, &PolicyInstance) -> wasmtime::Result<T>,
@@ -159,7 +156,7 @@ impl<'e> Scope<'e> {
         })
     }
 
-    fn provider<T>(
+    pub(crate) fn provider<T>(
         &self,
         plugin: &Plugin,
         f: impl FnOnce(&mut Store<HostState>, &ProviderInstance) -> wasmtime::Result<T>,
@@ -307,53 +304,13 @@ impl Drop for Scope<'_> {
     }
 }
 
-impl Evaluation for Scope<'_> {
-    fn gave_up(&self) -> bool {
+impl Scope<'_> {
+    /// Whether the scope gave up (see the module header): its answers are to be discarded.
+    pub(crate) fn gave_up(&self) -> bool {
         self.state
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .gave_up
-    }
-}
-
-impl Decider for Scope<'_> {
-    fn access(&self, link: &Link, ctx: &DecisionContext) -> Result<Decision, Fault> {
-        self.policy(&link.plugin, |store, instance| {
-            instance.access(store, ctx, &link.settings)
-        })
-    }
-
-    fn request(
-        &self,
-        link: &Link,
-        ctx: &DecisionContext,
-        request: &McpRequest,
-    ) -> Result<Decision, Fault> {
-        self.policy(&link.plugin, |store, instance| {
-            instance.request(store, ctx, &link.settings, request)
-        })
-    }
-
-    fn permitted_tools(&self, link: &Link, ctx: &DecisionContext) -> Result<RawToolSet, Fault> {
-        self.policy(&link.plugin, |store, instance| {
-            instance.permitted_tools(store, ctx, &link.settings)
-        })
-    }
-
-    fn plan(
-        &self,
-        provider: &Plugin,
-        request: &PlanRequest,
-    ) -> Result<Result<RawPlan, String>, Fault> {
-        self.provider(provider, |store, instance| instance.plan(store, request))
-    }
-
-    fn oauth(
-        &self,
-        provider: &Plugin,
-        request: &OAuthRequest,
-    ) -> Result<Result<OAuthProfile, String>, Fault> {
-        self.provider(provider, |store, instance| instance.oauth(store, request))
     }
 }
 

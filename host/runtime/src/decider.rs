@@ -161,3 +161,51 @@ impl Decider for WasmDecider {
         )))
     }
 }
+
+/// A scope answers the calls of its evaluation on the instances it keeps (see `call`).
+impl Evaluation for Scope<'_> {
+    fn gave_up(&self) -> bool {
+        Scope::gave_up(self)
+    }
+}
+
+impl Decider for Scope<'_> {
+    fn access(&self, link: &Link, ctx: &DecisionContext) -> Result<Decision, Fault> {
+        self.policy(&link.plugin, |store, instance| {
+            instance.access(store, ctx, &link.settings)
+        })
+    }
+
+    fn request(
+        &self,
+        link: &Link,
+        ctx: &DecisionContext,
+        request: &McpRequest,
+    ) -> Result<Decision, Fault> {
+        self.policy(&link.plugin, |store, instance| {
+            instance.request(store, ctx, &link.settings, request)
+        })
+    }
+
+    fn permitted_tools(&self, link: &Link, ctx: &DecisionContext) -> Result<RawToolSet, Fault> {
+        self.policy(&link.plugin, |store, instance| {
+            instance.permitted_tools(store, ctx, &link.settings)
+        })
+    }
+
+    fn plan(
+        &self,
+        provider: &Plugin,
+        request: &PlanRequest,
+    ) -> Result<Result<RawPlan, String>, Fault> {
+        self.provider(provider, |store, instance| instance.plan(store, request))
+    }
+
+    fn oauth(
+        &self,
+        provider: &Plugin,
+        request: &OAuthRequest,
+    ) -> Result<Result<OAuthProfile, String>, Fault> {
+        self.provider(provider, |store, instance| instance.oauth(store, request))
+    }
+}
