@@ -66,9 +66,7 @@ async fn compiled_plugins_are_cached_in_the_data_directory() {
     wasm.extend([0, (1 + name.len() + payload.len()) as u8, name.len() as u8]);
     wasm.extend_from_slice(name);
     wasm.extend_from_slice(&payload);
-    let (status, answer) = proxy
-        .raw(Method::PUT, "/plugins/cached-access", wasm)
-        .await;
+    let (status, answer) = proxy.raw(Method::PUT, "/plugins/cached-access", wasm).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     let cache = proxy.dir.path().join("cache");
     let mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
