@@ -128,12 +128,15 @@ pub async fn start(config: Config, hook: RuntimeHook) -> anyhow::Result<Started>
 }
 
 /// Compiles the built-in plugins, and over them the ones operators installed, on the
-/// blocking pool.
+/// blocking pool; compiled components are kept in `<data-dir>/cache` across restarts.
 async fn load_runtime(
     config: &Config,
     installed: Vec<(String, Vec<u8>)>,
 ) -> anyhow::Result<Runtime> {
-    let plugins_config = config.plugins.clone();
+    let plugins_config = portcullis_runtime::RuntimeConfig {
+        cache_dir: Some(config.data_dir.join("cache")),
+        ..config.plugins.clone()
+    };
     let runtime = tokio::task::spawn_blocking(move || {
         let mut plugins: Vec<InitialPlugin> = portcullis_builtins::BUILTINS
             .iter()

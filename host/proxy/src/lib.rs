@@ -23,6 +23,7 @@
 //! | `http_server` | serving HTTP/1.1 within the connection limits and header timeout |
 //! | `plugin_store` | the plugins operators installed, kept in the data directory across restarts |
 //! | `cli` | the `portcullis` command line: `serve`, `demo-upstream`, admin commands |
+//! | `executor` | the tokio runtime the binaries run on, and its tuning |
 //! | `demo_upstream` | a small MCP server with varied tools, to try the proxy locally |
 //!
 //! The plugin runtime is the `portcullis-runtime` crate; the built-in plugins are
@@ -40,6 +41,7 @@ pub mod demo_upstream;
 pub mod discovery;
 pub mod egress;
 mod http_server;
+pub mod executor;
 pub mod injection;
 pub mod metrics;
 pub mod plugin_store;

@@ -1,6 +1,8 @@
 //! How the runtime is set up: the `[plugins]` table of the proxy's configuration, and the
 //! components to load at start.
 
+use std::path::PathBuf;
+
 use portcullis_model::ChainConfig;
 
 use crate::limits::Limits;
@@ -15,6 +17,10 @@ pub struct RuntimeConfig {
     /// Plugins are pure, so this only trades memory for speed; turning it off makes
     /// every request pay for its plugin calls (for benchmarks and debugging).
     pub memoize: bool,
+    /// Where compiled components are kept across restarts (the proxy's
+    /// `<data-dir>/cache`); `None` keeps them in memory only. Not read from a file.
+    #[serde(skip)]
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for RuntimeConfig {
@@ -23,6 +29,7 @@ impl Default for RuntimeConfig {
             limits: Limits::default(),
             chains: ChainConfig::default(),
             memoize: true,
+            cache_dir: None,
         }
     }
 }

@@ -13,12 +13,13 @@
 //! |---|---|
 //! | `chain` | resolving the chains and running them: deny-overrides, intersection, answer checks, the fail-closed mapping of faults to denials, stamps |
 //! | [`Decider`] (`decider`) | the one seam: who answers one link's call; the sandbox by default |
-//! | `call` | one sandboxed call: fresh store, fresh instance, one export, store dropped; wasmtime errors become faults |
+//! | `call` | sandboxed calls in a scope: a fresh store per plugin per evaluation, dropped with it or at the first fault; per-call budgets; inline scopes that give up; wasmtime errors become faults |
 //! | `abi` | the contract versions served, and the only module that names one: linking, version-tagged forms, conversions |
 //! | `engine` | the wasmtime engine, its pooling and epoch ticker, the linkers, the instance slots, the blocking pool |
 //! | `host_state` | one call's store data: the empty WASI context, the memory limiter, the log budget |
 //! | [`Limits`] (`limits`) | the limits every call runs under |
 //! | `admission` | deciding whether bytes may become a plugin (size, format, world, smoke call) |
+//! | `artifacts` | compiled components kept in memory and in the cache directory across restarts |
 //! | `registry` | the immutable set of loaded plugins and their resolved chains, swapped atomically |
 //! | `plugin` | one loaded plugin version and what the admin API shows of it |
 //! | `answer` | what plugins answer, and the checks on it |
@@ -30,6 +31,7 @@
 mod abi;
 mod admission;
 mod answer;
+mod artifacts;
 mod call;
 mod chain;
 mod config;
@@ -48,7 +50,7 @@ use arc_swap::ArcSwap;
 pub use admission::MAX_COMPONENT_BYTES;
 pub use answer::{RawPlan, RawToolSet};
 pub use config::{InitialPlugin, RuntimeConfig};
-pub use decider::{Decider, Link};
+pub use decider::{Bounds, Decider, Evaluation, Link};
 pub use error::{LoadError, PlanError};
 pub use limits::Limits;
 pub use plugin::{Plugin, PluginKind, PluginSummary, PreviousVersion};
@@ -77,7 +79,8 @@ pub struct Runtime {
 impl Runtime {
     /// Starts the engine and loads `plugins`. Blocking: compiles every component.
     pub fn new(config: RuntimeConfig, plugins: &[InitialPlugin<'_>]) -> Result<Self, LoadError> {
-        let engine = Engine::new(config.limits).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let engine = Engine::new(config.limits, config.cache_dir)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let engine = Arc::new(engine);
         let loaded = plugins
             .iter()
@@ -186,6 +189,28 @@ impl Runtime {
     ) -> Verdict<Decision> {
         let registry = self.registry.load_full();
         registry.chains.request(self.runner(), ctx, request).await
+    }
+
+    /// The request decisions on several messages, in one evaluation (one instance per
+    /// plugin for all of them); the verdicts are in the order of `requests`, each as
+    /// [`Runtime::request`] would give it.
+    pub async fn requests(
+        &self,
+        ctx: Arc<DecisionContext>,
+        requests: Vec<McpRequest>,
+    ) -> Vec<Verdict<Decision>> {
+        let registry = self.registry.load_full();
+        registry.chains.requests(self.runner(), ctx, requests).await
+    }
+
+    /// [`Runtime::access`] and [`Runtime::permitted_tools`] in one evaluation: a plugin of
+    /// both chains is instantiated once for both.
+    pub async fn access_and_tools(
+        &self,
+        ctx: Arc<DecisionContext>,
+    ) -> (Verdict<Decision>, Verdict<ToolSet>) {
+        let registry = self.registry.load_full();
+        registry.chains.access_and_tools(self.runner(), ctx).await
     }
 
     /// The tools this run may see and call on this connector: the intersection of every

@@ -111,8 +111,7 @@ impl Decisions {
             return policy;
         }
         let ctx = Arc::new(context::decision_context(run, actor, connector));
-        let access = runtime.access(ctx.clone()).await;
-        let permitted = runtime.permitted_tools(ctx.clone()).await;
+        let (access, permitted) = runtime.access_and_tools(ctx.clone()).await;
         let policy = Arc::new(Policy {
             revision: connector.revision,
             generation: access.generation.min(permitted.generation),
@@ -209,14 +208,21 @@ impl Policy {
                 },
             )
             .await;
-        // A fault is not a decision: retry it next time rather than remember it.
-        if memoizable && verdict.fault.is_none() {
+        if memoizable {
+            self.remember(key, &verdict);
+        }
+        verdict
+    }
+
+    /// Keeps a request verdict for its key, up to the memo's bound; a fault is not a
+    /// decision: it is asked again next time rather than remembered.
+    fn remember(&self, key: RequestKey, verdict: &Verdict<Decision>) {
+        if verdict.fault.is_none() {
             let mut memo = self.memo();
             if memo.len() < REQUEST_MEMO {
                 memo.insert(key, verdict.clone());
             }
         }
-        verdict
     }
 
     fn memo(&self) -> std::sync::MutexGuard<'_, HashMap<RequestKey, Verdict<Decision>>> {
@@ -237,19 +243,24 @@ impl Policy {
         if let Some(denied) = self.denied_capabilities.get() {
             return denied.clone();
         }
+        // All the probes in one evaluation: each plugin of the chain is instantiated once.
+        let probes = CAPABILITY_PROBES.map(|(_, method)| McpRequest {
+            method: method.to_owned(),
+            tool: None,
+            arguments: None,
+            protocol_version: protocol_version.to_owned(),
+        });
+        let verdicts = runtime.requests(self.ctx.clone(), probes.into()).await;
+        let memoizable = runtime.memoize() && !runtime.request_chain_reads_arguments();
         let mut denied = Vec::new();
         let mut faulted = false;
-        for (capability, method) in CAPABILITY_PROBES {
-            let asked = Asked {
-                method,
-                tool: None,
-                arguments: None,
-                protocol_version,
-            };
-            let verdict = self.request(runtime, asked).await;
+        for ((capability, method), verdict) in CAPABILITY_PROBES.into_iter().zip(verdicts) {
             faulted |= verdict.fault.is_some();
             if !verdict.value.is_allow() {
                 denied.push(capability);
+            }
+            if memoizable {
+                self.remember((method.to_owned(), None), &verdict);
             }
         }
         // A faulted probe strips its capability from this answer only (fail closed).

@@ -9,9 +9,11 @@
 //! | `hostile` | the sandbox against a plugin that misbehaves on purpose |
 //! | `install` | installing, refusing and rolling back plugins, and swapping under load |
 //! | `abi` | canonical-ABI garbage from a hand-written component |
+//! | `evaluation` | calls asked together share an instance per plugin, and nothing else does |
 //! | `support` | what they share: the hostile plugin, runtimes, contexts |
 
 mod abi;
+mod evaluation;
 mod hostile;
 mod install;
 mod support;
