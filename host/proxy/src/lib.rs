@@ -19,6 +19,7 @@
 //! | `clock` | the wall clock, in Unix seconds and milliseconds |
 //! | `config` | the TOML file and environment overrides |
 //! | `discovery` | the MCP client that lists a connector's tools when it is authorized |
+//! | `oauth` | OAuth connectors: discovery, registration, PKCE, the callback's code exchange, refresh, revocation |
 //! | `metrics` | the Prometheus counters behind `/metrics` |
 //! | `plugin_store` | the plugins operators installed, kept in the data directory across restarts |
 //! | `cli` | the `portcullis` command line: `serve`, `demo-upstream`, admin commands |
@@ -40,6 +41,7 @@ pub mod discovery;
 pub mod egress;
 pub mod injection;
 pub mod metrics;
+pub mod oauth;
 pub mod plugin_store;
 pub mod redact;
 pub mod revocation;

@@ -18,8 +18,10 @@
 pub enum Revocation {
     /// The run finished: its token stops working and its sessions and streams end.
     RunFinished { run: String },
-    /// The connector was edited, re-authorized or deleted.
+    /// The connector was edited or re-authorized, or its grant failed.
     ConnectorChanged { connector: String },
+    /// The connector was deleted: its sessions and streams end as well.
+    ConnectorDeleted { connector: String },
     /// The actor's input schema was replaced.
     ActorChanged { actor: String },
 }

@@ -125,6 +125,10 @@ impl AuthBody {
                 "invalid_field",
                 "`auth.secret` must be omitted for the none method; use api_key to send a secret",
             )),
+            (AuthMethod::OAuth, _) => Err(ApiError::invalid(
+                "invalid_field",
+                "the oauth method is not available yet; use api_key or none",
+            )),
         }
     }
 }

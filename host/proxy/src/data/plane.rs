@@ -116,6 +116,13 @@ impl Revocations for DataPlane {
                 self.records.forget_connector(&connector);
                 self.decisions.forget_connector(&connector);
             }
+            Revocation::ConnectorDeleted { connector } => {
+                self.records.forget_connector(&connector);
+                self.decisions.forget_connector(&connector);
+                for session in self.sessions.take_connector(&connector) {
+                    self.end(&session);
+                }
+            }
             Revocation::ActorChanged { actor } => {
                 self.records.forget_actor(&actor);
                 self.decisions.forget_policies();

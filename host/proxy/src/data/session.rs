@@ -119,6 +119,12 @@ impl SessionTable {
         self.sessions.take_where(|_, s| s.run_id == run_id)
     }
 
+    /// Removes and returns every session on `connector_id`.
+    pub fn take_connector(&self, connector_id: &str) -> Vec<Arc<Session>> {
+        self.sessions
+            .take_where(|_, s| s.connector_id == connector_id)
+    }
+
     /// Removes and returns every session unused since `cutoff` (Unix seconds).
     pub fn take_idle(&self, cutoff: i64) -> Vec<Arc<Session>> {
         self.sessions
