@@ -231,6 +231,16 @@ const provider = new Provider(issuer, configuration);
 // --- events → counters
 provider.on('registration_create.success', () => { counters.registrations += 1; });
 provider.on('authorization.success', () => { counters.authorization_successes += 1; });
+// client_id -> the values of every access and refresh token issued to it (opaque tokens: the
+// value is the jti), so a test can prove its client never leaks them (GET /__test/tokens).
+const issuedTokens = new Map();
+const recordToken = (kind) => (token) => {
+  if (!token.clientId) return;
+  if (!issuedTokens.has(token.clientId)) issuedTokens.set(token.clientId, []);
+  issuedTokens.get(token.clientId).push({ kind, value: token.jti });
+};
+provider.on('access_token.saved', recordToken('access_token'));
+provider.on('refresh_token.saved', recordToken('refresh_token'));
 provider.on('grant.saved', (grant) => { knownGrants.set(grant.jti, { accountId: grant.accountId, clientId: grant.clientId }); });
 provider.on('grant.revoked', (_ctx, grantId) => { counters.grants_revoked += 1; knownGrants.delete(grantId); });
 provider.on('grant.error', (ctx, err) => {
@@ -393,11 +403,15 @@ async function revokeAllGrants(clientId) {
 
 // The access tokens of every grant of `clientId`; its refresh tokens stay valid (what an
 // access token that expired early, or was revoked alone, looks like to its client).
+// (AccessToken.revokeByGrantId would not do: the memory adapter drops every token of the
+// grant, refresh tokens included.)
 async function revokeAccessTokens(clientId) {
   let n = 0;
-  for (const [grantId, grant] of [...knownGrants]) {
-    if (grant.clientId !== clientId) continue;
-    await provider.AccessToken.revokeByGrantId(grantId);
+  for (const { kind, value } of issuedTokens.get(clientId) ?? []) {
+    if (kind !== 'access_token') continue;
+    const token = await provider.AccessToken.find(value);
+    if (!token) continue;
+    await token.destroy();
     n += 1;
   }
   return n;
@@ -407,12 +421,14 @@ async function revokeAccessTokens(clientId) {
 // POST /__test/reset                  → zero the counters
 // POST /__test/revoke-all             → revoke every grant and all its tokens ("user revoked the app");
 //                                       body {"client_id": X} limits it to client X's grants
-// POST /__test/revoke-access-tokens   → {"client_id": X}: revoke the access tokens of client X's
-//                                       grants, keeping their refresh tokens
+// POST /__test/revoke-access-tokens   → {"client_id": X}: revoke the access tokens issued to
+//                                       client X, keeping its refresh tokens → {"tokens": N}
 // GET  /__test/grants                 → [{grant_id, account_id, client_id}] (no token material)
 // POST /__test/config                 → JSON {"access_token_ttl": N[, "client_id": X]} changes the TTL
 //                                       of NEW tokens (of client X only, when given)
 // GET  /__test/health                 → {"ok":true}
+// GET  /__test/tokens?client_id=X     → every access and refresh token value issued to client X
+//                                       (test material: lets a test scan its client's outputs)
 async function handleTestControl(ctx) {
   ctx.set('cache-control', 'no-store');
   const route = `${ctx.method} ${ctx.path}`;
@@ -430,9 +446,12 @@ async function handleTestControl(ctx) {
     case 'POST /__test/revoke-access-tokens': {
       const body = await readJson(ctx);
       if (!body.client_id) { ctx.status = 400; ctx.body = { error: 'client_id is required' }; return; }
-      ctx.body = { grants: await revokeAccessTokens(body.client_id) };
+      ctx.body = { tokens: await revokeAccessTokens(body.client_id) };
       return;
     }
+    case 'GET /__test/tokens':
+      ctx.body = (issuedTokens.get(ctx.query.client_id) ?? []).map((t) => t.value);
+      return;
     case 'GET /__test/grants':
       ctx.body = [...knownGrants].map(([id, g]) => ({ grant_id: id, account_id: g.accountId, client_id: g.clientId }));
       return;

@@ -93,6 +93,17 @@ pub async fn discover(net: Net<'_>, server_url: &Url, challenge: Option<Challeng
     found
 }
 
+/// Sends an unauthenticated `initialize` to `server_url`, then discovers its
+/// authorization server from the answer's challenge (an authorization starts here).
+pub async fn discover_server(
+    net: Net<'_>,
+    egress: &Egress,
+    server_url: &Url,
+) -> Result<Discovery, DiscoveryError> {
+    let challenge = initialize(egress, server_url).await?.flatten();
+    Ok(discover(net, server_url, challenge).await)
+}
+
 /// One authentication method a server supports, as the probe answers it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Offer {

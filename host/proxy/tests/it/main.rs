@@ -9,6 +9,7 @@
 //! | `admin_runs` | `/actors` and `/runs`: validation, the access chain's answers, lifetimes |
 //! | `admin_secrets` | secrets and tokens never leak; restarts; the master key |
 //! | `data_plane` | `/mcp/{connectorId}`: the specification's scenarios and error catalogue |
+//! | `oauth` | OAuth connectors against a real authorization server (`tests/oauth/` peers) |
 //! | `plugin_restart` | installed plugins survive a restart |
 //! | `support` | the harness: a server per test, admin calls, MCP calls, test upstreams |
 
@@ -17,5 +18,6 @@ mod admin_connectors;
 mod admin_runs;
 mod admin_secrets;
 mod data_plane;
+mod oauth;
 mod plugin_restart;
 mod support;
