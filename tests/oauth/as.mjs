@@ -427,8 +427,9 @@ async function revokeAccessTokens(clientId) {
 // POST /__test/config                 → JSON {"access_token_ttl": N[, "client_id": X]} changes the TTL
 //                                       of NEW tokens (of client X only, when given)
 // GET  /__test/health                 → {"ok":true}
-// GET  /__test/tokens?client_id=X     → every access and refresh token value issued to client X
-//                                       (test material: lets a test scan its client's outputs)
+// GET  /__test/tokens?client_id=X     → [{kind, value}]: every access and refresh token issued to
+//                                       client X, oldest first (test material: lets a test scan
+//                                       its client's outputs)
 async function handleTestControl(ctx) {
   ctx.set('cache-control', 'no-store');
   const route = `${ctx.method} ${ctx.path}`;
@@ -450,7 +451,7 @@ async function handleTestControl(ctx) {
       return;
     }
     case 'GET /__test/tokens':
-      ctx.body = (issuedTokens.get(ctx.query.client_id) ?? []).map((t) => t.value);
+      ctx.body = issuedTokens.get(ctx.query.client_id) ?? [];
       return;
     case 'GET /__test/grants':
       ctx.body = [...knownGrants].map(([id, g]) => ({ grant_id: id, account_id: g.accountId, client_id: g.clientId }));

@@ -67,6 +67,15 @@ struct Live {
     refreshable: bool,
 }
 
+impl Live {
+    fn token(&self) -> AccessToken {
+        AccessToken {
+            token: self.access_token.clone(),
+            generation: self.generation,
+        }
+    }
+}
+
 /// The OAuth tokens of every connector, shared by both planes.
 pub struct Tokens {
     store: Arc<dyn Store>,
@@ -136,10 +145,7 @@ impl Tokens {
                 other => return other,
             }
         }
-        Ok(AccessToken {
-            token: live.access_token.clone(),
-            generation: live.generation,
-        })
+        Ok(live.token())
     }
 
     /// The cached tokens of `connector`, or those in the store.
@@ -149,15 +155,19 @@ impl Tokens {
         {
             return Ok(live);
         }
-        let grant = self
-            .store
-            .grant(&connector.id)
+        let grant = self.stored_grant(&connector.id).await?;
+        self.open(&grant, connector.revision)
+    }
+
+    /// The grant in the store; a connector without one needs an authorization.
+    async fn stored_grant(&self, connector_id: &str) -> Result<GrantRecord, TokenError> {
+        self.store
+            .grant(connector_id)
             .await
             .map_err(Self::internal)?
             .ok_or_else(|| TokenError::Reauthorize {
                 reason: "no_grant".to_owned(),
-            })?;
-        self.open(&grant, connector.revision)
+            })
     }
 
     fn cached(&self, connector_id: &str) -> Option<Arc<Live>> {
@@ -201,20 +211,9 @@ impl Tokens {
         generation: i64,
     ) -> Result<AccessToken, TokenError> {
         let _guard = self.locks.lock(&connector.id).await;
-        let grant = self
-            .store
-            .grant(&connector.id)
-            .await
-            .map_err(Self::internal)?
-            .ok_or_else(|| TokenError::Reauthorize {
-                reason: "no_grant".to_owned(),
-            })?;
+        let grant = self.stored_grant(&connector.id).await?;
         if grant.generation != generation || grant.failed_reason.is_some() {
-            let live = self.open(&grant, connector.revision)?;
-            return Ok(AccessToken {
-                token: live.access_token.clone(),
-                generation: live.generation,
-            });
+            return Ok(self.open(&grant, connector.revision)?.token());
         }
         let Some(sealed_refresh) = grant.tokens.refresh_token.as_deref() else {
             return Err(self.fail(&grant, "no_refresh_token").await);
@@ -273,19 +272,8 @@ impl Tokens {
             .map_err(Self::internal)?;
         if !stored {
             // Another replica rotated first; its tokens are the ones to use.
-            let grant = self
-                .store
-                .grant(&connector.id)
-                .await
-                .map_err(Self::internal)?;
-            let grant = grant.ok_or_else(|| TokenError::Reauthorize {
-                reason: "no_grant".to_owned(),
-            })?;
-            let live = self.open(&grant, connector.revision)?;
-            return Ok(AccessToken {
-                token: live.access_token.clone(),
-                generation: live.generation,
-            });
+            let grant = self.stored_grant(&connector.id).await?;
+            return Ok(self.open(&grant, connector.revision)?.token());
         }
         self.metrics.oauth_refresh("ok");
         tracing::info!(connector = %connector.id, "refreshed the OAuth access token");
@@ -294,11 +282,7 @@ impl Tokens {
             generation: generation + 1,
             ..grant
         };
-        let live = self.open(&rotated, connector.revision)?;
-        Ok(AccessToken {
-            token: live.access_token.clone(),
-            generation: live.generation,
-        })
+        Ok(self.open(&rotated, connector.revision)?.token())
     }
 
     /// The upstream refused the renewed token of `generation` too: the grant is no good.

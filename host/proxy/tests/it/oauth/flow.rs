@@ -95,6 +95,26 @@ async fn dynamic_registration_authorizes_and_runs_use_the_token() {
         "{whoami}"
     );
 
+    // The token is redacted from whatever the upstream sends back.
+    let (_, token) = issued(pair, &pending.client_id())
+        .await
+        .into_iter()
+        .rfind(|(kind, _)| kind == "access_token")
+        .unwrap();
+    let echoed = call(
+        &h,
+        &pending.id,
+        &run,
+        "echo",
+        json!({"text": format!("token={token}")}),
+    )
+    .await;
+    let echoed = echoed.to_string();
+    assert!(
+        !echoed.contains(&token) && echoed.contains("[REDACTED]"),
+        "{echoed}"
+    );
+
     // Step-up (ERR-9): the upstream's 403 insufficient_scope, with the scopes it wants.
     let denied = call(
         &h,

@@ -121,14 +121,34 @@ pub async fn counters(pair: &Pair, client_id: &str) -> Value {
     .unwrap()
 }
 
+/// Every token the authorization server issued to `client_id`, oldest first, as
+/// `(kind, value)`: kind `access_token` or `refresh_token`.
+pub async fn issued(pair: &Pair, client_id: &str) -> Vec<(String, String)> {
+    let tokens: Vec<Value> =
+        reqwest::get(format!("{}?client_id={client_id}", pair.control("/tokens")))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    tokens
+        .iter()
+        .map(|t| {
+            (
+                t["kind"].as_str().unwrap().to_owned(),
+                t["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// Every token value the authorization server issued to `client_id`.
 pub async fn issued_tokens(pair: &Pair, client_id: &str) -> Vec<String> {
-    reqwest::get(format!("{}?client_id={client_id}", pair.control("/tokens")))
+    issued(pair, client_id)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+        .into_iter()
+        .map(|(_, value)| value)
+        .collect()
 }
 
 /// POSTs JSON to the authorization server's test control.

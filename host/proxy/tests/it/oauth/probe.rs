@@ -131,3 +131,90 @@ async fn without_pkce_s256_dynamic_registration_is_not_offered() {
         "{registrations}"
     );
 }
+
+/// A protected server whose metadata lies: `/mcp1` names an authorization server that
+/// states another issuer, `/mcp2` metadata for another resource, `/mcp3` metadata too
+/// large to read.
+async fn lying_server() -> (String, tokio::task::JoinHandle<()>) {
+    use axum::routing::{get, post};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let challenge = |n: u8| {
+        let header = format!("Bearer resource_metadata=\"{{base}}/prm{n}\"");
+        move |axum::extract::State(base): axum::extract::State<String>| async move {
+            (
+                StatusCode::UNAUTHORIZED,
+                [("www-authenticate", header.replace("{base}", &base))],
+            )
+        }
+    };
+    let app = axum::Router::new()
+        .route("/mcp1", post(challenge(1)))
+        .route("/mcp2", post(challenge(2)))
+        .route("/mcp3", post(challenge(3)))
+        .route(
+            "/prm1",
+            get(|axum::extract::State(base): axum::extract::State<String>| async move {
+                axum::Json(json!({"resource": format!("{base}/mcp1"), "authorization_servers": [format!("{base}/as")]}))
+            }),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server/as",
+            get(|| async {
+                axum::Json(json!({"issuer": "https://evil.example", "authorization_endpoint": "https://evil.example/a",
+                                  "token_endpoint": "https://evil.example/t", "registration_endpoint": "https://evil.example/r",
+                                  "code_challenge_methods_supported": ["S256"]}))
+            }),
+        )
+        .route(
+            "/prm2",
+            get(|| async { axum::Json(json!({"resource": "https://other.example/mcp2", "authorization_servers": ["https://other.example"]})) }),
+        )
+        .route("/prm3", get(|| async { "x".repeat(2 << 20) }))
+        .with_state(base.clone());
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, task)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lying_metadata_is_not_believed() {
+    let (base, server) = lying_server().await;
+    let h = Proxy::start().await;
+
+    let (status, report) = probe(&h, &format!("{base}/mcp1")).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["authorization_server"], Value::Null, "{report}");
+    assert_eq!(methods(&report), ["api_key", "oauth:own"]);
+    let refused = h
+        .api(
+            Method::POST,
+            "/connectors",
+            Some(
+                json!({"owner": "alice", "server_url": format!("{base}/mcp1"),
+                        "auth": {"method": "oauth", "registration": "dynamic"}}),
+            ),
+        )
+        .await;
+    assert_error(
+        &refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "oauth_not_supported",
+    );
+    assert!(
+        refused.1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("evil.example"),
+        "{}",
+        refused.1
+    );
+
+    for path in ["/mcp2", "/mcp3"] {
+        let (status, report) = probe(&h, &format!("{base}{path}")).await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        assert_eq!(methods(&report), ["api_key"], "{path}: {report}");
+        assert_eq!(report["resource"], Value::Null, "{path}: {report}");
+    }
+    assert_eq!(h.count("connectors").await, 0);
+    server.abort();
+}

@@ -12,10 +12,15 @@ use super::*;
 
 const DYNAMIC: fn() -> Value = || json!({"method": "oauth", "registration": "dynamic"});
 
-/// One `tools/call` of `whoami` in `session`; answers the JSON-RPC answer.
-async fn whoami(h: &Proxy, conn: &str, run: &Run, session: &str, id: i64) -> Value {
+/// One `tools/call` of `whoami` in `session`.
+async fn call_whoami(h: &Proxy, conn: &str, run: &Run, session: &str, id: i64) -> Answer {
     let call = wire::call_tool(id, "whoami", json!({}));
-    h.post(conn, Some(&run.token), Some(session), &call)
+    h.post(conn, Some(&run.token), Some(session), &call).await
+}
+
+/// The JSON-RPC answer of one `whoami` in `session`.
+async fn whoami(h: &Proxy, conn: &str, run: &Run, session: &str, id: i64) -> Value {
+    call_whoami(h, conn, run, session, id)
         .await
         .response(id)
         .clone()
@@ -154,14 +159,7 @@ async fn a_revoked_grant_needs_reauthorization_and_reauthorizing_brings_it_back(
     // The failed grant is not tried again.
     let refreshes = counters(pair, &client).await["token_requests"]["refresh_token"].clone();
     assert_eq!(refreshes, 1);
-    let later = h
-        .post(
-            &conn,
-            Some(&run.token),
-            Some(&session),
-            &wire::call_tool(3, "whoami", json!({})),
-        )
-        .await;
+    let later = call_whoami(&h, &conn, &run, &session, 3).await;
     // From then on the access chain refuses the connector, which is not authorized (ERR-3).
     assert_eq!(later.status, 403, "{}", later.text);
     assert_eq!(later.messages[0]["error"]["code"], -32002, "{}", later.text);
@@ -223,14 +221,7 @@ async fn delete_revokes_the_tokens_and_ends_sessions() {
     let seen = counters(pair, &client).await;
     assert_eq!(seen["revocations"]["refresh_token"], 1, "{seen}");
     assert_eq!(seen["revocation_requests"], 2, "{seen}");
-    let after = h
-        .post(
-            &conn,
-            Some(&run.token),
-            Some(&session),
-            &wire::call_tool(2, "whoami", json!({})),
-        )
-        .await;
+    let after = call_whoami(&h, &conn, &run, &session, 2).await;
     assert_eq!(after.status, 403, "{}", after.text);
     assert_eq!(after.messages[0]["error"]["code"], -32002);
 }
