@@ -95,6 +95,22 @@ async fn dynamic_registration_authorizes_and_runs_use_the_token() {
         "{whoami}"
     );
 
+    // An rmcp client of the run, as an actor would use it.
+    let rmcp =
+        portcullis_test_upstreams::client::connect(&h.mcp_url(&pending.id), Some(&run.token))
+            .await
+            .unwrap();
+    let sum = rmcp
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new("add").with_arguments(
+                portcullis_test_upstreams::client::arguments(json!({"a": 2, "b": 3})),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(portcullis_test_upstreams::client::text(&sum), "5");
+    rmcp.cancel().await.unwrap();
+
     // The token is redacted from whatever the upstream sends back.
     let (_, token) = issued(pair, &pending.client_id())
         .await
