@@ -26,7 +26,8 @@ use crate::clock::now_secs;
 use crate::discovery;
 use crate::injection;
 use crate::oauth::CALLBACK_PATH;
-use crate::oauth::flow::{self, CallbackQuery, Context, FlowError, Redeemed};
+use crate::oauth::callback::{self, CallbackQuery, Redeemed};
+use crate::oauth::flow::{self, Context, FlowError};
 use crate::oauth::net::Net;
 use crate::oauth::probe::{self, Discovery, ProbeReport};
 use crate::revocation::Revocation;
@@ -155,7 +156,7 @@ pub async fn callback(State(state): State<Arc<AppState>>, RawQuery(query): RawQu
         Ok(query) => query,
         Err(why) => return page(StatusCode::BAD_REQUEST, "Authorization failed", &why),
     };
-    let redeemed = match flow::redeem(&context(&state), &query).await {
+    let redeemed = match callback::redeem(&context(&state), &query).await {
         Ok(redeemed) => redeemed,
         Err((connector, e)) => {
             tracing::warn!(connector = connector.as_deref().unwrap_or("-"), error = %e, "OAuth callback refused");
@@ -221,7 +222,7 @@ fn parse_callback(raw: &str) -> Result<CallbackQuery, String> {
 /// grant; retried once when the connector changed meanwhile (a rename, say).
 async fn complete(state: &AppState, redeemed: &Redeemed) -> Result<ConnectorRecord, String> {
     let id = &redeemed.pending.connector_id;
-    let grant = flow::grant(&state.vault, redeemed).map_err(|e| e.to_string())?;
+    let grant = callback::grant(&state.vault, redeemed).map_err(|e| e.to_string())?;
     let mut attempt = 0;
     loop {
         attempt += 1;

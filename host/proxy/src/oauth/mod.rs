@@ -9,7 +9,8 @@
 //! | `pkce` | the random values of an authorization: PKCE verifier and S256 challenge, `state` |
 //! | `registration` | RFC 7591 dynamic registration, kept per issuer and never used with another |
 //! | `endpoint` | the token endpoint (code, refresh) and RFC 7009 revocation, with client authentication |
-//! | `flow` | an authorization: its URL and pending state, then the callback's checks and the code exchange |
+//! | `flow` | starting an authorization: client, endpoints, scopes, its URL and pending state |
+//! | `callback` | the callback's checks (`state`, expiry, `iss`) and the code exchange |
 //! | `tokens` | [`Tokens`]: the access token of a request, refreshed before expiry and once on a 401, single-flight |
 //! | `lock` | [`RefreshLocks`]: the per-connector lock that makes a refresh single-flight |
 //!
@@ -24,6 +25,7 @@
 //! URLs and brings a second reqwest, and rmcp's per-client manager fits neither a
 //! multi-tenant store nor a single-flight refresh across requests.
 
+pub mod callback;
 pub mod endpoint;
 pub mod flow;
 pub mod lock;

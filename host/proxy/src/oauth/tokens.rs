@@ -26,8 +26,8 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use super::OAuthConfig;
+use super::callback::seal_tokens;
 use super::endpoint::{self, Client};
-use super::flow::seal_tokens;
 use super::lock::RefreshLocks;
 use super::net::Net;
 use crate::clock::now_secs;
