@@ -1,4 +1,5 @@
-//! Persistence: connectors with their tool snapshots, actors, runs and the audit log.
+//! Persistence: connectors with their tool snapshots, actors, runs and the audit log, and
+//! the OAuth grants, pending authorizations and registrations of OAuth connectors (`oauth`).
 //!
 //! The proxy reaches storage only through the [`Store`] trait, so the embedded SQLite
 //! store (one file in the data directory) can later be joined by a PostgreSQL one that
@@ -6,20 +7,28 @@
 //! tokens only as SHA-256 hashes: nothing read from a store can leak a credential.
 
 mod codec;
+mod oauth;
 mod sqlite;
+mod sqlite_oauth;
 
 use portcullis_model::{ConnectorStatus, FieldKind, ServerRule, Stamp};
 use serde::{Deserialize, Serialize};
 
+pub use oauth::{
+    AuthServer, GrantRecord, OAuthSetup, OAuthStore, PendingAuthorization, RegistrationRecord,
+    SealedTokens,
+};
 pub use sqlite::SqliteStore;
 
-/// How a connector authenticates to its upstream. OAuth arrives in a later version; the
-/// sealed-secret column is shaped to hold its token set too.
+/// How a connector authenticates to its upstream. An API key is the connector's sealed
+/// secret; an OAuth connector's tokens are its grant (`OAuthStore`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     ApiKey,
     None,
+    #[serde(rename = "oauth")]
+    OAuth,
 }
 
 impl AuthMethod {
@@ -27,6 +36,7 @@ impl AuthMethod {
         match self {
             AuthMethod::ApiKey => "api_key",
             AuthMethod::None => "none",
+            AuthMethod::OAuth => "oauth",
         }
     }
 
@@ -34,6 +44,7 @@ impl AuthMethod {
         match text {
             "api_key" => Some(AuthMethod::ApiKey),
             "none" => Some(AuthMethod::None),
+            "oauth" => Some(AuthMethod::OAuth),
             _ => None,
         }
     }
@@ -63,7 +74,7 @@ pub struct ConnectorRecord {
     /// Provider configuration, a JSON object handed to the provider plugin.
     pub config: serde_json::Value,
     pub auth: AuthMethod,
-    /// The credential sealed by the vault; `None` for `AuthMethod::None`.
+    /// The API key sealed by the vault; `None` for `AuthMethod::None` and `OAuth`.
     pub sealed_secret: Option<Vec<u8>>,
     pub status: ConnectorStatus,
     pub tools: Vec<DiscoveredTool>,
@@ -196,7 +207,7 @@ pub enum StoreError {
 }
 
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: OAuthStore + Send + Sync + 'static {
     async fn insert_connector(&self, connector: &ConnectorRecord) -> Result<(), StoreError>;
     /// Replaces a connector; its `revision` must be one more than the stored one.
     async fn update_connector(&self, connector: &ConnectorRecord) -> Result<(), StoreError>;

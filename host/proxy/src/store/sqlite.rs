@@ -29,10 +29,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 const KEY_CHECK: &str = "vault_key_check";
 
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
 }
 
-fn backend(e: sqlx::Error) -> StoreError {
+pub(super) fn backend(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
@@ -68,7 +68,7 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
-    async fn begin(&self) -> Result<Transaction<'_, Sqlite>, StoreError> {
+    pub(super) async fn begin(&self) -> Result<Transaction<'_, Sqlite>, StoreError> {
         self.pool.begin().await.map_err(backend)
     }
 }
@@ -144,6 +144,40 @@ fn bind_connector<'q>(query: SqliteQuery<'q>, c: &ConnectorRecord) -> SqliteQuer
         .bind(c.authorized_at)
         .bind(c.revision)
         .bind(&c.id)
+}
+
+/// Replaces a connector inside `tx`; its `revision` must be one more than the stored one.
+pub(super) async fn update_connector_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    c: &ConnectorRecord,
+) -> Result<(), StoreError> {
+    let update = sqlx::query(concat!(
+        "UPDATE connectors SET (",
+        connector_fields!(),
+        ") = (",
+        connector_placeholders!(),
+        ") WHERE id = ? AND revision = ?"
+    ));
+    let done = bind_connector(update, c)
+        .bind(c.revision - 1)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    if done.rows_affected() == 1 {
+        return Ok(());
+    }
+    let exists = sqlx::query("SELECT 1 FROM connectors WHERE id = ?")
+        .bind(&c.id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(backend)?;
+    match exists {
+        Some(_) => Err(StoreError::Conflict(format!(
+            "a newer revision of connector {}",
+            c.id
+        ))),
+        None => Err(StoreError::NotFound(format!("connector {}", c.id))),
+    }
 }
 
 macro_rules! run_columns {
@@ -226,28 +260,9 @@ impl Store for SqliteStore {
     }
 
     async fn update_connector(&self, c: &ConnectorRecord) -> Result<(), StoreError> {
-        let update = sqlx::query(concat!(
-            "UPDATE connectors SET (",
-            connector_fields!(),
-            ") = (",
-            connector_placeholders!(),
-            ") WHERE id = ? AND revision = ?"
-        ));
-        let done = bind_connector(update, c)
-            .bind(c.revision - 1)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        if done.rows_affected() == 1 {
-            return Ok(());
-        }
-        match self.connector(&c.id).await? {
-            Some(_) => Err(StoreError::Conflict(format!(
-                "a newer revision of connector {}",
-                c.id
-            ))),
-            None => Err(StoreError::NotFound(format!("connector {}", c.id))),
-        }
+        let mut tx = self.begin().await?;
+        update_connector_in(&mut tx, c).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn connector(&self, id: &str) -> Result<Option<ConnectorRecord>, StoreError> {
