@@ -353,7 +353,7 @@ pub async fn reauthorize(
         if let Ok(Some(grant)) = state.store.grant(&connector.id).await {
             state.store.delete_grant(&connector.id).await?;
             state.oauth.forget(&connector.id);
-            state.oauth.revoke(&grant).await;
+            state.oauth.revoke(&grant, &connector.owner).await;
         }
     }
     tracing::info!(connector = %connector.id, tools = connector.tools.len(), "connector re-authorized");
@@ -364,6 +364,9 @@ pub async fn remove(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    // The grant's tokens are sealed for the connector and its owner: both are read before
+    // the delete, which removes the grant with the connector.
+    let owner = state.store.connector(&id).await?.map(|c| c.owner);
     let grant = state.store.grant(&id).await?;
     if !state.store.delete_connector(&id).await? {
         return Err(ApiError::not_found(format!("connector `{id}`")));
@@ -377,8 +380,8 @@ pub async fn remove(
         .await;
     tracing::info!(connector = %id, "connector deleted");
     // AUTH-10: after the delete, so no request can pick the tokens up again.
-    if let Some(grant) = grant {
-        state.oauth.revoke(&grant).await;
+    if let (Some(grant), Some(owner)) = (grant, owner) {
+        state.oauth.revoke(&grant, &owner).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }

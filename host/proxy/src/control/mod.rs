@@ -90,7 +90,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let slash_root = Router::new().route("/admin/v1/", any(unknown_path));
     let callback = Router::new()
         .route(crate::oauth::CALLBACK_PATH, get(oauth::callback))
-        .with_state(state);
+        .with_state(state.clone());
     Router::new()
         .nest("/admin/v1", guarded(api))
         .merge(guarded(slash_root))

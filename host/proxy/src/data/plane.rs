@@ -268,13 +268,6 @@ impl Revocations for DataPlane {
             Revocation::ConnectorDeleted { connector } => {
                 self.connector_changed(&connector, true);
             }
-            Revocation::ConnectorDeleted { connector } => {
-                self.records.forget_connector(&connector);
-                self.decisions.forget_connector(&connector);
-                for session in self.sessions.take_connector(&connector) {
-                    self.end(&session);
-                }
-            }
             Revocation::ActorChanged { actor } => {
                 self.generations.bump(Kind::Actors);
                 self.records.forget_actor(&actor);

@@ -13,7 +13,7 @@ use super::flow::Context;
 use super::metadata::same_issuer;
 use crate::clock::now_secs;
 use crate::store::{GrantRecord, PendingAuthorization, SealedTokens};
-use crate::vault::{Vault, VaultError, token_hash};
+use crate::vault::{Binding, Vault, VaultError, token_hash};
 
 /// The query of a callback.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -50,13 +50,17 @@ pub enum CallbackError {
     MissingCode,
     #[error("the code could not be exchanged for tokens: {0}")]
     Exchange(EndpointError),
+    #[error("the connector was deleted meanwhile; nothing was stored")]
+    Deleted,
     #[error("the proxy failed ({0}); the proxy log has the details")]
     Internal(String),
 }
 
-/// The outcome of a valid callback: its pending authorization and the tokens.
+/// The outcome of a valid callback: its pending authorization, the owner of its
+/// connector, and the tokens.
 pub struct Redeemed {
     pub pending: PendingAuthorization,
+    pub owner: String,
     pub tokens: TokenResponse,
 }
 
@@ -117,14 +121,25 @@ pub async fn redeem(
         .as_deref()
         .filter(|c| !c.is_empty())
         .ok_or_else(|| fail(CallbackError::MissingCode))?;
+    let owner = cx
+        .store
+        .connector(&pending.connector_id)
+        .await
+        .map_err(|e| fail(internal(&e)))?
+        .ok_or_else(|| fail(CallbackError::Deleted))?
+        .owner;
+    let binding = Binding::Connector {
+        id: &pending.connector_id,
+        owner: &owner,
+    };
     let verifier = cx
         .vault
-        .open(&pending.sealed_verifier)
+        .open(&pending.sealed_verifier, binding)
         .map_err(|e| fail(internal(&e)))?;
     let secret = pending
         .sealed_client_secret
         .as_deref()
-        .map(|sealed| cx.vault.open(sealed))
+        .map(|sealed| cx.vault.open(sealed, binding))
         .transpose()
         .map_err(|e| fail(internal(&e)))?;
     let setup = &pending.setup;
@@ -154,35 +169,44 @@ pub async fn redeem(
     )
     .await
     .map_err(|e| fail(CallbackError::Exchange(e)))?;
-    Ok(Redeemed { pending, tokens })
+    Ok(Redeemed {
+        pending,
+        owner,
+        tokens,
+    })
 }
 
 /// The grant of a redeemed authorization, sealed.
 pub fn grant(vault: &Vault, redeemed: &Redeemed) -> Result<GrantRecord, VaultError> {
     let now = now_secs();
+    let binding = Binding::Connector {
+        id: &redeemed.pending.connector_id,
+        owner: &redeemed.owner,
+    };
     Ok(GrantRecord {
         connector_id: redeemed.pending.connector_id.clone(),
         setup: redeemed.pending.setup.clone(),
         sealed_client_secret: redeemed.pending.sealed_client_secret.clone(),
-        tokens: seal_tokens(vault, &redeemed.tokens, None, now)?,
+        tokens: seal_tokens(vault, binding, &redeemed.tokens, None, now)?,
         generation: 0,
         failed_reason: None,
         updated_at: now,
     })
 }
 
-/// A token response sealed for the store; `previous_refresh` is kept when the response
-/// brings no new refresh token (RFC 6749 section 6).
+/// A token response sealed for the store, bound to its connector; `previous_refresh` is
+/// kept when the response brings no new refresh token (RFC 6749 section 6).
 pub fn seal_tokens(
     vault: &Vault,
+    binding: Binding,
     tokens: &TokenResponse,
     previous_refresh: Option<&[u8]>,
     now: i64,
 ) -> Result<SealedTokens, VaultError> {
     Ok(SealedTokens {
-        access_token: vault.seal(&tokens.access_token)?,
+        access_token: vault.seal(&tokens.access_token, binding)?,
         refresh_token: match &tokens.refresh_token {
-            Some(token) => Some(vault.seal(token)?),
+            Some(token) => Some(vault.seal(token, binding)?),
             None => previous_refresh.map(<[u8]>::to_vec),
         },
         expires_at: tokens.expires_in.map(|s| now.saturating_add(s)),

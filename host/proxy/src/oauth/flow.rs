@@ -190,8 +190,11 @@ pub async fn start(
         state_hash: token_hash(&state),
         connector_id: connector.id.clone(),
         setup,
-        sealed_client_secret: secret.as_deref().map(|s| cx.vault.seal(s)).transpose()?,
-        sealed_verifier: cx.vault.seal(&pkce.verifier)?,
+        sealed_client_secret: secret
+            .as_deref()
+            .map(|s| cx.vault.seal(s, connector.binding()))
+            .transpose()?,
+        sealed_verifier: cx.vault.seal(&pkce.verifier, connector.binding())?,
         reauthorization,
         created_at: now,
         expires_at: now + cx.state_ttl,

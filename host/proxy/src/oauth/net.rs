@@ -93,7 +93,7 @@ impl<'a> Net<'a> {
             return Err(refuse("it has a fragment".to_owned()));
         }
         self.egress
-            .check_target(&parsed)
+            .client_for(&parsed)
             .map_err(|e| refuse(e.to_string()))?;
         Ok(parsed)
     }
@@ -130,9 +130,15 @@ impl<'a> Net<'a> {
         body: Option<Vec<u8>>,
     ) -> Result<Reply, NetError> {
         let unreachable = |detail: String| NetError::Unreachable { what, detail };
-        let mut request = self
+        let client = self
             .egress
-            .client()
+            .client_for(url)
+            .map_err(|e| NetError::Url {
+                what,
+                url: url.as_str().chars().take(512).collect(),
+                detail: e.to_string(),
+            })?;
+        let mut request = client
             .request(method, url.clone())
             .headers(headers)
             .timeout(DEADLINE);

@@ -187,8 +187,10 @@ async fn initialize(
             "clientInfo": {"name": "portcullis-probe", "version": env!("CARGO_PKG_VERSION")},
         },
     });
-    let response = egress
-        .client()
+    let client = egress
+        .client_for(server_url)
+        .map_err(|e| DiscoveryError::Unreachable(e.to_string()))?;
+    let response = client
         .post(server_url.clone())
         .header(
             ACCEPT,
@@ -229,8 +231,7 @@ async fn initialize(
         )));
     }
     if let Some(session) = response.headers().get("mcp-session-id").cloned() {
-        let _ = egress
-            .client()
+        let _ = client
             .delete(server_url.clone())
             .header("mcp-session-id", session)
             .timeout(INITIALIZE_DEADLINE)

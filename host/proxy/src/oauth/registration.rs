@@ -16,7 +16,7 @@ use super::metadata::AuthServerMetadata;
 use super::net::{Net, NetError};
 use crate::clock::now_secs;
 use crate::store::{RegistrationRecord, Store, StoreError};
-use crate::vault::{Vault, VaultError};
+use crate::vault::{Binding, Vault, VaultError};
 
 /// A secret this close to its expiry is not used for a new authorization.
 const EXPIRY_MARGIN_SECS: i64 = 3600;
@@ -69,7 +69,7 @@ pub async fn client_for(
             let secret = stored
                 .sealed_client_secret
                 .as_deref()
-                .map(|sealed| vault.open(sealed))
+                .map(|sealed| vault.open(sealed, bound_to(server)))
                 .transpose()?;
             return Ok(Registered {
                 client_id: stored.client_id,
@@ -171,9 +171,12 @@ async fn register(
         client_auth,
         registration_endpoint: endpoint.to_owned(),
         client_id: client_id.to_owned(),
-        sealed_client_secret: secret.as_deref().map(|s| vault.seal(s)).transpose()?,
+        sealed_client_secret: secret
+            .as_deref()
+            .map(|s| vault.seal(s, bound_to(server)))
+            .transpose()?,
         client_secret_expires_at: expires_at,
-        sealed_response: vault.seal(&Zeroizing::new(body.to_string()))?,
+        sealed_response: vault.seal(&Zeroizing::new(body.to_string()), bound_to(server))?,
         created_at: now_secs(),
     };
     store.put_registration(&record).await?;
@@ -183,4 +186,12 @@ async fn register(
         client_auth,
         secret,
     })
+}
+
+/// What a registration's sealed values are bound to: the issuer it was made at, so a
+/// secret copied into another server's row does not open.
+fn bound_to(server: &AuthServerMetadata) -> Binding<'_> {
+    Binding::Registration {
+        issuer: &server.issuer,
+    }
 }

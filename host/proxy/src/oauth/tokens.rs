@@ -35,7 +35,7 @@ use crate::egress::Egress;
 use crate::metrics::Metrics;
 use crate::revocation::{Revocation, Revocations};
 use crate::store::{ConnectorRecord, GrantRecord, Store};
-use crate::vault::Vault;
+use crate::vault::{Binding, Vault};
 
 /// How long revoking a grant at its authorization server may take.
 const REVOKE_DEADLINE: Duration = Duration::from_secs(10);
@@ -156,7 +156,7 @@ impl Tokens {
             return Ok(live);
         }
         let grant = self.stored_grant(&connector.id).await?;
-        self.open(&grant, connector.revision)
+        self.open(&grant, connector)
     }
 
     /// The grant in the store; a connector without one needs an authorization.
@@ -178,8 +178,13 @@ impl Tokens {
             .cloned()
     }
 
-    /// Opens `grant`'s access token and keeps it for the next request.
-    fn open(&self, grant: &GrantRecord, revision: i64) -> Result<Arc<Live>, TokenError> {
+    /// Opens `grant`'s access token (sealed for `connector`) and keeps it for the next
+    /// request, with the connector's revision.
+    fn open(
+        &self,
+        grant: &GrantRecord,
+        connector: &ConnectorRecord,
+    ) -> Result<Arc<Live>, TokenError> {
         if let Some(reason) = &grant.failed_reason {
             return Err(TokenError::Reauthorize {
                 reason: reason.clone(),
@@ -187,10 +192,10 @@ impl Tokens {
         }
         let access_token = self
             .vault
-            .open(&grant.tokens.access_token)
+            .open(&grant.tokens.access_token, connector.binding())
             .map_err(Self::internal)?;
         let live = Arc::new(Live {
-            revision,
+            revision: connector.revision,
             generation: grant.generation,
             access_token,
             expires_at: grant.tokens.expires_at,
@@ -213,16 +218,19 @@ impl Tokens {
         let _guard = self.locks.lock(&connector.id).await;
         let grant = self.stored_grant(&connector.id).await?;
         if grant.generation != generation || grant.failed_reason.is_some() {
-            return Ok(self.open(&grant, connector.revision)?.token());
+            return Ok(self.open(&grant, connector)?.token());
         }
         let Some(sealed_refresh) = grant.tokens.refresh_token.as_deref() else {
             return Err(self.fail(&grant, "no_refresh_token").await);
         };
-        let refresh_token = self.vault.open(sealed_refresh).map_err(Self::internal)?;
+        let refresh_token = self
+            .vault
+            .open(sealed_refresh, connector.binding())
+            .map_err(Self::internal)?;
         let secret = grant
             .sealed_client_secret
             .as_deref()
-            .map(|sealed| self.vault.open(sealed))
+            .map(|sealed| self.vault.open(sealed, connector.binding()))
             .transpose()
             .map_err(Self::internal)?;
         let setup = &grant.setup;
@@ -263,8 +271,14 @@ impl Tokens {
             }
         };
         let now = now_secs();
-        let sealed =
-            seal_tokens(&self.vault, &tokens, Some(sealed_refresh), now).map_err(Self::internal)?;
+        let sealed = seal_tokens(
+            &self.vault,
+            connector.binding(),
+            &tokens,
+            Some(sealed_refresh),
+            now,
+        )
+        .map_err(Self::internal)?;
         let stored = self
             .store
             .rotate_tokens(&connector.id, generation, &sealed, now)
@@ -273,7 +287,7 @@ impl Tokens {
         if !stored {
             // Another replica rotated first; its tokens are the ones to use.
             let grant = self.stored_grant(&connector.id).await?;
-            return Ok(self.open(&grant, connector.revision)?.token());
+            return Ok(self.open(&grant, connector)?.token());
         }
         self.metrics.oauth_refresh("ok");
         tracing::info!(connector = %connector.id, "refreshed the OAuth access token");
@@ -282,7 +296,7 @@ impl Tokens {
             generation: generation + 1,
             ..grant
         };
-        Ok(self.open(&rotated, connector.revision)?.token())
+        Ok(self.open(&rotated, connector)?.token())
     }
 
     /// The upstream refused the renewed token of `generation` too: the grant is no good.
@@ -333,14 +347,15 @@ impl Tokens {
             .remove(connector_id);
     }
 
-    /// Revokes `grant`'s tokens at its authorization server (RFC 7009), refresh token
-    /// first, when the server names a revocation endpoint. Best effort: a failure is
-    /// logged and answered `false`, and never stops what the caller does.
-    pub async fn revoke(&self, grant: &GrantRecord) -> bool {
+    /// Revokes `grant`'s tokens (sealed for the connector of `owner`) at its authorization
+    /// server (RFC 7009), refresh token first, when the server names a revocation
+    /// endpoint. Best effort: a failure is logged and answered `false`, and never stops
+    /// what the caller does.
+    pub async fn revoke(&self, grant: &GrantRecord, owner: &str) -> bool {
         let Some(endpoint) = &grant.setup.server.revocation_endpoint else {
             return false;
         };
-        let revoked = tokio::time::timeout(REVOKE_DEADLINE, self.revoke_at(grant, endpoint)).await;
+        let revoked = tokio::time::timeout(REVOKE_DEADLINE, self.revoke_at(grant, owner, endpoint)).await;
         match revoked {
             Ok(Ok(())) => {
                 tracing::info!(connector = %grant.connector_id, "revoked the OAuth tokens at the authorization server");
@@ -357,7 +372,16 @@ impl Tokens {
         }
     }
 
-    async fn revoke_at(&self, grant: &GrantRecord, endpoint: &str) -> Result<(), String> {
+    async fn revoke_at(
+        &self,
+        grant: &GrantRecord,
+        owner: &str,
+        endpoint: &str,
+    ) -> Result<(), String> {
+        let binding = Binding::Connector {
+            id: &grant.connector_id,
+            owner,
+        };
         let url = self
             .net()
             .check_url("the revocation endpoint", endpoint)
@@ -365,7 +389,7 @@ impl Tokens {
         let secret = grant
             .sealed_client_secret
             .as_deref()
-            .map(|sealed| self.vault.open(sealed))
+            .map(|sealed| self.vault.open(sealed, binding))
             .transpose()
             .map_err(|e| e.to_string())?;
         let client = Client {
@@ -379,7 +403,10 @@ impl Tokens {
         }
         tokens.push((grant.tokens.access_token.as_slice(), "access_token"));
         for (sealed, hint) in tokens {
-            let token = self.vault.open(sealed).map_err(|e| e.to_string())?;
+            let token = self
+                .vault
+                .open(sealed, binding)
+                .map_err(|e| e.to_string())?;
             endpoint::revoke(self.net(), &url, client, &token, hint)
                 .await
                 .map_err(|e| e.to_string())?;

@@ -10,9 +10,12 @@ mod codec;
 mod oauth;
 mod sqlite;
 mod sqlite_oauth;
+mod sqlite_reseal;
 
 use portcullis_model::{ConnectorStatus, FieldKind, ServerRule, Stamp};
 use serde::{Deserialize, Serialize};
+
+use crate::vault::binding::Binding;
 
 pub use oauth::{
     AuthServer, GrantRecord, OAuthSetup, OAuthStore, PendingAuthorization, RegistrationRecord,
@@ -85,6 +88,17 @@ pub struct ConnectorRecord {
     pub authorized_at: i64,
     /// Grows with every change; caches of decisions about the connector key on it.
     pub revision: i64,
+}
+
+impl ConnectorRecord {
+    /// What the vault binds the connector's sealed values to (its credential, OAuth
+    /// tokens, client secret and PKCE verifier): its id and its owner.
+    pub fn binding(&self) -> Binding<'_> {
+        Binding::Connector {
+            id: &self.id,
+            owner: &self.owner,
+        }
+    }
 }
 
 /// One `mcpConnector` property of an actor's input schema.
@@ -187,9 +201,8 @@ pub struct AuditQuery {
 
 /// One sealed value, as [`Store::reseal_all`] hands it to its caller.
 pub struct SealedValue<'a> {
-    /// The id and owner of the connector whose credential it is; `None` for the vault's
-    /// key check.
-    pub connector: Option<(&'a str, &'a str)>,
+    /// What it belongs to: it was sealed for this and is resealed for it.
+    pub binding: Binding<'a>,
     pub sealed: &'a [u8],
 }
 
@@ -236,9 +249,10 @@ pub trait Store: OAuthStore + Send + Sync + 'static {
     /// the one the stored secrets were sealed with.
     async fn key_check(&self) -> Result<Option<Vec<u8>>, StoreError>;
     async fn set_key_check(&self, sealed: &[u8]) -> Result<(), StoreError>;
-    /// Replaces every sealed value, the key check and each connector's credential, with
-    /// what `reseal` makes of it, in one transaction: all of them or none. Answers how
-    /// many credentials it rewrote.
+    /// Replaces every sealed value (the key check, each connector's credential, and the
+    /// OAuth grants, pending authorizations and registrations) with what `reseal` makes of
+    /// it, in one transaction: all of them or none. Answers how many sealed values it
+    /// rewrote, the key check aside.
     async fn reseal_all(&self, reseal: &Reseal<'_>) -> Result<usize, StoreError>;
 }
 

@@ -18,22 +18,17 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::codec::{self, corrupt, decode};
+use super::codec::{self, backend, corrupt, decode};
+use super::sqlite_reseal::{self, KEY_CHECK};
 use super::{
     ActorRecord, AuditQuery, AuditRecord, AuthMethod, ConnectorRecord, Reseal, RunRecord,
-    RunStatus, SealedValue, Store, StoreError,
+    RunStatus, Store, StoreError,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-const KEY_CHECK: &str = "vault_key_check";
-
 pub struct SqliteStore {
     pub(super) pool: SqlitePool,
-}
-
-pub(super) fn backend(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
 }
 
 impl SqliteStore {
@@ -469,57 +464,7 @@ impl Store for SqliteStore {
     }
 
     async fn reseal_all(&self, reseal: &Reseal<'_>) -> Result<usize, StoreError> {
-        // IMMEDIATE: the write lock from the start, so no other writer slips in between
-        // the reads and the writes.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)?;
-        let failed =
-            |e: String| StoreError::Backend(format!("a sealed value could not be rewritten: {e}"));
-        let check: Option<Vec<u8>> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
-            .bind(KEY_CHECK)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?;
-        if let Some(check) = check {
-            let resealed = reseal(SealedValue {
-                connector: None,
-                sealed: &check,
-            })
-            .map_err(failed)?;
-            sqlx::query("UPDATE meta SET value = ? WHERE key = ?")
-                .bind(resealed)
-                .bind(KEY_CHECK)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-        }
-        let rows = sqlx::query(
-            "SELECT id, owner, sealed_secret FROM connectors WHERE sealed_secret IS NOT NULL",
-        )
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend)?;
-        for row in &rows {
-            let id: String = row.try_get("id").map_err(backend)?;
-            let owner: String = row.try_get("owner").map_err(backend)?;
-            let sealed: Vec<u8> = row.try_get("sealed_secret").map_err(backend)?;
-            let resealed = reseal(SealedValue {
-                connector: Some((&id, &owner)),
-                sealed: &sealed,
-            })
-            .map_err(failed)?;
-            sqlx::query("UPDATE connectors SET sealed_secret = ? WHERE id = ?")
-                .bind(resealed)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-        }
-        tx.commit().await.map_err(backend)?;
-        Ok(rows.len())
+        sqlite_reseal::reseal_all(&self.pool, reseal).await
     }
 
     async fn set_key_check(&self, sealed: &[u8]) -> Result<(), StoreError> {

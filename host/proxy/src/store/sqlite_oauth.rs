@@ -8,11 +8,11 @@ use portcullis_model::ClientAuth;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::codec::{corrupt, decode};
+use super::codec::{backend, corrupt, decode};
 use super::oauth::{
     GrantRecord, OAuthSetup, OAuthStore, PendingAuthorization, RegistrationRecord, SealedTokens,
 };
-use super::sqlite::{SqliteStore, backend, update_connector_in};
+use super::sqlite::{SqliteStore, update_connector_in};
 use super::{ConnectorRecord, StoreError};
 
 fn setup_json(setup: &OAuthSetup) -> String {
