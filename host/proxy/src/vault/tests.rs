@@ -310,3 +310,5 @@ fn generated_key_file_is_private_and_reused() {
         Err(VaultError::BadKey)
     ));
 }
+
+mod oauth;

@@ -59,7 +59,12 @@ async fn arranged(pair: &Pair, h: &Proxy, ttl: u64) -> (String, String, Run, Str
 #[tokio::test(flavor = "multi_thread")]
 async fn fifty_requests_on_an_expired_token_cause_one_refresh() {
     let pair = peers().await;
-    let h = Proxy::start_with(|config| config.oauth.refresh_skew_secs = 1).await;
+    let h = Proxy::start_with(|config| {
+        config.oauth.refresh_skew_secs = 1;
+        // All fifty at once, in one session (the default caps its open streams at 16).
+        config.limits.streams_per_session = 64;
+    })
+    .await;
     let (conn, client, run, session) = arranged(pair, &h, 3).await;
     tokio::time::sleep(Duration::from_millis(3200)).await;
 
