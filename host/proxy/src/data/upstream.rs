@@ -24,8 +24,8 @@ use reqwest::Url;
 use crate::data::catalogue;
 pub use crate::egress::error_chain;
 use crate::injection::{self, Injection};
-use crate::redact::{MIN_EXTRA_BYTES, Redactor};
 use crate::oauth::tokens::TokenError;
+use crate::redact::{MIN_EXTRA_BYTES, Redactor};
 use crate::state::AppState;
 use crate::store::{AuthMethod, ConnectorRecord};
 

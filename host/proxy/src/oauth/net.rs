@@ -130,14 +130,11 @@ impl<'a> Net<'a> {
         body: Option<Vec<u8>>,
     ) -> Result<Reply, NetError> {
         let unreachable = |detail: String| NetError::Unreachable { what, detail };
-        let client = self
-            .egress
-            .client_for(url)
-            .map_err(|e| NetError::Url {
-                what,
-                url: url.as_str().chars().take(512).collect(),
-                detail: e.to_string(),
-            })?;
+        let client = self.egress.client_for(url).map_err(|e| NetError::Url {
+            what,
+            url: url.as_str().chars().take(512).collect(),
+            detail: e.to_string(),
+        })?;
         let mut request = client
             .request(method, url.clone())
             .headers(headers)

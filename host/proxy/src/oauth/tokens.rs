@@ -355,7 +355,8 @@ impl Tokens {
         let Some(endpoint) = &grant.setup.server.revocation_endpoint else {
             return false;
         };
-        let revoked = tokio::time::timeout(REVOKE_DEADLINE, self.revoke_at(grant, owner, endpoint)).await;
+        let revoked =
+            tokio::time::timeout(REVOKE_DEADLINE, self.revoke_at(grant, owner, endpoint)).await;
         match revoked {
             Ok(Ok(())) => {
                 tracing::info!(connector = %grant.connector_id, "revoked the OAuth tokens at the authorization server");

@@ -56,7 +56,10 @@ fn a_registration_opens_only_for_its_own_issuer() {
         issuer: "https://as.example.com",
     };
     let sealed = vault.seal("client-secret", issuer).unwrap();
-    assert_eq!(vault.open(&sealed, issuer).unwrap().as_str(), "client-secret");
+    assert_eq!(
+        vault.open(&sealed, issuer).unwrap().as_str(),
+        "client-secret"
+    );
     for other in [
         Binding::Registration {
             issuer: "https://evil.example.com",
@@ -79,7 +82,10 @@ fn a_registration_opens_only_for_its_own_issuer() {
     }
     let (new, _) = Vault::generate().unwrap();
     let rewrapped = envelope::rewrap(&vault.master, &new.master, &sealed, issuer).unwrap();
-    assert_eq!(new.open(&rewrapped, issuer).unwrap().as_str(), "client-secret");
+    assert_eq!(
+        new.open(&rewrapped, issuer).unwrap().as_str(),
+        "client-secret"
+    );
     assert!(
         envelope::rewrap(
             &vault.master,

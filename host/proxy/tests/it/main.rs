@@ -29,7 +29,7 @@ mod data_plane;
 mod hostile_run;
 mod hostile_upstream;
 mod lifecycle;
-mod plugin_faults;
 mod oauth;
+mod plugin_faults;
 mod plugin_restart;
 mod support;

@@ -86,7 +86,9 @@ async fn oauth_store(vault: &Vault) -> (tempfile::TempDir, SqliteStore) {
     store.insert_pending(&pending).await.unwrap();
     let record = registration(
         vault.seal("registered-secret", REGISTRATION).unwrap(),
-        vault.seal("{\"client_id\":\"client\"}", REGISTRATION).unwrap(),
+        vault
+            .seal("{\"client_id\":\"client\"}", REGISTRATION)
+            .unwrap(),
     );
     store.put_registration(&record).await.unwrap();
     let bob = Binding::Connector {
@@ -177,10 +179,15 @@ async fn a_value_that_does_not_open_stops_the_whole_rotation() {
     old.bind(&store).await.unwrap();
     let bob = store.connector("conn_b").await.unwrap().unwrap();
     let credential = bob.sealed_secret.as_deref().unwrap();
-    assert_eq!(old.open(credential, bob.binding()).unwrap().as_str(), "sk-b");
+    assert_eq!(
+        old.open(credential, bob.binding()).unwrap().as_str(),
+        "sk-b"
+    );
     let grant = store.grant("conn_a").await.unwrap().unwrap();
     assert_eq!(
-        old.open(&grant.tokens.access_token, ALICE).unwrap().as_str(),
+        old.open(&grant.tokens.access_token, ALICE)
+            .unwrap()
+            .as_str(),
         "access-token"
     );
     assert!(new.open(&grant.tokens.access_token, ALICE).is_err());

@@ -184,7 +184,11 @@ pub fn assert_nowhere(h: &Proxy, secrets: &[String]) {
     ];
     for secret in secrets.iter().filter(|s| s.len() >= 8) {
         for (place, bytes) in &places {
-            assert!(!crate::support::contains(bytes, secret), "a secret ({}…) is in {place}", &secret[..4]);
+            assert!(
+                !crate::support::contains(bytes, secret),
+                "a secret ({}…) is in {place}",
+                &secret[..4]
+            );
         }
     }
 }
