@@ -208,20 +208,33 @@ fn match_at(text: &[u8], needle: &[u8]) -> Option<usize> {
     let mut pos = 0;
     let mut matched = 0;
     while matched < needle.len() {
-        let unit = unit(&text[pos..])?;
         let want = &needle[matched..];
-        let ok = if unit.plus {
-            want[0] == b'+' || want[0] == b' '
+        let decoded = unit(&text[pos..])?;
+        // A `%` or `\` of the value itself may be followed by text that reads as an
+        // escape (`%00`, `\u0041`): when the decoded unit does not continue the match,
+        // the raw byte may.
+        let unit = if fits(&decoded, want) {
+            decoded
         } else {
-            want.starts_with(&unit.bytes[..unit.len])
+            let raw = unit_of(&text[pos..], 1, 1);
+            if decoded.span == 1 || !fits(&raw, want) {
+                return None;
+            }
+            raw
         };
-        if !ok {
-            return None;
-        }
         matched += unit.len;
         pos += unit.span;
     }
     Some(pos)
+}
+
+/// Whether `unit` is how the rest of a value, `want`, goes on.
+fn fits(unit: &Unit, want: &[u8]) -> bool {
+    if unit.plus {
+        want[0] == b'+' || want[0] == b' '
+    } else {
+        want.starts_with(&unit.bytes[..unit.len])
+    }
 }
 
 /// The non-overlapping spans of `text` that decode to `needle`, left to right.

@@ -69,3 +69,24 @@ impl Closer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 10, defect 6: ending very many sessions at once queues at most [`QUEUE`]
+    /// DELETEs and drops (and counts) the rest, whatever the task serving the queue does.
+    #[test]
+    fn the_queue_is_bounded() {
+        let (closer, mut closing) = channel();
+        for n in 0..(QUEUE + 500) {
+            closer.close_upstream("c", HeaderValue::from(n));
+        }
+        assert_eq!(closer.dropped.load(Ordering::Relaxed), 500);
+        let mut queued = 0;
+        while closing.rx.try_recv().is_ok() {
+            queued += 1;
+        }
+        assert_eq!(queued, QUEUE);
+    }
+}

@@ -7,11 +7,12 @@
 //! arrives, redacted on the way and cut off at the same limit. An answer over a limit
 //! ends with ERR-10 (`-32006`, `data.reason` saying which) and never grows the proxy.
 //!
-//! The `tools/list` filter fails closed. While a `tools/list` answer is due anywhere on
-//! the run (see `slots`), and on every GET stream, each message is parsed strictly: every
-//! response carrying `result.tools` is filtered to the permitted tools of the connector's
-//! snapshot whatever its id, and a message that cannot be read, or a response without an
-//! id, is dropped. The answer to the relayed request itself is recognised by its id
+//! The `tools/list` filter fails closed. Every response carrying `result.tools` is
+//! filtered to the permitted tools of the connector's snapshot whatever its id and
+//! whichever stream it comes on (an answer whose own stream ended may come on a later
+//! one). While a `tools/list` answer is due anywhere on the run (see `slots`), and on
+//! every GET stream, each message is parsed strictly, and a message that cannot be read,
+//! or a response without an id, is dropped. The answer to the relayed request itself is recognised by its id
 //! compared as a JSON-RPC id (`2` is `2.0`), written back with the client's own id; if it
 //! needs a rewrite and cannot be read, or its `result.tools` is not an array, the client
 //! gets an error instead. The answer to `initialize`/`server/discover` loses the
@@ -343,10 +344,16 @@ impl Relaying {
     fn message<'a>(&self, bytes: &'a [u8]) -> Outcome<'a> {
         let watching = self.watching();
         let own_due = self.own_due();
+        // A message that might carry `result.tools` or a request is read whatever is
+        // due: an answer to a `tools/list` whose own stream ended may come on any later
+        // stream. A key may be written with escapes (`"\u0074ools"`), so any escape
+        // means reading too.
         let must_parse = watching
             || own_due
             || self.relay.rewrite.is_some()
-            || memchr::memmem::find(bytes, b"\"method\"").is_some();
+            || memchr::memmem::find(bytes, b"\"method\"").is_some()
+            || memchr::memmem::find(bytes, b"\"tools\"").is_some()
+            || memchr::memmem::find(bytes, b"\\u").is_some();
         if !must_parse {
             return Outcome::Forward(Cow::Borrowed(bytes));
         }
@@ -383,7 +390,7 @@ impl Relaying {
         let lists_tools = value.get("result").and_then(|r| r.get("tools")).is_some();
         let rewrite = match (own, &self.relay.rewrite) {
             (true, Some(rewrite)) => Some(rewrite.clone()),
-            _ => (watching && lists_tools).then_some(Rewrite::ToolsList),
+            _ => lists_tools.then_some(Rewrite::ToolsList),
         };
         let ok = match rewrite {
             Some(Rewrite::ToolsList) => self.filter_tools(&mut value),

@@ -169,3 +169,19 @@ proptest! {
         prop_assert!(memchr::memmem::find(&out, b"Zsecret-value-1").is_none());
     }
 }
+
+/// A value's own `%` or `\` followed by text that reads as an escape is still the value
+/// (found by the property test: `…aa%` followed by `00`).
+#[test]
+fn a_raw_percent_or_backslash_before_escape_like_text_is_still_found() {
+    for (secret, text) in [
+        ("aA Aa0aaa0aAAAa  a aa%", "x aA Aa0aaa0aAAAa  a aa%00 y"),
+        ("key-%41-end", "key-%41-end"),
+        ("key-\\u0041", "{\"k\": \"key-\\u0041\"}"),
+    ] {
+        let redactor = Redactor::new([secret]);
+        let out = String::from_utf8(redactor.redact(text.as_bytes()).into_owned()).unwrap();
+        assert!(out.contains(MASK), "{secret:?} in {text:?} gave {out:?}");
+        assert!(!out.contains(secret), "{out:?}");
+    }
+}

@@ -221,6 +221,30 @@ async fn lists_on_other_streams_are_filtered() {
     }
 }
 
+/// A `tools/list` answer that comes after its own stream ended, on the stream of a later
+/// request, is filtered too, also when its keys are written with escapes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_late_list_on_another_request_stream_is_filtered() {
+    let (upstream, s) = scenario(true).await;
+    upstream.on_list(|_| Reply::sse(&[": no answer here"]));
+    upstream.on_call(|id| {
+        Reply::sse(&[
+            every_tool("20"),
+            every_tool("22").replace("\"tools\"", "\"\\u0074ools\""),
+            format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[]}}}}"#),
+        ])
+    });
+    let unanswered = s.list(20).await;
+    nothing_hidden(&unanswered);
+    let answer = s.call(21, "visible", json!({})).await;
+    nothing_hidden(&answer);
+    assert!(
+        answer.response(21).get("result").is_some(),
+        "{}",
+        answer.text
+    );
+}
+
 const MIB: usize = 1 << 20;
 
 /// Issue 10, defects 4 and 21: a 200 MiB JSON answer is never buffered: one the proxy

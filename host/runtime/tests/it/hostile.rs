@@ -213,10 +213,11 @@ impl Write for Capture {
 async fn log_spam_is_cut_at_the_budget() {
     let logs = captured_logs();
     let verdict = runtime().request(context("run_1"), call("log-spam")).await;
-    // `hostile` allows after logging; `declared-tools` then denies the undeclared tool.
+    // `hostile` allows after logging; `declared-tools` then denies the tool, which is
+    // not in the connector's snapshot.
     assert_eq!(verdict.fault, None, "{verdict:?}");
     assert_eq!(verdict.plugins.len(), 2, "{verdict:?}");
-    assert_eq!(denial(&verdict).reason, "not_declared");
+    assert_eq!(denial(&verdict).reason, "unknown_tool");
     let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
     let written = text
         .lines()
