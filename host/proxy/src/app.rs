@@ -30,6 +30,8 @@ use crate::config::{Config, Secret};
 use crate::data::{AuditSink, DataPlane};
 use crate::egress::Egress;
 use crate::metrics::Metrics;
+use crate::oauth::tokens::TokenParts;
+use crate::oauth::{InProcessLocks, Tokens};
 use crate::plugin_store::PluginStore;
 use crate::state::AppState;
 use crate::store::SqliteStore;
@@ -101,21 +103,34 @@ pub async fn start(config: Config, hook: RuntimeHook) -> anyhow::Result<Started>
 
     let plugin_store = PluginStore::open(&dir)?;
     let runtime = hook(load_runtime(&config, plugin_store.installed()?).await?);
-    let egress = Egress::new(&config.upstream)?;
+    let egress = Arc::new(Egress::new(&config.upstream)?);
     let audit = AuditSink::spawn(sqlite.clone(), config.limits.audit_queue_bytes);
     let (data, closing) = DataPlane::new(audit, &config);
     let data = Arc::new(data);
+    let vault = Arc::new(vault);
+    let metrics = Arc::new(Metrics::new());
+    let oauth = Arc::new(Tokens::new(TokenParts {
+        store: sqlite.clone(),
+        vault: vault.clone(),
+        egress: egress.clone(),
+        revocations: data.clone(),
+        metrics: metrics.clone(),
+        locks: Arc::new(InProcessLocks::default()),
+        allow_http: config.upstream.allow_private,
+        config: config.oauth.clone(),
+    }));
     let state = Arc::new(AppState {
         admin_token_hash: token_hash(admin_token.expose()),
         config: Arc::new(config),
         store: sqlite.clone(),
-        vault: Arc::new(vault),
+        vault,
         runtime: Arc::new(runtime),
-        egress: Arc::new(egress),
-        metrics: Arc::new(Metrics::new()),
+        egress,
+        metrics,
         plugin_store: Arc::new(plugin_store),
         revocations: data.clone(),
         data,
+        oauth,
     });
     crate::data::tasks::spawn_reaper(&state);
     crate::data::tasks::spawn_closer(closing, &state);

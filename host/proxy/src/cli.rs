@@ -3,11 +3,14 @@
 //! master key of a data directory (`vault rotate`, with the proxy stopped).
 //!
 //! The admin commands are thin HTTP clients of `/admin/v1`; they print the JSON answer,
-//! or the API's error message and a non-zero exit status.
+//! or the API's error message and a non-zero exit status. `connector add --oauth` prints
+//! the authorization URL for the owner's browser, then waits until the callback authorized
+//! the connector (or the URL expired).
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use cap_std::fs::Dir;
@@ -136,6 +139,13 @@ pub enum ConnectorCommand {
         /// Provider settings as a JSON object.
         #[arg(long)]
         config: Option<String>,
+        #[command(flatten)]
+        oauth: Box<OAuthArgs>,
+    },
+    /// Probe a server: whether it needs authentication, and which methods it offers.
+    Probe {
+        /// The MCP server URL.
+        server_url: String,
     },
     /// List connectors.
     List {
@@ -151,6 +161,72 @@ pub enum ConnectorCommand {
     },
     /// Delete a connector.
     Rm { id: String },
+}
+
+/// `connector add --oauth`: an OAuth connector, authorized in the owner's browser.
+#[derive(Args)]
+pub struct OAuthArgs {
+    /// Authorize with OAuth: prints the URL to open, then waits for the authorization.
+    #[arg(long, conflicts_with = "secret")]
+    oauth: bool,
+    /// `dynamic` (the proxy registers itself) or `own` (an OAuth app you created).
+    #[arg(long, requires = "oauth", value_parser = ["dynamic", "own"])]
+    registration: Option<String>,
+    /// The own app's client id.
+    #[arg(long, requires = "oauth")]
+    client_id: Option<String>,
+    /// The own app's client secret.
+    #[arg(
+        long,
+        requires = "oauth",
+        env = "PORTCULLIS_OAUTH_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    client_secret: Option<String>,
+    /// client_secret_post, client_secret_basic or none.
+    #[arg(long, requires = "oauth")]
+    token_endpoint_auth_method: Option<String>,
+    /// The own app's authorization endpoint, when the server publishes no metadata.
+    #[arg(long, requires = "oauth")]
+    authorization_url: Option<String>,
+    /// The own app's token endpoint, when the server publishes no metadata.
+    #[arg(long, requires = "oauth")]
+    token_url: Option<String>,
+    /// A scope to request (repeatable); default: what the server advertises.
+    #[arg(long = "scope", requires = "oauth")]
+    scopes: Vec<String>,
+    /// Print the authorization URL and return without waiting.
+    #[arg(long, requires = "oauth")]
+    no_wait: bool,
+}
+
+impl OAuthArgs {
+    /// The `auth` object of the admin API.
+    fn auth(&self) -> Value {
+        let mut auth = json!({
+            "method": "oauth",
+            "registration": self.registration.as_deref().unwrap_or("dynamic"),
+        });
+        let fields = [
+            ("client_id", &self.client_id),
+            ("client_secret", &self.client_secret),
+            (
+                "token_endpoint_auth_method",
+                &self.token_endpoint_auth_method,
+            ),
+            ("authorization_url", &self.authorization_url),
+            ("token_url", &self.token_url),
+        ];
+        for (name, value) in fields {
+            if let Some(value) = value {
+                auth[name] = json!(value);
+            }
+        }
+        if !self.scopes.is_empty() {
+            auth["scopes"] = json!(self.scopes);
+        }
+        auth
+    }
 }
 
 #[derive(Subcommand)]
@@ -213,8 +289,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     provider,
                     secret,
                     config,
+                    oauth,
                 } => {
                     let auth = match secret {
+                        _ if oauth.oauth => oauth.auth(),
                         Some(secret) => json!({"method": "api_key", "secret": secret}),
                         None => json!({"method": "none"}),
                     };
@@ -228,8 +306,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     if let Some(config) = config {
                         body["config"] = parse_json("--config", &config)?;
                     }
+                    if oauth.oauth {
+                        return add_oauth(&api, body, !oauth.no_wait).await;
+                    }
                     (reqwest::Method::POST, "/connectors".to_owned(), Some(body))
                 }
+                ConnectorCommand::Probe { server_url } => (
+                    reqwest::Method::POST,
+                    "/connectors/probe".to_owned(),
+                    Some(json!({ "server_url": server_url })),
+                ),
                 ConnectorCommand::List { owner } => {
                     let path = match owner {
                         Some(owner) => format!("/connectors?owner={}", encode(&owner)),
@@ -369,6 +455,49 @@ fn encode(segment: &str) -> String {
     url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
 }
 
+/// How often `connector add --oauth` looks at the connector while it waits.
+const POLL: Duration = Duration::from_secs(1);
+
+/// Creates an OAuth connector, prints the URL to open, and waits (when `wait`) until the
+/// connector is authorized; prints it then.
+async fn add_oauth(api: &ApiArgs, body: Value, wait: bool) -> anyhow::Result<()> {
+    let (_, created) = request(api, reqwest::Method::POST, "/connectors", Some(body)).await?;
+    let pending = created.unwrap_or_default();
+    let (Some(id), Some(url)) = (
+        pending.pointer("/connector/id").and_then(Value::as_str),
+        pending["authorization_url"].as_str(),
+    ) else {
+        bail!("the proxy did not answer an authorization URL: {pending}");
+    };
+    let expires_at = pending["authorization_expires_at"].as_i64().unwrap_or(0);
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "Connector {id} waits for its authorization.");
+    let _ = writeln!(
+        out,
+        "Open this URL in a browser and approve the access:\n\n{url}\n"
+    );
+    let _ = out.flush();
+    if !wait {
+        return Ok(());
+    }
+    let path = format!("/connectors/{}", encode(id));
+    loop {
+        tokio::time::sleep(POLL).await;
+        let (_, connector) = request(api, reqwest::Method::GET, &path, None).await?;
+        let connector = connector.unwrap_or_default();
+        if connector["status"] == "authorized" {
+            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&connector)?);
+            return Ok(());
+        }
+        if crate::clock::now_secs() > expires_at {
+            bail!(
+                "connector {id} was not authorized before its authorization URL expired; \
+                 start again with POST /admin/v1/connectors/{id}/reauthorize, or delete it"
+            );
+        }
+    }
+}
+
 /// Calls the admin API and prints the answer.
 async fn call(
     api: &ApiArgs,
@@ -376,6 +505,23 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> anyhow::Result<()> {
+    let shown = match request(api, method, path, body).await? {
+        (_, Some(value)) => serde_json::to_string_pretty(&value)?,
+        (status, None) => status.to_string(),
+    };
+    // A closed pipe (`| head`) is the reader's choice, not a failure.
+    let _ = writeln!(std::io::stdout(), "{shown}");
+    Ok(())
+}
+
+/// Calls the admin API: the status and JSON answer (`None` for an empty one), or the API's
+/// error.
+async fn request(
+    api: &ApiArgs,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<(reqwest::StatusCode, Option<Value>)> {
     let Some(token) = &api.admin_token else {
         bail!(
             "no admin token: pass --admin-token or set PORTCULLIS_ADMIN_TOKEN (a generated token is in the data directory's admin.token file)"
@@ -408,12 +554,9 @@ async fn call(
             .unwrap_or(&text);
         bail!("{status}: {message}");
     }
-    let shown = match value {
-        Some(value) => serde_json::to_string_pretty(&value)?,
-        None if text.is_empty() => status.to_string(),
-        None => text,
-    };
-    // A closed pipe (`| head`) is the reader's choice, not a failure.
-    let _ = writeln!(std::io::stdout(), "{shown}");
-    Ok(())
+    match value {
+        Some(value) => Ok((status, Some(value))),
+        None if text.is_empty() => Ok((status, None)),
+        None => bail!("the answer is not JSON: {text}"),
+    }
 }

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::egress::EgressConfig;
+use crate::oauth::OAuthConfig;
 
 /// A value that must not reach logs: `Debug` prints a placeholder.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -54,6 +55,7 @@ pub struct Config {
     pub runs: RunConfig,
     pub plugins: portcullis_runtime::RuntimeConfig,
     pub limits: LimitsConfig,
+    pub oauth: OAuthConfig,
     /// `PORTCULLIS_ADMIN_TOKEN`; when unset, a generated token kept in the data directory.
     #[serde(skip)]
     pub admin_token: Option<Secret>,
@@ -98,6 +100,7 @@ impl Default for Config {
             runs: RunConfig::default(),
             plugins: portcullis_runtime::RuntimeConfig::default(),
             limits: LimitsConfig::default(),
+            oauth: OAuthConfig::default(),
             admin_token: None,
             master_key: None,
         }

@@ -209,6 +209,19 @@ fn build_client(config: &EgressConfig, reach: Reach) -> Result<Client, EgressErr
         .map_err(|e| EgressError::Client(e.to_string()))
 }
 
+/// The whole cause chain of a reqwest error: its top line alone says only "error
+/// sending request".
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, EgressError> {
     let host_for_lookup = host.trim_start_matches('[').trim_end_matches(']');
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host_for_lookup, port))

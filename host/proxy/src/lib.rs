@@ -19,6 +19,7 @@
 //! | `clock` | the wall clock, in Unix seconds and milliseconds |
 //! | `config` | the TOML file and environment overrides |
 //! | `discovery` | the MCP client that lists a connector's tools when it is authorized |
+//! | `oauth` | OAuth connectors: discovery, registration, PKCE, the callback's code exchange, refresh, revocation |
 //! | `metrics` | the Prometheus counters behind `/metrics` |
 //! | `http_server` | serving HTTP/1.1 within the connection limits and header timeout |
 //! | `plugin_store` | the plugins operators installed, kept in the data directory across restarts |
@@ -44,6 +45,7 @@ mod http_server;
 pub mod executor;
 pub mod injection;
 pub mod metrics;
+pub mod oauth;
 pub mod plugin_store;
 pub mod redact;
 pub mod revocation;

@@ -72,6 +72,7 @@ pub struct Metrics {
     admin_requests: IntCounterVec,
     /// The deny reasons seen so far, up to [`MAX_REASONS`].
     reasons: Mutex<HashSet<String>>,
+    oauth_refreshes: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -106,12 +107,19 @@ impl Metrics {
             "Admin API requests, by HTTP status code",
             &["status"],
         );
+        let oauth_refreshes = counter(
+            "portcullis_oauth_refreshes_total",
+            "OAuth token refreshes, by outcome: ok, refused (the connector needs \
+             re-authorization), failed (the authorization server was unavailable)",
+            &["outcome"],
+        );
         Self {
             registry,
             decisions,
             upstream_errors,
             admin_requests,
             reasons: Mutex::new(HashSet::new()),
+            oauth_refreshes,
         }
     }
 
@@ -139,6 +147,11 @@ impl Metrics {
     /// Counts one failed upstream exchange (`connect`, `timeout`, `status`, ...).
     pub fn upstream_error(&self, kind: &str) {
         self.upstream_errors.with_label_values(&[kind]).inc();
+    }
+
+    /// Counts one OAuth token refresh (`ok`, `refused`, `failed`).
+    pub fn oauth_refresh(&self, outcome: &str) {
+        self.oauth_refreshes.with_label_values(&[outcome]).inc();
     }
 
     /// Counts one admin API answer.

@@ -18,7 +18,7 @@
 pub enum Revocation {
     /// The run finished: its token stops working and its sessions and streams end.
     RunFinished { run: String },
-    /// The connector was edited or re-authorized: what was decided about it is read
+    /// The connector was edited or re-authorized, or its grant failed: what was decided about it is read
     /// again, and its open streams end (they carry the old tools and credential).
     ConnectorChanged { connector: String },
     /// The connector was deleted: also its sessions end.

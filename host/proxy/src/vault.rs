@@ -11,6 +11,7 @@
 //! are stored only as SHA-256 hashes. Plaintext leaves this module in `Zeroizing`
 //! buffers.
 
+pub mod binding;
 pub mod envelope;
 
 use std::io::{ErrorKind, Write};
@@ -23,7 +24,7 @@ use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-pub use envelope::Binding;
+pub use binding::Binding;
 
 use crate::store::{SealedValue, Store};
 
@@ -157,7 +158,7 @@ impl Vault {
                 }
                 let plaintext =
                     envelope::open_v1(&self.master, value.sealed).map_err(|e| e.to_string())?;
-                envelope::seal(&self.master, &plaintext, binding(&value)).map_err(|e| e.to_string())
+                envelope::seal(&self.master, &plaintext, value.binding).map_err(|e| e.to_string())
             })
             .await
             .map_err(store_error)?;
@@ -175,7 +176,7 @@ impl Vault {
         self.bind(store).await?;
         store
             .reseal_all(&|value: SealedValue<'_>| {
-                envelope::rewrap(&self.master, &new.master, value.sealed, binding(&value))
+                envelope::rewrap(&self.master, &new.master, value.sealed, value.binding)
                     .map_err(|e| e.to_string())
             })
             .await
@@ -191,13 +192,6 @@ impl Vault {
         let plaintext = envelope::open(&self.master, sealed, binding)?;
         let text = std::str::from_utf8(&plaintext).map_err(|_| VaultError::Open)?;
         Ok(Zeroizing::new(text.to_owned()))
-    }
-}
-
-fn binding<'a>(value: &SealedValue<'a>) -> Binding<'a> {
-    match value.connector {
-        Some((id, owner)) => Binding::Connector { id, owner },
-        None => Binding::KeyCheck,
     }
 }
 

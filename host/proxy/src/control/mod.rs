@@ -7,6 +7,7 @@
 //! | module | owns |
 //! |---|---|
 //! | `connectors` | `/connectors`: create (with discovery), list, show, restrict, re-authorize, delete |
+//! | `oauth` | `/connectors/probe`, OAuth connectors' authorization, and `GET /oauth/callback` (outside `/admin`) |
 //! | `actors` | `/actors/{id}`: actors and their input schemas |
 //! | `schema` | validating an input schema's `mcpConnector` properties |
 //! | `runs` | `/runs`: start (checked by the access chain), show, finish |
@@ -22,6 +23,7 @@ mod actors;
 mod audit;
 mod connectors;
 mod error;
+mod oauth;
 mod plugins;
 mod runs;
 pub mod schema;
@@ -43,7 +45,7 @@ use crate::vault::token_hash;
 
 pub use error::{ApiError, ApiResult};
 
-/// The admin API, to be nested under `/admin/v1`.
+/// The admin API under `/admin/v1`, and the OAuth callback.
 pub fn router(state: Arc<AppState>) -> Router {
     let plugins = Router::new()
         .route("/plugins/{name}", put(plugins::install).get(plugins::show))
@@ -59,6 +61,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .patch(connectors::update)
                 .delete(connectors::remove),
         )
+        .route("/connectors/probe", post(oauth::probe))
         .route(
             "/connectors/{id}/reauthorize",
             post(connectors::reauthorize),
@@ -85,9 +88,13 @@ pub fn router(state: Arc<AppState>) -> Router {
     // Nesting does not route `/admin/v1/` (the root with a trailing slash) to the nested
     // router or its fallback; it is inside the API all the same and answers in its shape.
     let slash_root = Router::new().route("/admin/v1/", any(unknown_path));
+    let callback = Router::new()
+        .route(crate::oauth::CALLBACK_PATH, get(oauth::callback))
+        .with_state(state.clone());
     Router::new()
         .nest("/admin/v1", guarded(api))
         .merge(guarded(slash_root))
+        .merge(callback)
 }
 
 async fn authenticate(

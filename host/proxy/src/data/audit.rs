@@ -120,6 +120,27 @@ fn capped(text: &str) -> String {
     text[..end].to_owned()
 }
 
+/// The audit record of a request refused because the connector's OAuth grant failed:
+/// `reason` is `needs_reauthorization:<why>`.
+pub fn reauthorization(
+    run: &str,
+    connector: &str,
+    method: &str,
+    tool: Option<&str>,
+    why: &str,
+) -> AuditRecord {
+    AuditRecord {
+        at_ms: now_ms(),
+        run: Some(run.to_owned()),
+        connector: Some(connector.to_owned()),
+        method: (!method.is_empty()).then(|| method.to_owned()),
+        tool: tool.map(str::to_owned),
+        decision: "deny".to_owned(),
+        reason: Some(format!("needs_reauthorization:{why}")),
+        plugins: Vec::new(),
+    }
+}
+
 /// The audit record of a verdict about `method` and `tool`.
 pub fn record(
     run: &str,

@@ -139,13 +139,21 @@ fn in_band(id: Option<&Value>) -> StatusCode {
     }
 }
 
-/// ERR-8.
-pub fn needs_reauthorization(id: Option<&Value>, connector_id: &str) -> Response {
+/// ERR-8; `reason` says why when the proxy knows (an OAuth connector's grant failed).
+pub fn needs_reauthorization(
+    id: Option<&Value>,
+    connector_id: &str,
+    reason: Option<&str>,
+) -> Response {
+    let mut data = json!({ "connectorId": connector_id });
+    if let Some(reason) = reason {
+        data["reason"] = json!(reason);
+    }
     let body = error_body(
         id,
         -32004,
         "Connector requires re-authorization",
-        Some(json!({ "connectorId": connector_id })),
+        Some(data),
     );
     json_response(in_band(id), &body)
 }

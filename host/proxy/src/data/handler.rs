@@ -121,7 +121,7 @@ async fn open_stream(
         .plan(&state.runtime, &checked.connector)
         .await
         .map_err(|e| Failure::Injection(e.to_string()).answer(state, &checked.connector, None))?;
-    let answer = upstream::send(
+    let sent = upstream::send(
         state,
         Outgoing {
             connector: &checked.connector,
@@ -132,8 +132,11 @@ async fn open_stream(
             body: None,
         },
     )
-    .await
-    .map_err(|failure| failure.answer(state, &checked.connector, None))?;
+    .await;
+    let answer = match sent {
+        Ok(answer) => answer,
+        Err(failure) => return Err(upstream_failed(state, &checked, "", None, None, failure).await),
+    };
     refuse_upstream(state, &checked, Some(&session), &answer, None)?;
     if answer.response.status() == StatusCode::METHOD_NOT_ALLOWED {
         return Err(catalogue::method_not_allowed());
@@ -402,12 +405,22 @@ async fn forward(
     exchange: &Exchange<'_>,
     session: Option<&Session>,
 ) -> Step<Answer> {
-    let failed = |failure: Failure| failure.answer(state, &checked.connector, exchange.id());
-    let plan = exchange
-        .plan
-        .as_ref()
-        .map_err(|error| failed(Failure::Injection(error.to_string())))?;
-    upstream::send(
+    let message = &exchange.message;
+    let failed = |failure: Failure| {
+        upstream_failed(
+            state,
+            checked,
+            message.method(),
+            message.tool(),
+            exchange.id(),
+            failure,
+        )
+    };
+    let plan = match &exchange.plan {
+        Ok(plan) => plan,
+        Err(error) => return Err(failed(Failure::Injection(error.to_string())).await),
+    };
+    let sent = upstream::send(
         state,
         Outgoing {
             connector: &checked.connector,
@@ -418,8 +431,29 @@ async fn forward(
             body: Some(exchange.body.clone()),
         },
     )
-    .await
-    .map_err(failed)
+    .await;
+    match sent {
+        Ok(answer) => Ok(answer),
+        Err(failure) => Err(failed(failure).await),
+    }
+}
+
+/// The client's answer to an exchange that got no usable upstream answer. A grant found to
+/// be no good (the connector now needs re-authorization) is audited.
+async fn upstream_failed(
+    state: &AppState,
+    checked: &Checked,
+    method: &str,
+    tool: Option<&str>,
+    id: Option<&Value>,
+    failure: Failure,
+) -> Response {
+    if let Failure::Reauthorization { reason } = &failure {
+        let record =
+            audit::reauthorization(&checked.run.id, &checked.connector.id, method, tool, reason);
+        state.data.audit.record(record).await;
+    }
+    failure.answer(state, &checked.connector, id)
 }
 
 /// Upstream answers the client must not see as they are: auth challenges (ERR-8, ERR-9)
@@ -435,7 +469,11 @@ fn refuse_upstream(
     match response.status().as_u16() {
         401 => {
             state.metrics.upstream_error("unauthorized");
-            Err(catalogue::needs_reauthorization(id, &checked.connector.id))
+            Err(catalogue::needs_reauthorization(
+                id,
+                &checked.connector.id,
+                Some("credential_rejected"),
+            ))
         }
         403 => match upstream::insufficient_scope(response.headers()) {
             Some(scope) => {

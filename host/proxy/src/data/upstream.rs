@@ -1,4 +1,4 @@
-//! Building and sending the upstream request (FR-22, FR-23).
+//! Building and sending the upstream request (FR-22, FR-23), and the credential it carries.
 //!
 //! Header policy: only the MCP transport headers pass from the client (`Accept`,
 //! `Content-Type`, `MCP-Protocol-Version`, `Last-Event-ID`, `Mcp-Method`, `Mcp-Name`,
@@ -10,6 +10,11 @@
 //! credential, and the owner's longer extra header and query values), and no error text
 //! the data plane logs or returns holds the upstream URL, whose query may carry the
 //! credential ([`describe`]).
+//!
+//! The credential is the connector's API key, or for an OAuth connector its current access
+//! token (`oauth::Tokens`, refreshed before expiry). An OAuth upstream that answers 401
+//! (not a step-up challenge) gets the same request once more with a renewed token
+//! (FR-31); a second 401 gives up on the grant, and the client gets ERR-8 (FR-32).
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use bytes::Bytes;
@@ -17,10 +22,12 @@ use portcullis_model::InjectionPlan;
 use reqwest::Url;
 
 use crate::data::catalogue;
+pub use crate::egress::error_chain;
 use crate::injection::{self, Injection};
+use crate::oauth::tokens::TokenError;
 use crate::redact::{MIN_EXTRA_BYTES, Redactor};
 use crate::state::AppState;
-use crate::store::ConnectorRecord;
+use crate::store::{AuthMethod, ConnectorRecord};
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
 
@@ -39,6 +46,22 @@ pub enum Failure {
     Injection(String),
     /// Refused by the egress rules, unreachable, or timed out.
     Unreachable { timeout: bool, detail: String },
+    /// The OAuth grant is no good: the connector needs re-authorization (ERR-8, whose
+    /// `data.reason` this is).
+    Reauthorization { reason: String },
+}
+
+impl From<TokenError> for Failure {
+    fn from(error: TokenError) -> Self {
+        match error {
+            TokenError::Reauthorize { reason } => Failure::Reauthorization { reason },
+            TokenError::Unavailable(detail) => Failure::Unreachable {
+                timeout: false,
+                detail,
+            },
+            TokenError::Internal(detail) => Failure::Injection(detail),
+        }
+    }
 }
 
 impl Failure {
@@ -61,6 +84,10 @@ impl Failure {
                     .upstream_error(if timeout { "timeout" } else { "connect" });
                 tracing::warn!(connector = %connector.id, %detail, "upstream unavailable");
                 catalogue::upstream_unavailable(id, timeout)
+            }
+            Failure::Reauthorization { reason } => {
+                state.metrics.upstream_error("unauthorized");
+                catalogue::needs_reauthorization(id, &connector.id, Some(&reason))
             }
         }
     }
@@ -110,8 +137,42 @@ pub struct Outgoing<'a> {
     pub body: Option<Bytes>,
 }
 
-/// Sends one request to the connector's upstream.
+/// Sends one request to the connector's upstream, with its credential; for an OAuth
+/// connector, once more with a renewed token when the first is refused.
 pub async fn send(state: &AppState, outgoing: Outgoing<'_>) -> Result<Answer, Failure> {
+    let connector = outgoing.connector;
+    if connector.auth != AuthMethod::OAuth {
+        let secret = injection::open_secret(&state.vault, connector)
+            .map_err(|e| Failure::Injection(e.to_string()))?;
+        return send_with(state, &outgoing, secret).await;
+    }
+    let token = state.oauth.access_token(connector).await?;
+    let answer = send_with(state, &outgoing, Some(token.token)).await?;
+    if !refuses_token(&answer.response) {
+        return Ok(answer);
+    }
+    drop(answer);
+    let renewed = state.oauth.renew(connector, token.generation).await?;
+    let generation = renewed.generation;
+    let answer = send_with(state, &outgoing, Some(renewed.token)).await?;
+    if refuses_token(&answer.response) {
+        return Err(state.oauth.reject(connector, generation).await.into());
+    }
+    Ok(answer)
+}
+
+/// A 401 that is not a step-up challenge: the token itself was refused.
+fn refuses_token(response: &reqwest::Response) -> bool {
+    response.status() == reqwest::StatusCode::UNAUTHORIZED
+        && insufficient_scope(response.headers()).is_none()
+}
+
+/// Sends the request once with `secret` as the credential.
+async fn send_with(
+    state: &AppState,
+    outgoing: &Outgoing<'_>,
+    secret: Option<zeroize::Zeroizing<String>>,
+) -> Result<Answer, Failure> {
     let Outgoing {
         connector,
         plan,
@@ -120,8 +181,6 @@ pub async fn send(state: &AppState, outgoing: Outgoing<'_>) -> Result<Answer, Fa
         upstream_session,
         body,
     } = outgoing;
-    let secret = injection::open_secret(&state.vault, connector)
-        .map_err(|e| Failure::Injection(e.to_string()))?;
     let injection =
         injection::render(plan, secret).map_err(|e| Failure::Injection(e.to_string()))?;
     let redactor = redactor(plan, &injection);
@@ -144,19 +203,19 @@ pub async fn send(state: &AppState, outgoing: Outgoing<'_>) -> Result<Answer, Fa
             headers.insert(name.clone(), value.clone());
         }
     }
-    for (name, value) in client_headers {
+    for (name, value) in client_headers.iter() {
         if name.as_str().starts_with("mcp-param-") {
             headers.insert(name.clone(), value.clone());
         }
     }
     if let Some(id) = upstream_session {
-        headers.insert(HeaderName::from_static(SESSION_HEADER), id.clone());
+        headers.insert(HeaderName::from_static(SESSION_HEADER), (*id).clone());
     }
     let url = injection.apply(&base, &mut headers);
 
-    let mut request = client.request(method, url).headers(headers);
+    let mut request = client.request(method.clone(), url).headers(headers);
     if let Some(body) = body {
-        request = request.body(body);
+        request = request.body(body.clone());
     }
     match request.send().await {
         Ok(response) => Ok(Answer { response, redactor }),
@@ -206,19 +265,6 @@ pub async fn send_own(
         },
     )
     .await
-}
-
-/// The whole cause chain of an error: a reqwest error's top line alone says only "error
-/// sending request".
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The `scope` of a `WWW-Authenticate: Bearer error="insufficient_scope"` challenge, or

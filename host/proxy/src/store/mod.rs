@@ -1,4 +1,5 @@
-//! Persistence: connectors with their tool snapshots, actors, runs and the audit log.
+//! Persistence: connectors with their tool snapshots, actors, runs and the audit log, and
+//! the OAuth grants, pending authorizations and registrations of OAuth connectors (`oauth`).
 //!
 //! The proxy reaches storage only through the [`Store`] trait, so the embedded SQLite
 //! store (one file in the data directory) can later be joined by a PostgreSQL one that
@@ -6,20 +7,31 @@
 //! tokens only as SHA-256 hashes: nothing read from a store can leak a credential.
 
 mod codec;
+mod oauth;
 mod sqlite;
+mod sqlite_oauth;
+mod sqlite_reseal;
 
 use portcullis_model::{ConnectorStatus, FieldKind, ServerRule, Stamp};
 use serde::{Deserialize, Serialize};
 
+use crate::vault::binding::Binding;
+
+pub use oauth::{
+    AuthServer, GrantRecord, OAuthSetup, OAuthStore, PendingAuthorization, RegistrationRecord,
+    SealedTokens,
+};
 pub use sqlite::SqliteStore;
 
-/// How a connector authenticates to its upstream. OAuth arrives in a later version; the
-/// sealed-secret column is shaped to hold its token set too.
+/// How a connector authenticates to its upstream. An API key is the connector's sealed
+/// secret; an OAuth connector's tokens are its grant (`OAuthStore`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     ApiKey,
     None,
+    #[serde(rename = "oauth")]
+    OAuth,
 }
 
 impl AuthMethod {
@@ -27,6 +39,7 @@ impl AuthMethod {
         match self {
             AuthMethod::ApiKey => "api_key",
             AuthMethod::None => "none",
+            AuthMethod::OAuth => "oauth",
         }
     }
 
@@ -34,6 +47,7 @@ impl AuthMethod {
         match text {
             "api_key" => Some(AuthMethod::ApiKey),
             "none" => Some(AuthMethod::None),
+            "oauth" => Some(AuthMethod::OAuth),
             _ => None,
         }
     }
@@ -63,7 +77,7 @@ pub struct ConnectorRecord {
     /// Provider configuration, a JSON object handed to the provider plugin.
     pub config: serde_json::Value,
     pub auth: AuthMethod,
-    /// The credential sealed by the vault; `None` for `AuthMethod::None`.
+    /// The API key sealed by the vault; `None` for `AuthMethod::None` and `OAuth`.
     pub sealed_secret: Option<Vec<u8>>,
     pub status: ConnectorStatus,
     pub tools: Vec<DiscoveredTool>,
@@ -74,6 +88,17 @@ pub struct ConnectorRecord {
     pub authorized_at: i64,
     /// Grows with every change; caches of decisions about the connector key on it.
     pub revision: i64,
+}
+
+impl ConnectorRecord {
+    /// What the vault binds the connector's sealed values to (its credential, OAuth
+    /// tokens, client secret and PKCE verifier): its id and its owner.
+    pub fn binding(&self) -> Binding<'_> {
+        Binding::Connector {
+            id: &self.id,
+            owner: &self.owner,
+        }
+    }
 }
 
 /// One `mcpConnector` property of an actor's input schema.
@@ -176,9 +201,8 @@ pub struct AuditQuery {
 
 /// One sealed value, as [`Store::reseal_all`] hands it to its caller.
 pub struct SealedValue<'a> {
-    /// The id and owner of the connector whose credential it is; `None` for the vault's
-    /// key check.
-    pub connector: Option<(&'a str, &'a str)>,
+    /// What it belongs to: it was sealed for this and is resealed for it.
+    pub binding: Binding<'a>,
     pub sealed: &'a [u8],
 }
 
@@ -196,7 +220,7 @@ pub enum StoreError {
 }
 
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: OAuthStore + Send + Sync + 'static {
     async fn insert_connector(&self, connector: &ConnectorRecord) -> Result<(), StoreError>;
     /// Replaces a connector; its `revision` must be one more than the stored one.
     async fn update_connector(&self, connector: &ConnectorRecord) -> Result<(), StoreError>;
@@ -225,9 +249,10 @@ pub trait Store: Send + Sync + 'static {
     /// the one the stored secrets were sealed with.
     async fn key_check(&self) -> Result<Option<Vec<u8>>, StoreError>;
     async fn set_key_check(&self, sealed: &[u8]) -> Result<(), StoreError>;
-    /// Replaces every sealed value, the key check and each connector's credential, with
-    /// what `reseal` makes of it, in one transaction: all of them or none. Answers how
-    /// many credentials it rewrote.
+    /// Replaces every sealed value (the key check, each connector's credential, and the
+    /// OAuth grants, pending authorizations and registrations) with what `reseal` makes of
+    /// it, in one transaction: all of them or none. Answers how many sealed values it
+    /// rewrote, the key check aside.
     async fn reseal_all(&self, reseal: &Reseal<'_>) -> Result<usize, StoreError>;
 }
 

@@ -18,22 +18,17 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::codec::{self, corrupt, decode};
+use super::codec::{self, backend, corrupt, decode};
+use super::sqlite_reseal::{self, KEY_CHECK};
 use super::{
     ActorRecord, AuditQuery, AuditRecord, AuthMethod, ConnectorRecord, Reseal, RunRecord,
-    RunStatus, SealedValue, Store, StoreError,
+    RunStatus, Store, StoreError,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-const KEY_CHECK: &str = "vault_key_check";
-
 pub struct SqliteStore {
-    pool: SqlitePool,
-}
-
-fn backend(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    pub(super) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -68,7 +63,7 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
-    async fn begin(&self) -> Result<Transaction<'_, Sqlite>, StoreError> {
+    pub(super) async fn begin(&self) -> Result<Transaction<'_, Sqlite>, StoreError> {
         self.pool.begin().await.map_err(backend)
     }
 }
@@ -144,6 +139,40 @@ fn bind_connector<'q>(query: SqliteQuery<'q>, c: &ConnectorRecord) -> SqliteQuer
         .bind(c.authorized_at)
         .bind(c.revision)
         .bind(&c.id)
+}
+
+/// Replaces a connector inside `tx`; its `revision` must be one more than the stored one.
+pub(super) async fn update_connector_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    c: &ConnectorRecord,
+) -> Result<(), StoreError> {
+    let update = sqlx::query(concat!(
+        "UPDATE connectors SET (",
+        connector_fields!(),
+        ") = (",
+        connector_placeholders!(),
+        ") WHERE id = ? AND revision = ?"
+    ));
+    let done = bind_connector(update, c)
+        .bind(c.revision - 1)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    if done.rows_affected() == 1 {
+        return Ok(());
+    }
+    let exists = sqlx::query("SELECT 1 FROM connectors WHERE id = ?")
+        .bind(&c.id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(backend)?;
+    match exists {
+        Some(_) => Err(StoreError::Conflict(format!(
+            "a newer revision of connector {}",
+            c.id
+        ))),
+        None => Err(StoreError::NotFound(format!("connector {}", c.id))),
+    }
 }
 
 macro_rules! run_columns {
@@ -226,28 +255,9 @@ impl Store for SqliteStore {
     }
 
     async fn update_connector(&self, c: &ConnectorRecord) -> Result<(), StoreError> {
-        let update = sqlx::query(concat!(
-            "UPDATE connectors SET (",
-            connector_fields!(),
-            ") = (",
-            connector_placeholders!(),
-            ") WHERE id = ? AND revision = ?"
-        ));
-        let done = bind_connector(update, c)
-            .bind(c.revision - 1)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        if done.rows_affected() == 1 {
-            return Ok(());
-        }
-        match self.connector(&c.id).await? {
-            Some(_) => Err(StoreError::Conflict(format!(
-                "a newer revision of connector {}",
-                c.id
-            ))),
-            None => Err(StoreError::NotFound(format!("connector {}", c.id))),
-        }
+        let mut tx = self.begin().await?;
+        update_connector_in(&mut tx, c).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn connector(&self, id: &str) -> Result<Option<ConnectorRecord>, StoreError> {
@@ -454,57 +464,7 @@ impl Store for SqliteStore {
     }
 
     async fn reseal_all(&self, reseal: &Reseal<'_>) -> Result<usize, StoreError> {
-        // IMMEDIATE: the write lock from the start, so no other writer slips in between
-        // the reads and the writes.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)?;
-        let failed =
-            |e: String| StoreError::Backend(format!("a sealed value could not be rewritten: {e}"));
-        let check: Option<Vec<u8>> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
-            .bind(KEY_CHECK)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?;
-        if let Some(check) = check {
-            let resealed = reseal(SealedValue {
-                connector: None,
-                sealed: &check,
-            })
-            .map_err(failed)?;
-            sqlx::query("UPDATE meta SET value = ? WHERE key = ?")
-                .bind(resealed)
-                .bind(KEY_CHECK)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-        }
-        let rows = sqlx::query(
-            "SELECT id, owner, sealed_secret FROM connectors WHERE sealed_secret IS NOT NULL",
-        )
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend)?;
-        for row in &rows {
-            let id: String = row.try_get("id").map_err(backend)?;
-            let owner: String = row.try_get("owner").map_err(backend)?;
-            let sealed: Vec<u8> = row.try_get("sealed_secret").map_err(backend)?;
-            let resealed = reseal(SealedValue {
-                connector: Some((&id, &owner)),
-                sealed: &sealed,
-            })
-            .map_err(failed)?;
-            sqlx::query("UPDATE connectors SET sealed_secret = ? WHERE id = ?")
-                .bind(resealed)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-        }
-        tx.commit().await.map_err(backend)?;
-        Ok(rows.len())
+        sqlite_reseal::reseal_all(&self.pool, reseal).await
     }
 
     async fn set_key_check(&self, sealed: &[u8]) -> Result<(), StoreError> {

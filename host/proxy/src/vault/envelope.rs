@@ -3,8 +3,9 @@
 //! Version 2, `[2] [key nonce 12] [wrapped data key 32 + tag 16] [nonce 12] [ciphertext + tag 16]`:
 //! every value has its own random 256-bit data key, which encrypts it (AES-256-GCM); the
 //! master key wraps the data key (AES-256-GCM). Both layers authenticate the value's
-//! [`Binding`] (a connector and its owner, or the key check), so a sealed value copied
-//! into another connector's row, or another owner's, does not open. Rotating the master
+//! [`Binding`] (a connector and its owner, an OAuth client registration and its issuer, or
+//! the key check), so a sealed value copied into another connector's row, another
+//! owner's, or another issuer's registration, does not open. Rotating the master
 //! key re-wraps the data keys only ([`rewrap`]).
 //!
 //! Version 1 (Portcullis 0.1) sealed the value under the master key with a constant AAD;
@@ -14,6 +15,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use zeroize::Zeroizing;
 
+use super::binding::Binding;
 use super::{VaultError, random_bytes};
 
 pub const V1: u8 = 1;
@@ -24,31 +26,6 @@ const TAG: usize = 16;
 /// Where the value's own nonce starts in a version 2 value.
 const BODY: usize = 1 + NONCE + KEY + TAG;
 const V1_AAD: &[u8] = b"portcullis-vault-v1";
-
-/// What a sealed value belongs to; it opens only for the same binding.
-#[derive(Clone, Copy, Debug)]
-pub enum Binding<'a> {
-    /// A connector's credential.
-    Connector { id: &'a str, owner: &'a str },
-    /// The check value that tells at start whether the master key is the right one.
-    KeyCheck,
-}
-
-impl Binding<'_> {
-    /// The AAD of one layer: unambiguous, every part length-prefixed.
-    fn aad(&self, layer: &str) -> Vec<u8> {
-        let mut aad = format!("portcullis-vault-v2/{layer}/").into_bytes();
-        match self {
-            Binding::Connector { id, owner } => {
-                aad.extend_from_slice(
-                    format!("connector/{}:{id}/{}:{owner}", id.len(), owner.len()).as_bytes(),
-                );
-            }
-            Binding::KeyCheck => aad.extend_from_slice(b"key-check"),
-        }
-        aad
-    }
-}
 
 /// Seals `plaintext` for `binding` under a fresh data key wrapped by `master`.
 pub fn seal(master: &Aes256Gcm, plaintext: &[u8], binding: Binding) -> Result<Vec<u8>, VaultError> {

@@ -50,6 +50,56 @@ fn a_value_opens_only_for_its_own_connector_and_owner() {
 }
 
 #[test]
+fn a_registration_opens_only_for_its_own_issuer() {
+    let vault = Vault::from_key(&[7; 32]);
+    let issuer = Binding::Registration {
+        issuer: "https://as.example.com",
+    };
+    let sealed = vault.seal("client-secret", issuer).unwrap();
+    assert_eq!(
+        vault.open(&sealed, issuer).unwrap().as_str(),
+        "client-secret"
+    );
+    for other in [
+        Binding::Registration {
+            issuer: "https://evil.example.com",
+        },
+        Binding::Registration {
+            issuer: "https://as.example.com/",
+        },
+        Binding::Registration { issuer: "" },
+        // A connector whose id spells the registration's AAD opens nothing either.
+        Binding::Connector {
+            id: "https://as.example.com",
+            owner: "",
+        },
+        Binding::KeyCheck,
+    ] {
+        assert!(
+            matches!(vault.open(&sealed, other), Err(VaultError::Open)),
+            "{other:?}"
+        );
+    }
+    let (new, _) = Vault::generate().unwrap();
+    let rewrapped = envelope::rewrap(&vault.master, &new.master, &sealed, issuer).unwrap();
+    assert_eq!(
+        new.open(&rewrapped, issuer).unwrap().as_str(),
+        "client-secret"
+    );
+    assert!(
+        envelope::rewrap(
+            &vault.master,
+            &new.master,
+            &sealed,
+            Binding::Registration {
+                issuer: "https://evil.example.com"
+            }
+        )
+        .is_err()
+    );
+}
+
+#[test]
 fn another_key_or_damaged_bytes_do_not_open() {
     let sealed = Vault::from_key(&[1; 32]).seal("x", ALICE).unwrap();
     assert!(matches!(
@@ -266,3 +316,5 @@ fn generated_key_file_is_private_and_reused() {
         Err(VaultError::BadKey)
     ));
 }
+
+mod oauth;

@@ -202,7 +202,7 @@ async fn bad_create_requests_change_nothing() {
         ("unknown auth field", h.api(Method::POST, "/connectors", Some(json!({"owner": "a", "server_url": demo.url, "auth": {"method": "none", "scope": "x"}}))).await, StatusCode::BAD_REQUEST, "invalid_body"),
         ("wrong type", h.api(Method::POST, "/connectors", Some(json!({"owner": 5, "server_url": demo.url, "auth": {"method": "none"}}))).await, StatusCode::BAD_REQUEST, "invalid_body"),
         ("missing auth", h.api(Method::POST, "/connectors", Some(json!({"owner": "a", "server_url": demo.url}))).await, StatusCode::BAD_REQUEST, "invalid_body"),
-        ("unknown method", h.api(Method::POST, "/connectors", Some(json!({"owner": "a", "server_url": demo.url, "auth": {"method": "oauth"}}))).await, StatusCode::BAD_REQUEST, "invalid_body"),
+        ("unknown method", h.api(Method::POST, "/connectors", Some(json!({"owner": "a", "server_url": demo.url, "auth": {"method": "password"}}))).await, StatusCode::BAD_REQUEST, "invalid_body"),
         ("oversized body", h.oversized("POST", "/connectors", 5 << 20).await, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
         ("ftp URL", h.api(Method::POST, "/connectors", Some(valid("ftp://example.com/mcp"))).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_server_url"),
         ("not a URL", h.api(Method::POST, "/connectors", Some(valid("mcp.example.com"))).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_server_url"),

@@ -33,7 +33,7 @@ impl Write for Capture {
 /// Every log line of this test binary, at debug level and finer for the proxy. `rmcp`
 /// is left out: only the in-process demo upstream uses it, and that upstream logs what
 /// it received, the injected credential included, as any upstream may.
-fn capture_logs() {
+pub(crate) fn capture_logs() {
     static INIT: OnceLock<()> = OnceLock::new();
     INIT.get_or_init(|| {
         tracing_subscriber::fmt()
@@ -44,7 +44,7 @@ fn capture_logs() {
     });
 }
 
-fn logs() -> String {
+pub(crate) fn logs() -> String {
     String::from_utf8_lossy(&LOG.lock().unwrap()).into_owned()
 }
 

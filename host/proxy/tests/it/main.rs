@@ -15,6 +15,7 @@
 //! | `hostile_upstream` | an upstream that lies: ids, shapes, sizes, streams |
 //! | `lifecycle` | sessions and streams against rates, caps, lifetimes and connector changes |
 //! | `plugin_faults` | a faulting chain denies one request and is asked again next time |
+//! | `oauth` | OAuth connectors against a real authorization server (`tests/oauth/` peers) |
 //! | `plugin_restart` | installed plugins survive a restart |
 //! | `support` | the harness: a server per test, admin calls, MCP calls, test upstreams |
 
@@ -28,6 +29,7 @@ mod data_plane;
 mod hostile_run;
 mod hostile_upstream;
 mod lifecycle;
+mod oauth;
 mod plugin_faults;
 mod plugin_restart;
 mod support;
