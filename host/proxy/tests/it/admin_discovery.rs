@@ -69,7 +69,15 @@ async fn an_echoed_credential_is_redacted_before_it_is_stored_or_shown() {
     let upstream = hostile(move |request, credential| {
         // Every string of a tool carries the credential it was sent, as sent and in
         // its JSON-escaped form.
-        let both = format!("{credential} and {escaped}");
+        let url = credential
+            .bytes()
+            .map(|b| format!("%{b:02X}"))
+            .collect::<String>();
+        let b64 = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("user:{credential}"),
+        );
+        let both = format!("{credential} and {escaped} and {url} and Basic {b64}");
         json_answer(
             request,
             json!({"tools": [{
@@ -92,7 +100,15 @@ async fn an_echoed_credential_is_redacted_before_it_is_stored_or_shown() {
     assert_eq!(status, StatusCode::OK);
     let listed = h.connectors().await;
     let escaped = serde_json::to_string(SECRET).unwrap();
-    let forms = [SECRET, &escaped[1..escaped.len() - 1]];
+    let url = SECRET
+        .bytes()
+        .map(|b| format!("%{b:02X}"))
+        .collect::<String>();
+    let b64 = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("user:{SECRET}"),
+    );
+    let forms = [SECRET, &escaped[1..escaped.len() - 1], &url, &b64[8..30]];
     for answer in [&created, &shown, &listed] {
         let text = answer.to_string();
         assert!(text.contains("[REDACTED]"), "{text}");
