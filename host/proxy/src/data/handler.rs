@@ -92,7 +92,7 @@ async fn post_message(
     let slot = stream_slot(state, &checked, session.as_ref(), incoming.message.id())?;
     let exchange = prepare(state, &checked, incoming, session.as_ref(), plan).await;
     let answer = forward(state, &checked, &exchange, session.as_deref()).await?;
-    refuse_upstream(state, &checked, session.as_deref(), &answer, exchange.id())?;
+    refuse_upstream(state, &checked, session.as_deref(), &answer, exchange.id()).await?;
     let session = match adopt_session(state, &checked, &exchange, &answer)? {
         Some(adopted) => Some(adopted),
         None => session,
@@ -137,7 +137,7 @@ async fn open_stream(
         Ok(answer) => answer,
         Err(failure) => return Err(upstream_failed(state, &checked, "", None, None, failure).await),
     };
-    refuse_upstream(state, &checked, Some(&session), &answer, None)?;
+    refuse_upstream(state, &checked, Some(&session), &answer, None).await?;
     if answer.response.status() == StatusCode::METHOD_NOT_ALLOWED {
         return Err(catalogue::method_not_allowed());
     }
@@ -456,9 +456,30 @@ async fn upstream_failed(
     failure.answer(state, &checked.connector, id)
 }
 
+/// FR-34: a static credential the upstream rejects is not retried: the connector needs
+/// re-authorization (a new key) until its owner gives one, and what was decided about it
+/// is read again. An OAuth connector's 401 is handled where its token is renewed.
+async fn credential_rejected(state: &AppState, connector: &str) {
+    match state.store.credential_rejected(connector).await {
+        Ok(true) => {
+            tracing::warn!(%connector, "the upstream rejected the credential; the connector needs re-authorization");
+            state
+                .revocations
+                .revoke(crate::revocation::Revocation::ConnectorChanged {
+                    connector: connector.to_owned(),
+                })
+                .await;
+        }
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(%connector, error = %e, "could not mark the connector for re-authorization")
+        }
+    }
+}
+
 /// Upstream answers the client must not see as they are: auth challenges (ERR-8, ERR-9)
 /// and an expired upstream session (ERR-5, so the client re-initializes).
-fn refuse_upstream(
+async fn refuse_upstream(
     state: &AppState,
     checked: &Checked,
     session: Option<&Session>,
@@ -469,6 +490,7 @@ fn refuse_upstream(
     match response.status().as_u16() {
         401 => {
             state.metrics.upstream_error("unauthorized");
+            credential_rejected(state, &checked.connector.id).await;
             Err(catalogue::needs_reauthorization(
                 id,
                 &checked.connector.id,

@@ -227,6 +227,10 @@ pub trait Store: OAuthStore + Send + Sync + 'static {
     async fn connector(&self, id: &str) -> Result<Option<ConnectorRecord>, StoreError>;
     async fn connectors(&self, owner: Option<&str>) -> Result<Vec<ConnectorRecord>, StoreError>;
     async fn delete_connector(&self, id: &str) -> Result<bool, StoreError>;
+    /// Marks an authorized connector with a static credential (not OAuth)
+    /// `needs_reauthorization` (a new revision) because its upstream rejected the
+    /// credential (FR-34); answers whether it was marked now.
+    async fn credential_rejected(&self, id: &str) -> Result<bool, StoreError>;
 
     /// Inserts or replaces; answers whether the actor is new.
     async fn put_actor(&self, actor: &ActorRecord) -> Result<bool, StoreError>;

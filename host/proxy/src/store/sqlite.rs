@@ -286,6 +286,18 @@ impl Store for SqliteStore {
         rows.iter().map(connector_from_row).collect()
     }
 
+    async fn credential_rejected(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE connectors SET status = 'needs_reauthorization', revision = revision + 1 \
+             WHERE id = ? AND status = 'authorized' AND auth_method <> 'oauth'",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn delete_connector(&self, id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM connectors WHERE id = ?")
             .bind(id)

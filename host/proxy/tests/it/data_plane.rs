@@ -484,6 +484,14 @@ async fn upstream_401_becomes_err_8_without_the_challenge() {
     assert_eq!(answer.response(2)["error"]["code"], -32004);
     assert!(answer.header("www-authenticate").is_none());
     assert!(answer.header("set-cookie").is_none());
+    // FR-34: the key must be replaced; until then the connector is not available.
+    let (_, shown) = s
+        .env
+        .api(Method::GET, &format!("/connectors/{}", s.conn), None)
+        .await;
+    assert_eq!(shown["status"], "needs_reauthorization", "{shown}");
+    let later = s.call(3, "echo", json!({})).await;
+    assert_eq!(later.status, 403, "{}", later.text);
 }
 
 /// ERR-2, ERR-7, ERR-12, FR-13 and DELETE.
