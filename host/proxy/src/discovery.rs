@@ -297,15 +297,20 @@ impl Client<'_> {
     }
 }
 
-/// The JSON-RPC response with `id` from a JSON or event-stream answer of at most
-/// [`MAX_PAGE_BYTES`].
-async fn read_response(response: Response, id: u64, method: &str) -> Result<Value, DiscoveryError> {
-    let content_type = response
+/// The answer's media type, lower-cased (`""` when absent or unreadable).
+pub(crate) fn content_type(response: &Response) -> String {
+    response
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+/// The JSON-RPC response with `id` from a JSON or event-stream answer of at most
+/// [`MAX_PAGE_BYTES`].
+async fn read_response(response: Response, id: u64, method: &str) -> Result<Value, DiscoveryError> {
+    let content_type = content_type(&response);
     let read = AtomicUsize::new(0);
     // Counted as it arrives, before any parsing: an event that never ends its line
     // cannot grow past the limit either.

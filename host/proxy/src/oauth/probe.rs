@@ -211,12 +211,7 @@ async fn initialize(
             "initialize answered HTTP {status}"
         )));
     }
-    let content_type = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let content_type = crate::discovery::content_type(&response);
     let mcp = content_type.starts_with("application/json")
         || content_type.starts_with("text/event-stream");
     if !status.is_success() || !mcp {
