@@ -18,8 +18,8 @@
 //!   call; the memory cap holds for the instance's whole life.
 //! * **Inline scopes give up rather than block.** A scope run on an async worker
 //!   (`inline`) has a small budget of its own for all its calls together ([`INLINE_FUEL`],
-//!   [`INLINE_TICKS`]). A call that runs out of it, or a plugin that did so before, makes
-//!   the scope give up: its answers are discarded and the caller runs the evaluation again
+//!   [`INLINE_TICKS`]). A call that runs out of it or reaches WASI's blocking I/O
+//!   (`wasi_linker`), or a plugin that did so before, makes the scope give up: its answers are discarded and the caller runs the evaluation again
 //!   on the blocking pool with the full budget. Plugins are pure, so the second run
 //!   answers as the first would have; the log lines of an inline scope are held back and
 //!   written only if it did not give up, so nothing is logged twice.
@@ -37,6 +37,7 @@ use crate::answer::Description;
 use crate::engine::{Budget, Engine, set_budget};
 use crate::host_state::{HostState, LogLines};
 use crate::plugin::Plugin;
+use crate::wasi_linker::NeedsBlockingPool;
 
 /// Fuel an inline scope may spend on all its calls together, instantiation included:
 /// about a quarter of a millisecond of guest code. The built-in chains of one
@@ -191,7 +192,8 @@ impl<'e> Scope<'e> {
             None => {
                 state.make_room();
                 let budget = state.budget(full);
-                let mut store = self.engine.store(target.name.clone(), budget);
+                let inline = state.inline_fuel.is_some();
+                let mut store = self.engine.store(target.name.clone(), budget, inline);
                 let instance = match target.pre {
                     Pre::Policy(pre) => pre.instantiate(&mut store).map(Instance::Policy),
                     Pre::Provider(pre) => pre.instantiate(&mut store).map(Instance::Provider),
@@ -231,11 +233,13 @@ impl<'e> Scope<'e> {
         mut store: Store<HostState>,
         error: wasmtime::Error,
     ) -> Fault {
+        let blocking_io = error.downcast_ref::<NeedsBlockingPool>().is_some();
         let fault = fault(&store, target.name, error);
         state.logs(&mut store);
-        // Whether the inline budget or the full one stopped it, the blocking pool decides.
+        // Whether the inline budget or the full one stopped it, the blocking pool decides;
+        // so it does for a plugin that reached blocking I/O.
         let stopped = matches!(fault, Fault::CpuDeadline(_) | Fault::WallTimeout);
-        if stopped && state.inline_fuel.is_some() {
+        if (stopped || blocking_io) && state.inline_fuel.is_some() {
             state.gave_up = true;
             if let Some(digest) = target.digest {
                 self.slow.insert(digest.clone());

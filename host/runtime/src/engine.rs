@@ -20,8 +20,8 @@
 //!   otherwise, so an idle proxy (or one serving memoized answers) is not woken a thousand
 //!   times a second. A deadline is counted in ticks from when the call set it, so a
 //!   parked ticker never shortens or stretches one: the first guard wakes it.
-//! * **No ambient authority.** The linkers hold WASI with its timers replaced by traps (see
-//!   [`wasi_linker`]) and the imports of each contract world (`abi::link`), nothing else: a
+//! * **No ambient authority.** The linkers hold WASI as `wasi_linker` restricts it (timers
+//!   trap, no sockets, no blocking I/O on an async worker) and the imports of each contract world (`abi::link`), nothing else: a
 //!   component that imports any other capability does not link.
 
 use std::path::PathBuf;
@@ -31,14 +31,13 @@ use std::thread::Thread;
 
 use portcullis_model::Fault;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::component::{Linker, Resource};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
-use wasmtime_wasi::p2::DynPollable;
 
 use crate::abi::{self, Linkers};
 use crate::artifacts::Artifacts;
 use crate::host_state::HostState;
 use crate::limits::{EPOCH_TICK, Limits};
+use crate::wasi_linker::wasi_linker;
 
 /// The engine, its linkers and the instance slots, shared by every plugin.
 pub(crate) struct Engine {
@@ -123,8 +122,9 @@ impl Engine {
 
     /// A fresh store for calls of the plugin `plugin`, with `budget` for what runs first
     /// (instantiation: a core module's start function is guest code too).
-    pub(crate) fn store(&self, plugin: Arc<str>, budget: Budget) -> Store<HostState> {
-        let mut store = Store::new(&self.engine, HostState::new(plugin, &self.limits));
+    /// A fresh store; `inline` when its calls run on an async worker (see `wasi_linker`).
+    pub(crate) fn store(&self, plugin: Arc<str>, budget: Budget, inline: bool) -> Store<HostState> {
+        let mut store = Store::new(&self.engine, HostState::new(plugin, &self.limits, inline));
         store.limiter(|state| state);
         set_budget(&mut store, budget);
         store.epoch_deadline_trap();
@@ -193,38 +193,6 @@ impl Engine {
             Err(_) => Err(Fault::WallTimeout),
         }
     }
-}
-
-/// The WASI interface whose timers are replaced; the version wasmtime-wasi defines, which
-/// the linker also offers to guests importing an earlier 0.2 release.
-const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
-
-/// A linker with WASI, minus its timers.
-///
-/// WASI's `subscribe-duration` and `subscribe-instant` wait on the host's real clock, and
-/// a wait inside a host call is invisible to epoch interruption: a plugin calling
-/// `std::thread::sleep` would hold its blocking thread and its instance slot for as long
-/// as it asked, long after the caller's wall-clock timeout gave up on it. With the clocks
-/// frozen a timer has no meaning anyway, so both trap.
-fn wasi_linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HostState>> {
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    linker.allow_shadowing(true);
-    let mut clock = linker.instance(MONOTONIC_CLOCK)?;
-    clock.func_wrap("subscribe-duration", |_, (_,): (u64,)| {
-        Err::<(Resource<DynPollable>,), _>(timer_denied())
-    })?;
-    clock.func_wrap("subscribe-instant", |_, (_,): (u64,)| {
-        Err::<(Resource<DynPollable>,), _>(timer_denied())
-    })?;
-    linker.allow_shadowing(false);
-    Ok(linker)
-}
-
-fn timer_denied() -> wasmtime::Error {
-    wasmtime::format_err!(
-        "plugins may not wait on a timer (sleep or timeout): their clocks are frozen"
-    )
 }
 
 /// Sets the fuel and the epoch deadline of what runs next in `store`.

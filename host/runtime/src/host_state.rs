@@ -37,6 +37,8 @@ pub(crate) struct HostState {
     memory_denied: bool,
     max_log_lines: u32,
     log: LogLines,
+    /// Calls run on an async worker, where WASI's blocking I/O must not run (`wasi_linker`).
+    inline: bool,
 }
 
 /// The lines one plugin call logged, and how many it logged past its budget.
@@ -47,7 +49,7 @@ pub(crate) struct LogLines {
 }
 
 impl HostState {
-    pub(crate) fn new(plugin: Arc<str>, limits: &Limits) -> Self {
+    pub(crate) fn new(plugin: Arc<str>, limits: &Limits, inline: bool) -> Self {
         let wasi = WasiCtx::builder()
             .wall_clock(FrozenClock)
             .monotonic_clock(FrozenClock)
@@ -70,7 +72,13 @@ impl HostState {
                 lines: Vec::new(),
                 dropped: 0,
             },
+            inline,
         }
+    }
+
+    /// Whether this store's calls run on an async worker.
+    pub(crate) fn inline(&self) -> bool {
+        self.inline
     }
 
     /// Starts a call on this store: a fresh memory-fault flag. The log budget is fresh

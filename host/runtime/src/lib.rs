@@ -17,6 +17,7 @@
 //! | `abi` | the contract versions served, and the only module that names one: linking, version-tagged forms, conversions |
 //! | `engine` | the wasmtime engine, its pooling and epoch ticker, the linkers, the instance slots, the blocking pool |
 //! | `host_state` | one call's store data: the empty WASI context, the memory limiter, the log budget |
+//! | `wasi_linker` | the WASI a plugin is linked against: timers trap, no sockets, no blocking I/O on an async worker |
 //! | [`Limits`] (`limits`) | the limits every call runs under |
 //! | `admission` | deciding whether bytes may become a plugin (size, format, world, smoke call) |
 //! | `artifacts` | compiled components kept in memory and in the cache directory across restarts |
@@ -42,6 +43,7 @@ mod host_state;
 mod limits;
 mod plugin;
 mod registry;
+mod wasi_linker;
 
 use std::sync::{Arc, Mutex};
 
