@@ -10,14 +10,18 @@
 //! | `http` | the keep-alive HTTP/1.1 client and the requests, built once |
 //! | `proxy` | building, starting, stopping and setting up Portcullis processes |
 //! | `load` | the closed-loop load generator and session opener |
+//! | `short` | the short-runs workload: many runs of eight messages each |
+//! | `decision` | one decision through the runtime, timed in this process |
 //! | `report` | the markdown tables, the target check and the SVG plot |
 //!
-//! `cargo run --release -p portcullis-bench -- [--secs N] [--sessions N] [--no-build]`
+//! `cargo run --release -p portcullis-bench -- [--secs N] [--sessions N] [--runs N] [--no-build]`
 
+mod decision;
 mod http;
 mod load;
 mod proxy;
 mod report;
+mod short;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,10 +41,13 @@ use crate::report::{Mode, Results, Swaps};
 const LEVELS: [usize; 4] = [1, 8, 32, 128];
 const SWAPS: usize = 20;
 const SWAP_CLIENTS: usize = 8;
+/// Plugins installed before the restarts are timed.
+const INSTALLED: usize = 10;
 
 struct Options {
     secs: f64,
     sessions: usize,
+    runs: usize,
     no_build: bool,
 }
 
@@ -48,6 +55,7 @@ fn options() -> anyhow::Result<Options> {
     let mut options = Options {
         secs: 4.0,
         sessions: 10_000,
+        runs: 300,
         no_build: false,
     };
     let mut args = std::env::args().skip(1);
@@ -55,8 +63,11 @@ fn options() -> anyhow::Result<Options> {
         match arg.as_str() {
             "--secs" => options.secs = args.next().context("--secs N")?.parse()?,
             "--sessions" => options.sessions = args.next().context("--sessions N")?.parse()?,
+            "--runs" => options.runs = args.next().context("--runs N")?.parse()?,
             "--no-build" => options.no_build = true,
-            other => bail!("unknown argument {other}; use --secs N, --sessions N, --no-build"),
+            other => {
+                bail!("unknown argument {other}; use --secs N, --sessions N, --runs N, --no-build")
+            }
         }
     }
     anyhow::ensure!(
@@ -66,6 +77,10 @@ fn options() -> anyhow::Result<Options> {
     anyhow::ensure!(
         options.sessions >= 1_000 && options.sessions <= 20_000,
         "--sessions is 1000 to 20000"
+    );
+    anyhow::ensure!(
+        options.runs >= 10 && options.runs <= 10_000,
+        "--runs is 10 to 10000"
     );
     Ok(options)
 }
@@ -98,7 +113,7 @@ fn main() -> anyhow::Result<()> {
 /// The configuration file of each proxied mode.
 fn config(mode: Mode) -> &'static str {
     match mode {
-        Mode::Direct | Mode::Wasm => "",
+        Mode::Direct | Mode::Floor | Mode::Wasm => "",
         Mode::WasmEveryRequest | Mode::NativeEveryRequest => "[plugins]\nmemoize = false\n",
     }
 }
@@ -178,6 +193,13 @@ async fn bench(options: &Options, binaries: &Binaries) -> anyhow::Result<Results
         eprintln!("{} on {} (pid {})", mode.label(), proxy.addr, proxy.pid());
         proxied.push(Proxied { mode, proxy, setup });
     }
+    let floor_echo = Proxy::floor(binaries, &echo.url()).await?;
+    let floor_list = Proxy::floor(binaries, &list_upstream.url()).await?;
+    let floor = |proxy: &Proxy| McpTarget {
+        addr: proxy.addr,
+        path: "/mcp".into(),
+        token: None,
+    };
 
     let call = portcullis_test_upstreams::wire::request(
         2,
@@ -200,6 +222,14 @@ async fn bench(options: &Options, binaries: &Binaries) -> anyhow::Result<Results
     for clients in LEVELS {
         let stats = point(&direct(&echo), &call, &plan(clients), None).await?;
         results.calls.push((Mode::Direct, stats));
+        let stats = point(
+            &floor(&floor_echo),
+            &call,
+            &plan(clients),
+            Some(floor_echo.pid()),
+        )
+        .await?;
+        results.calls.push((Mode::Floor, stats));
         for p in &proxied {
             let stats = point(
                 &p.target(&p.setup.echo_connector),
@@ -216,6 +246,10 @@ async fn bench(options: &Options, binaries: &Binaries) -> anyhow::Result<Results
         let stats = point(&direct(&list_upstream), &list, &plan(clients), None).await?;
         check_listing(&direct(&list_upstream), &list, 100).await?;
         results.lists.push((Mode::Direct, stats));
+        let target = floor(&floor_list);
+        check_listing(&target, &list, 100).await?;
+        let stats = point(&target, &list, &plan(clients), Some(floor_list.pid())).await?;
+        results.lists.push((Mode::Floor, stats));
         for p in &proxied {
             let target = p.target(&p.setup.list_connector);
             check_listing(&target, &list, 10).await?;
@@ -224,12 +258,51 @@ async fn bench(options: &Options, binaries: &Binaries) -> anyhow::Result<Results
         }
     }
 
+    let default = &proxied[0];
+    for (mode, path) in [
+        (Mode::Direct, short::Path::Fixed(direct(&echo))),
+        (Mode::Floor, short::Path::Fixed(floor(&floor_echo))),
+        (
+            Mode::Wasm,
+            short::Path::Proxied {
+                proxy: &default.proxy,
+                setup: &default.setup,
+            },
+        ),
+    ] {
+        let runs = short::measure(&path, options.runs).await?;
+        eprintln!(
+            "  short runs, {}: run p50 {:.0} µs, first tools/call p50 {:.0} µs, warm p50 {:.0} µs",
+            mode.label(),
+            runs.whole.p50_us,
+            runs.first_call.p50_us,
+            runs.warm_calls.p50_us
+        );
+        results.short_runs.push((mode, runs));
+    }
+    floor_echo.stop().await;
+    floor_list.stop().await;
+
     let mut proxied = proxied.into_iter();
     let default = proxied.next().expect("the default proxy");
     for other in proxied {
         other.proxy.stop().await;
     }
+    results.decision = tokio::task::spawn_blocking(decision::measure).await??;
+    eprintln!(
+        "  one decision, fresh instance: p50 {:.1} µs, p99 {:.1} µs",
+        results.decision.p50_us, results.decision.p99_us
+    );
     results.swaps = swaps(&default, &call).await?;
+    for i in 0..INSTALLED {
+        let wasm = with_custom_section(declared_tools()?, format!("extra {i}").as_bytes())?;
+        let status = default
+            .proxy
+            .install_plugin(&format!("bench-extra-{i}"), wasm)
+            .await?;
+        anyhow::ensure!(status.is_success(), "installing bench-extra-{i}: {status}");
+    }
+    results.installed = INSTALLED;
 
     // Restart: the same binary and data directory, timed from spawn to /healthz.
     let dir = data("wasm");
@@ -340,23 +413,33 @@ fn merge_sessions(first: &Stats, rest: &Stats) -> Stats {
     }
 }
 
+/// The embedded `declared-tools`.
+fn declared_tools() -> anyhow::Result<&'static [u8]> {
+    Ok(portcullis_builtins::builtin("declared-tools")
+        .context("declared-tools is embedded")?
+        .wasm)
+}
+
+/// `wasm` with a custom section holding `payload` appended: the same component under
+/// another digest.
+fn with_custom_section(wasm: &[u8], payload: &[u8]) -> anyhow::Result<Bytes> {
+    let name = b"portcullis-bench";
+    let size = 1 + name.len() + payload.len();
+    anyhow::ensure!(size < 128, "one-byte LEB128 lengths");
+    let mut out = wasm.to_vec();
+    out.push(0); // custom section
+    out.push(size as u8);
+    out.push(name.len() as u8);
+    out.extend_from_slice(name);
+    out.extend_from_slice(payload);
+    Ok(Bytes::from(out))
+}
+
 /// The embedded `declared-tools`, and the same component with a custom section appended:
 /// another digest, so each swap installs a version different from the serving one.
 fn two_builds() -> anyhow::Result<(Bytes, Bytes)> {
-    let a = portcullis_builtins::builtin("declared-tools")
-        .context("declared-tools is embedded")?
-        .wasm;
-    let name = b"portcullis-bench";
-    let payload = b"build b";
-    let mut b = a.to_vec();
-    b.push(0); // custom section
-    let size = 1 + name.len() + payload.len();
-    anyhow::ensure!(size < 128 && name.len() < 128, "one-byte LEB128 lengths");
-    b.push(size as u8);
-    b.push(name.len() as u8);
-    b.extend_from_slice(name);
-    b.extend_from_slice(payload);
-    Ok((Bytes::from_static(a), Bytes::from(b)))
+    let a = declared_tools()?;
+    Ok((Bytes::from_static(a), with_custom_section(a, b"build b")?))
 }
 
 /// 20 swaps of `declared-tools` while clients call `echo`, which that plugin decides on.

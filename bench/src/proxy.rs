@@ -1,12 +1,13 @@
-//! Portcullis as a child process: building the two release binaries (the proxy, and this
-//! crate's `portcullis-bench-native`, the same proxy with the native decision backend),
-//! starting one on a data directory, reading its resident memory, stopping it, and setting
-//! up connectors, an actor and a run through its admin API. A [`Proxy`] kills its process when dropped, so an error anywhere in the harness
-//! leaves nothing running.
+//! Portcullis as a child process: building the release binaries (the proxy, this crate's
+//! `portcullis-bench-native`, the same proxy with the native decision backend, and
+//! `portcullis-bench-floor`, the thinnest forwarder on the same stack), starting one on a
+//! data directory, reading its resident memory, stopping it, and setting up connectors,
+//! an actor and runs through its admin API. A [`Proxy`] kills its process when dropped,
+//! so an error anywhere in the harness leaves nothing running.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -35,6 +36,7 @@ pub enum Binary {
 pub struct Binaries {
     pub wasm: PathBuf,
     pub native: PathBuf,
+    pub floor: PathBuf,
 }
 
 fn workspace_root() -> PathBuf {
@@ -57,8 +59,10 @@ pub fn build(skip: bool) -> anyhow::Result<Binaries> {
     let binaries = Binaries {
         wasm: out.join("portcullis-wasm"),
         native: out.join("portcullis-native"),
+        floor: out.join("portcullis-floor"),
     };
-    if skip && binaries.wasm.exists() && binaries.native.exists() {
+    let built = [&binaries.wasm, &binaries.native, &binaries.floor];
+    if skip && built.iter().all(|b| b.exists()) {
         return Ok(binaries);
     }
     std::fs::create_dir_all(&out)?;
@@ -69,6 +73,11 @@ pub fn build(skip: bool) -> anyhow::Result<Binaries> {
             "portcullis-bench",
             "portcullis-bench-native",
             &binaries.native,
+        ),
+        (
+            "portcullis-bench",
+            "portcullis-bench-floor",
+            &binaries.floor,
         ),
     ] {
         let mut command = Command::new(&cargo);
@@ -136,30 +145,16 @@ impl Proxy {
             .stderr(Stdio::from(log))
             .spawn()
             .with_context(|| format!("start {}", path.display()))?;
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        // The proxy prints its admin URL once it listens; the port is in it. The thread
-        // then keeps draining stdout so the proxy never blocks on a full pipe, and ends
-        // when the process does.
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.strip_prefix("Admin API: http://")
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(rest.trim_end_matches("/admin/v1").to_owned());
-                }
-            }
-        });
+        // The proxy prints its admin URL once it listens; the port is in it.
+        let announced = announced(child.stdout.take().expect("piped"), "Admin API: http://");
         let mut proxy = Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             child,
             ready_after: Duration::ZERO,
         };
-        let addr = match tokio::time::timeout(Duration::from_secs(60), rx).await {
-            Ok(Ok(addr)) => addr.parse::<SocketAddr>()?,
-            _ => bail!(
+        let addr = match announced.await {
+            Some(addr) => addr.trim_end_matches("/admin/v1").parse::<SocketAddr>()?,
+            None => bail!(
                 "the proxy did not start within 60 s; see {}",
                 data_dir.with_extension("log").display()
             ),
@@ -174,6 +169,29 @@ impl Proxy {
         }
         proxy.ready_after = started.elapsed();
         Ok(proxy)
+    }
+
+    /// Starts the floor forwarder (`portcullis-bench-floor`) in front of `upstream`.
+    pub async fn floor(binaries: &Binaries, upstream: &str) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        let mut child = Command::new(&binaries.floor)
+            .args(["--upstream", upstream])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("start {}", binaries.floor.display()))?;
+        let announced = announced(child.stdout.take().expect("piped"), "Floor: http://");
+        let mut floor = Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            child,
+            ready_after: Duration::ZERO,
+        };
+        floor.addr = announced
+            .await
+            .context("the floor forwarder did not start within 60 s")?
+            .parse()?;
+        floor.ready_after = started.elapsed();
+        Ok(floor)
     }
 
     pub fn pid(&self) -> u32 {
@@ -239,6 +257,28 @@ impl Proxy {
     }
 }
 
+/// The rest of the first line of a child's `stdout` that starts with `prefix`, within
+/// 60 s. A thread keeps draining stdout afterwards, so the child never blocks on a full
+/// pipe, and ends when the child does.
+async fn announced(stdout: ChildStdout, prefix: &'static str) -> Option<String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.strip_prefix(prefix)
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(rest.to_owned());
+            }
+        }
+    });
+    match tokio::time::timeout(Duration::from_secs(60), rx).await {
+        Ok(Ok(line)) => Some(line),
+        _ => None,
+    }
+}
+
 /// What the benchmark traffic needs on one proxy.
 #[derive(Clone, Debug)]
 pub struct Setup {
@@ -288,18 +328,38 @@ pub async fn setup(proxy: &Proxy, echo_url: &str, list_url: &str) -> anyhow::Res
             .map(str::to_owned)
             .context("no connector id")
     };
-    let (echo_connector, list_connector) = (id(&echo)?, id(&list)?);
+    let mut setup = Setup {
+        echo_connector: id(&echo)?,
+        list_connector: id(&list)?,
+        run_token: String::new(),
+    };
+    setup.run_token = new_run(proxy, &setup).await?.1;
+    Ok(setup)
+}
+
+/// Starts a run of the benchmark's actor on both connectors; its id and token.
+pub async fn new_run(proxy: &Proxy, setup: &Setup) -> anyhow::Result<(String, String)> {
     let run = proxy
         .admin(
             Method::POST,
             "/runs",
             json!({ "actor": ACTOR, "user": USER,
-                    "input": { "echo": echo_connector, "list": list_connector } }),
+                    "input": { "echo": setup.echo_connector, "list": setup.list_connector } }),
         )
         .await?;
-    Ok(Setup {
-        echo_connector,
-        list_connector,
-        run_token: run["token"].as_str().context("no run token")?.to_owned(),
-    })
+    let field = |name: &str| {
+        run[name]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("no run {name}: {run}"))
+    };
+    Ok((field("id")?, field("token")?))
+}
+
+/// Finishes run `id`.
+pub async fn finish_run(proxy: &Proxy, id: &str) -> anyhow::Result<()> {
+    proxy
+        .admin(Method::POST, &format!("/runs/{id}/finish"), json!({}))
+        .await?;
+    Ok(())
 }

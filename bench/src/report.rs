@@ -6,11 +6,14 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::load::Stats;
+use crate::short::ShortRuns;
 
 /// How `tools/call` reached the echo tool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Direct,
+    /// `portcullis-bench-floor`: the thinnest forwarder on the same stack, no policy.
+    Floor,
     /// The default: WebAssembly chains, answers memoized.
     Wasm,
     /// `memoize = false`: every request runs its WebAssembly chains.
@@ -20,8 +23,9 @@ pub enum Mode {
     NativeEveryRequest,
 }
 
-pub const MODES: [Mode; 4] = [
+pub const MODES: [Mode; 5] = [
     Mode::Direct,
+    Mode::Floor,
     Mode::Wasm,
     Mode::WasmEveryRequest,
     Mode::NativeEveryRequest,
@@ -31,6 +35,7 @@ impl Mode {
     pub fn label(self) -> &'static str {
         match self {
             Mode::Direct => "direct",
+            Mode::Floor => "floor (axum → reqwest, bytes through)",
             Mode::Wasm => "proxy, wasm (default, memoized)",
             Mode::WasmEveryRequest => "proxy, wasm, memoize=false",
             Mode::NativeEveryRequest => "proxy, native, memoize=false",
@@ -40,6 +45,7 @@ impl Mode {
     fn color(self) -> &'static str {
         match self {
             Mode::Direct => "#222222",
+            Mode::Floor => "#999999",
             Mode::Wasm => "#1f77b4",
             Mode::WasmEveryRequest => "#d62728",
             Mode::NativeEveryRequest => "#2ca02c",
@@ -69,7 +75,12 @@ pub struct Results {
     pub rss_1k: u64,
     pub rss_10k: u64,
     pub restarts: Vec<Duration>,
+    /// Plugins installed in the data directory during the restarts.
+    pub installed: usize,
     pub swaps: Swaps,
+    pub short_runs: Vec<(Mode, ShortRuns)>,
+    /// One decision through the runtime's decider, fresh instance, in the harness.
+    pub decision: Stats,
 }
 
 fn find(points: &[(Mode, Stats)], mode: Mode, clients: usize) -> Option<&Stats> {
@@ -196,6 +207,208 @@ pub fn targets(r: &Results) -> Vec<(String, String, bool)> {
     rows
 }
 
+/// One target of issue 11, section 2: what, the target, the figure, whether it is met.
+pub struct Check {
+    pub what: &'static str,
+    pub target: &'static str,
+    pub measured: String,
+    pub met: Option<bool>,
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn restart_ms(r: &Results) -> Vec<f64> {
+    r.restarts
+        .iter()
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .collect()
+}
+
+/// Issue 11's targets, each against rows of this run (`None`: a row is missing).
+pub fn checks(r: &Results) -> Vec<Check> {
+    let call = |mode, clients| find(&r.calls, mode, clients);
+    let short = |mode| {
+        r.short_runs
+            .iter()
+            .find(|(m, _)| *m == mode)
+            .map(|(_, s)| s)
+    };
+    let mut checks = Vec::new();
+    let (measured, met) = match (
+        call(Mode::Direct, 1),
+        call(Mode::Floor, 1),
+        call(Mode::Wasm, 1),
+    ) {
+        (Some(d), Some(f), Some(w)) => {
+            let (added, floor) = (w.p50_us - d.p50_us, f.p50_us - d.p50_us);
+            (
+                format!(
+                    "{added:+.0} µs; the floor's {floor:+.0} µs (limit {:+.0})",
+                    floor + 25.0
+                ),
+                Some(added <= floor + 25.0),
+            )
+        }
+        _ => ("no row".into(), None),
+    };
+    checks.push(Check {
+        what: "warm `tools/call`, 1 client: Portcullis added p50",
+        target: "≤ floor's added p50 + 25 µs",
+        measured,
+        met,
+    });
+    let (measured, met) = match (call(Mode::Floor, 32), call(Mode::Wasm, 32)) {
+        (Some(f), Some(w)) => match (f.proxy_cpu_us, w.proxy_cpu_us) {
+            (Some(fc), Some(wc)) => (
+                format!(
+                    "{wc:.0} µs against the floor's {fc:.0} µs ({:.2}×)",
+                    wc / fc
+                ),
+                Some(wc <= 1.3 * fc),
+            ),
+            _ => ("no CPU figure".into(), None),
+        },
+        _ => ("no row".into(), None),
+    };
+    checks.push(Check {
+        what: "proxy CPU per request at 32 clients",
+        target: "≤ 1.3 × floor's",
+        measured,
+        met,
+    });
+    let (measured, met) = match (call(Mode::Floor, 32), call(Mode::Wasm, 32)) {
+        (Some(f), Some(w)) => (
+            format!(
+                "{:.0} against the floor's {:.0} req/s ({:.2}×)",
+                w.throughput,
+                f.throughput,
+                w.throughput / f.throughput
+            ),
+            Some(w.throughput >= 0.9 * f.throughput),
+        ),
+        _ => ("no row".into(), None),
+    };
+    checks.push(Check {
+        what: "throughput at 32 clients",
+        target: "≥ 0.9 × floor's",
+        measured,
+        met,
+    });
+    let (measured, met) = match (short(Mode::Floor), short(Mode::Wasm)) {
+        (Some(f), Some(w)) => (
+            format!(
+                "p50 {:.0} µs against the floor's {:.0} µs ({:+.0})",
+                w.first_call.p50_us,
+                f.first_call.p50_us,
+                w.first_call.p50_us - f.first_call.p50_us
+            ),
+            Some(w.first_call.p50_us <= f.first_call.p50_us + 150.0),
+        ),
+        _ => ("no row".into(), None),
+    };
+    checks.push(Check {
+        what: "cold first `tools/call` of a run (short runs)",
+        target: "≤ floor + 150 µs",
+        measured,
+        met,
+    });
+    let (measured, met) = match (
+        find(&r.lists, Mode::Floor, 1),
+        find(&r.lists, Mode::Wasm, 1),
+    ) {
+        (Some(f), Some(w)) => (
+            format!(
+                "p50 {:.0} µs against the floor's {:.0} µs ({:+.0})",
+                w.p50_us,
+                f.p50_us,
+                w.p50_us - f.p50_us
+            ),
+            Some(w.p50_us <= f.p50_us + 60.0),
+        ),
+        _ => ("no row".into(), None),
+    };
+    checks.push(Check {
+        what: "`tools/list` of 100 tools, 10 permitted, 1 client",
+        target: "≤ floor + 60 µs",
+        measured,
+        met,
+    });
+    let (s, d) = (&r.sessions_proxy, &r.sessions_direct);
+    checks.push(Check {
+        what: "session creation (`initialize` + `initialized`), 8 clients",
+        target: "≤ 1.5 × direct",
+        measured: format!(
+            "p50 {:.0} µs against direct's {:.0} µs ({:.2}×)",
+            s.p50_us,
+            d.p50_us,
+            s.p50_us / d.p50_us
+        ),
+        met: (s.count > 0 && d.count > 0).then_some(s.p50_us <= 1.5 * d.p50_us),
+    });
+    checks.push(Check {
+        what: "one policy decision through the runtime, fresh instance",
+        target: "≤ 10 µs",
+        measured: format!(
+            "p50 {:.1} µs, p99 {:.1} µs ({} calls)",
+            r.decision.p50_us, r.decision.p99_us, r.decision.count
+        ),
+        met: (r.decision.count > 0).then_some(r.decision.p50_us <= 10.0),
+    });
+    let restarts = restart_ms(r);
+    checks.push(Check {
+        what: "restart to `/healthz` 200 with 10 installed plugins",
+        target: "≤ 200 ms",
+        measured: format!(
+            "median {:.0} ms ({} installed plugins)",
+            median(&restarts),
+            r.installed
+        ),
+        met: (!restarts.is_empty() && r.installed >= 10).then_some(median(&restarts) <= 200.0),
+    });
+    checks
+}
+
+fn short_runs_table(out: &mut String, r: &Results) {
+    out.push_str(
+        "| path | run p50 µs | run − direct | run − floor | session p50 µs | `tools/list` p50 µs | first `tools/call` p50 µs | p90 | warm `tools/call` p50 µs | p90 |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let whole = |mode| {
+        r.short_runs
+            .iter()
+            .find(|(m, _)| *m == mode)
+            .map(|(_, s)| s.whole.p50_us)
+    };
+    let (direct, floor) = (whole(Mode::Direct), whole(Mode::Floor));
+    for (mode, s) in &r.short_runs {
+        let minus = |base: Option<f64>| match base {
+            Some(b) if *mode != Mode::Direct => format!("{:+.0}", s.whole.p50_us - b),
+            _ => String::new(),
+        };
+        let floor = match mode {
+            Mode::Floor => String::new(),
+            _ => minus(floor),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {} | {floor} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            mode.label(),
+            s.whole.p50_us,
+            minus(direct),
+            s.session.p50_us,
+            s.list.p50_us,
+            s.first_call.p50_us,
+            s.first_call.p90_us,
+            s.warm_calls.p50_us,
+            s.warm_calls.p90_us,
+        );
+    }
+}
+
 pub fn markdown(r: &Results) -> String {
     let mut out = String::new();
     out.push_str("# Portcullis benchmark: latest run\n\n");
@@ -204,7 +417,21 @@ pub fn markdown(r: &Results) -> String {
     );
     let _ = writeln!(out, "{}\n\n{}\n", r.machine, r.settings);
 
-    out.push_str("## Targets (design.md, \"Performance budget\")\n\n| target | measured | met |\n|---|---|---|\n");
+    out.push_str("## Targets of issue 11 (each against rows of this run)\n\n| what | target | measured | met |\n|---|---|---|---|\n");
+    for check in checks(r) {
+        let met = match check.met {
+            Some(true) => "met",
+            Some(false) => "**missed**",
+            None => "not measured",
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {met} |",
+            check.what, check.target, check.measured
+        );
+    }
+
+    out.push_str("\n## Targets (design.md, \"Performance budget\")\n\n| target | measured | met |\n|---|---|---|\n");
     for (target, figure, ok) in targets(r) {
         let _ = writeln!(
             out,
@@ -218,6 +445,16 @@ pub fn markdown(r: &Results) -> String {
 
     out.push_str("\n## `tools/list` (100 tools upstream, 10 permitted)\n\n");
     latency_table(&mut out, &r.lists);
+
+    let _ = writeln!(
+        out,
+        "\n## Short runs ({} runs per path, one after another)\n\nEach run: `initialize`, `notifications/initialized`, `tools/list`, five `tools/call`s of `echo` on a fresh connection; through Portcullis, a new run each time (created before and finished after its messages, untimed), so its first `tools/call` is cold.\n",
+        r.short_runs
+            .first()
+            .map(|(_, s)| s.whole.count)
+            .unwrap_or(0)
+    );
+    short_runs_table(&mut out, r);
 
     out.push_str("\n## Sessions, memory, restart, swaps\n\n| what | figure |\n|---|---|\n");
     let s = &r.sessions_proxy;
@@ -245,24 +482,23 @@ pub fn markdown(r: &Results) -> String {
         mb(r.rss_10k),
         per_session / 1024.0
     );
-    let mut restarts: Vec<f64> = r
-        .restarts
-        .iter()
-        .map(|d| d.as_secs_f64() * 1000.0)
-        .collect();
+    let restarts = restart_ms(r);
     let listed = restarts
         .iter()
         .map(|ms| format!("{ms:.0}"))
         .collect::<Vec<_>>()
         .join(", ");
-    restarts.sort_by(f64::total_cmp);
-    let median = restarts
-        .get(restarts.len() / 2)
-        .copied()
-        .unwrap_or(f64::NAN);
     let _ = writeln!(
         out,
-        "| restart: process start to `/healthz` 200, same data dir | median {median:.0} ms (runs: {listed} ms) |"
+        "| restart: process start to `/healthz` 200, same data dir, {} installed plugins | median {:.0} ms (runs: {listed} ms) |",
+        r.installed,
+        median(&restarts)
+    );
+    let d = &r.decision;
+    let _ = writeln!(
+        out,
+        "| one `request` decision of `declared-tools` through the runtime's decider, fresh instance, in the harness ({} calls) | p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs |",
+        d.count, d.p50_us, d.p90_us, d.p99_us
     );
     let mut installs = r.swaps.install_ms.clone();
     installs.sort_by(f64::total_cmp);

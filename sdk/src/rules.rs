@@ -29,6 +29,26 @@ pub fn in_snapshot(connector: &Connector, name: &str) -> bool {
     connector.tools.iter().any(|tool| tool.name == name)
 }
 
+/// Why `tool` is outside layer 1, as a deny reason and a message, or `None` when it is in
+/// it. Every plugin that denies a call for this cause gives the same reason, whichever of
+/// them a chain asks first: `unknown_tool` (not in the snapshot) before
+/// `not_allowed_by_connector` (in the snapshot, not in the owner's allowlist).
+pub fn outside_layer1(connector: &Connector, tool: &str) -> Option<(&'static str, String)> {
+    if !in_snapshot(connector, tool) {
+        return Some((
+            "unknown_tool",
+            format!("tool {tool} is not in the connector's discovery snapshot"),
+        ));
+    }
+    if !layer1(connector).any(|t| t.name == tool) {
+        return Some((
+            "not_allowed_by_connector",
+            format!("the connector's owner does not allow tool {tool}"),
+        ));
+    }
+    None
+}
+
 /// The layer-1 tools that pass the hints of `rule`.
 pub fn considered<'a>(
     rule: &'a ServerRule,

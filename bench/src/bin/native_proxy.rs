@@ -1,7 +1,8 @@
 //! `portcullis-bench-native`: the proxy with the native decision backend plugged in, for
 //! the benchmark harness only. It takes `portcullis serve`'s command line
 //! (`serve [--config FILE] [--listen ADDR] [--data-dir DIR]`) and the same environment,
-//! and serves as `portcullis serve` does (`portcullis::app::serve_with`), except that the
+//! and serves as `portcullis serve` does (`portcullis::app::serve_with`, on the same tokio
+//! runtime, `portcullis::executor`), except that the
 //! built-in plugins' links are answered by their crates' native code
 //! (`portcullis_bench::native`).
 
@@ -14,8 +15,17 @@ use portcullis::config::Config;
 use portcullis_bench::native::NativeDecider;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    match portcullis::executor::build() {
+        Ok(runtime) => runtime.block_on(serve()),
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> ExitCode {
     let filter =
         EnvFilter::try_from_env("PORTCULLIS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()

@@ -20,7 +20,6 @@ use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use cap_std::fs::Dir;
 use portcullis_runtime::{ChainConfig, InitialPlugin, Runtime, RuntimeConfig, TrustPolicy};
 use tokio::net::TcpListener;
@@ -31,10 +30,12 @@ use crate::config::{Config, Secret};
 use crate::data::{AuditSink, DataPlane};
 use crate::egress::Egress;
 use crate::metrics::Metrics;
+use crate::oauth::tokens::TokenParts;
+use crate::oauth::{InProcessLocks, Tokens};
 use crate::plugin_store::{PluginStore, StartPlugin};
 use crate::state::AppState;
 use crate::store::SqliteStore;
-use crate::vault::{Vault, new_token, read_or_create_secret_file, token_hash};
+use crate::vault::{Vault, check_admin_token, new_token, read_or_create_secret_file, token_hash};
 
 /// The database file in the data directory.
 pub const DATABASE_FILE: &str = "portcullis.db";
@@ -87,11 +88,15 @@ pub async fn start(config: Config, hook: RuntimeHook) -> anyhow::Result<Started>
     tracing::info!(data_dir = %config.data_dir.display(), master_key = ?key_source, "store opened");
 
     let (admin_token, admin_token_generated) = match &config.admin_token {
-        Some(token) => (token.clone(), false),
+        Some(token) => {
+            check_admin_token(token.expose(), "PORTCULLIS_ADMIN_TOKEN")?;
+            (token.clone(), false)
+        }
         None => {
             let (token, created) = read_or_create_secret_file(&dir, ADMIN_TOKEN_FILE, || {
                 new_token().map(zeroize::Zeroizing::new)
             })?;
+            check_admin_token(&token, "the admin.token file of the data directory")?;
             (Secret::new(token.as_str()), created)
         }
     };
@@ -102,20 +107,34 @@ pub async fn start(config: Config, hook: RuntimeHook) -> anyhow::Result<Started>
     let chains = plugin_store.chains(&config.plugins.chains).await?;
     let (plugins, skipped) = plugin_store.start_plugins().await?;
     let runtime = hook(load_runtime(&config, chains, plugins, skipped).await?);
-    let egress = Egress::new(&config.upstream)?;
-    let (data, closing) = DataPlane::new(AuditSink::spawn(sqlite.clone()));
+    let egress = Arc::new(Egress::new(&config.upstream)?);
+    let audit = AuditSink::spawn(sqlite.clone(), config.limits.audit_queue_bytes);
+    let (data, closing) = DataPlane::new(audit, &config);
     let data = Arc::new(data);
+    let vault = Arc::new(vault);
+    let metrics = Arc::new(Metrics::new());
+    let oauth = Arc::new(Tokens::new(TokenParts {
+        store: sqlite.clone(),
+        vault: vault.clone(),
+        egress: egress.clone(),
+        revocations: data.clone(),
+        metrics: metrics.clone(),
+        locks: Arc::new(InProcessLocks::default()),
+        allow_http: config.upstream.allow_private,
+        config: config.oauth.clone(),
+    }));
     let state = Arc::new(AppState {
         admin_token_hash: token_hash(admin_token.expose()),
         config: Arc::new(config),
         store: sqlite.clone(),
-        vault: Arc::new(vault),
+        vault,
         runtime: Arc::new(runtime),
-        egress: Arc::new(egress),
-        metrics: Arc::new(Metrics::new()),
+        egress,
+        metrics,
         plugin_store: Arc::new(plugin_store),
         revocations: data.clone(),
         data,
+        oauth,
     });
     crate::data::tasks::spawn_reaper(&state);
     crate::data::tasks::spawn_closer(closing, &state);
@@ -128,8 +147,9 @@ pub async fn start(config: Config, hook: RuntimeHook) -> anyhow::Result<Started>
 }
 
 /// Compiles the built-in plugins, and over them the ones operators installed, on the
-/// blocking pool, with the stored chain configuration. An installed version admission
-/// refuses is reported and skipped, like one `skipped` already names.
+/// blocking pool, with the stored chain configuration; compiled components are kept in
+/// `<data-dir>/cache` across restarts. An installed version admission refuses is reported
+/// and skipped, like one `skipped` already names.
 async fn load_runtime(
     config: &Config,
     chains: ChainConfig,
@@ -138,6 +158,7 @@ async fn load_runtime(
 ) -> anyhow::Result<Runtime> {
     let plugins_config = RuntimeConfig {
         chains,
+        cache_dir: Some(config.data_dir.join("cache")),
         ..config.plugins.clone()
     };
     let (runtime, refused) = tokio::task::spawn_blocking(move || {
@@ -198,8 +219,8 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Stops accepting, lets requests in flight finish for up to five seconds, and
-    /// closes the database.
+    /// Stops accepting, lets requests in flight finish for up to five seconds, writes the
+    /// audit records still queued (for up to five seconds more), and closes the database.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -210,6 +231,7 @@ impl RunningServer {
         {
             self.task.abort();
         }
+        self.state.data.audit.flush(Duration::from_secs(5)).await;
         self.sqlite.close().await;
     }
 }
@@ -232,16 +254,12 @@ pub async fn spawn_with(mut config: Config, hook: RuntimeHook) -> anyhow::Result
     let state = started.state.clone();
     let app = router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
-    let listener = listener.tap_io(|tcp| {
-        // Nagle plus delayed ACK adds ~40 ms per small exchange.
-        let _ = tcp.set_nodelay(true);
-    });
+    let limits = state.config.limits.clone();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
+        crate::http_server::serve(listener, app, &limits, async move {
+            let _ = rx.await;
+        })
+        .await
     });
     Ok(RunningServer {
         addr,

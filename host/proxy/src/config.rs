@@ -13,6 +13,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::egress::EgressConfig;
+use crate::oauth::OAuthConfig;
 
 /// A value that must not reach logs: `Debug` prints a placeholder.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -53,6 +54,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub runs: RunConfig,
     pub plugins: portcullis_runtime::RuntimeConfig,
+    pub limits: LimitsConfig,
+    pub oauth: OAuthConfig,
     /// `PORTCULLIS_ADMIN_TOKEN`; when unset, a generated token kept in the data directory.
     #[serde(skip)]
     pub admin_token: Option<Secret>,
@@ -96,6 +99,8 @@ impl Default for Config {
             http: HttpConfig::default(),
             runs: RunConfig::default(),
             plugins: portcullis_runtime::RuntimeConfig::default(),
+            limits: LimitsConfig::default(),
+            oauth: OAuthConfig::default(),
             admin_token: None,
             master_key: None,
         }
@@ -123,6 +128,97 @@ impl Default for RunConfig {
     fn default() -> Self {
         Self {
             max_lifetime_secs: 86_400,
+        }
+    }
+}
+
+/// The `[limits]` table: every resource a run, a client or an upstream can make the
+/// proxy hold, bounded. Exceeding one gives a clear error, never unbounded growth; the
+/// README's "Limits" section says what each answer is. A rate of `0` means unlimited.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// The longest JSON-RPC method name a client may send, in bytes.
+    pub method_bytes: usize,
+    /// The longest tool name (`params.name` of `tools/call`), in bytes.
+    pub tool_bytes: usize,
+    /// The longest JSON-RPC id, in bytes of its JSON text.
+    pub id_bytes: usize,
+    /// Open proxy sessions per run.
+    pub sessions_per_run: usize,
+    /// Open answer streams (SSE answers and GET streams) per run.
+    pub streams_per_run: usize,
+    /// Open answer streams per session.
+    pub streams_per_session: usize,
+    /// Data-plane requests per second per run (bursts up to one second's worth).
+    pub requests_per_second_per_run: u32,
+    /// Data-plane requests per second per connector, over all runs.
+    pub requests_per_second_per_connector: u32,
+    /// The largest upstream JSON answer, in bytes.
+    pub answer_bytes: usize,
+    /// The largest upstream SSE event, in bytes.
+    pub sse_event_bytes: usize,
+    /// Audit records waiting to be written, in bytes.
+    pub audit_queue_bytes: usize,
+    /// Time a client has to send a request's headers (and an idle connection lives), in ms.
+    pub header_read_timeout_ms: u64,
+    /// Time a client has to send a request's whole body, in ms.
+    pub body_read_timeout_ms: u64,
+    /// Open client connections; further connections wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            method_bytes: 256,
+            tool_bytes: 256,
+            id_bytes: 256,
+            sessions_per_run: 64,
+            streams_per_run: 128,
+            streams_per_session: 16,
+            requests_per_second_per_run: 100,
+            requests_per_second_per_connector: 1_000,
+            answer_bytes: 16 << 20,
+            sse_event_bytes: 16 << 20,
+            audit_queue_bytes: 16 << 20,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            max_connections: 4_096,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// Refuses a limit of 0 where it would refuse everything (only the rates mean
+    /// "unlimited" at 0).
+    fn check(&self) -> Result<(), String> {
+        let sizes = [
+            ("method_bytes", self.method_bytes),
+            ("tool_bytes", self.tool_bytes),
+            ("id_bytes", self.id_bytes),
+            ("sessions_per_run", self.sessions_per_run),
+            ("streams_per_run", self.streams_per_run),
+            ("streams_per_session", self.streams_per_session),
+            ("answer_bytes", self.answer_bytes),
+            ("sse_event_bytes", self.sse_event_bytes),
+            ("audit_queue_bytes", self.audit_queue_bytes),
+            ("max_connections", self.max_connections),
+        ];
+        let times = [
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
+        ];
+        let zero = sizes
+            .iter()
+            .find(|(_, v)| *v == 0)
+            .map(|(name, _)| *name)
+            .or_else(|| times.iter().find(|(_, v)| *v == 0).map(|(name, _)| *name));
+        match zero {
+            Some(name) => Err(format!(
+                "limits.{name} must be at least 1 (leave it out for the default)"
+            )),
+            None => Ok(()),
         }
     }
 }
@@ -175,7 +271,9 @@ impl Config {
     }
 
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        let config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.limits.check()?;
+        Ok(config)
     }
 
     fn apply_env(&mut self, env: EnvLookup<'_>) -> Result<(), ConfigError> {
@@ -231,6 +329,21 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    #[test]
+    fn limits_are_read_and_zero_sizes_refused() {
+        let config =
+            Config::from_toml("[limits]\nmethod_bytes = 64\nrequests_per_second_per_run = 0\n")
+                .unwrap();
+        assert_eq!(config.limits.method_bytes, 64);
+        assert_eq!(config.limits.requests_per_second_per_run, 0);
+        assert_eq!(config.limits.tool_bytes, LimitsConfig::default().tool_bytes);
+        let error = Config::from_toml("[limits]\nmax_connections = 0\n").unwrap_err();
+        assert!(error.contains("limits.max_connections"), "{error}");
+        let error = Config::from_toml("[limits]\nbody_read_timeout_ms = 0\n").unwrap_err();
+        assert!(error.contains("limits.body_read_timeout_ms"), "{error}");
+        assert!(Config::from_toml("[limits]\nno_such_limit = 1\n").is_err());
+    }
 
     #[test]
     fn empty_file_gives_defaults() {

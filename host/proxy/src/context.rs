@@ -1,9 +1,11 @@
 //! The records plugins decide on, built from what the store holds.
 //!
-//! A decision context is a pure function of a run, its actor's connector fields and a
-//! connector; the data plane computes it once per session and again only when the
+//! A decision context is a pure function of a run, the connector fields it started with
+//! and a connector; the data plane computes it once per session and again only when the
 //! connector's revision changes, and the control plane computes the same one to check a
-//! run's input for eligibility, so both planes always agree.
+//! run's input for eligibility, so both planes always agree. The fields are the run's
+//! own copy (spec FR-6: a later change of the actor's schema neither widens nor narrows
+//! a live run); only a run started before runs kept them uses its actor's.
 
 use portcullis_runtime as rt;
 use serde_json::Value;
@@ -15,13 +17,16 @@ pub fn decision_context(
     actor: &ActorRecord,
     connector: &ConnectorRecord,
 ) -> rt::DecisionContext {
+    let fields = run
+        .connector_fields
+        .as_deref()
+        .unwrap_or(&actor.connector_fields);
     rt::DecisionContext {
         run: rt::Run {
             id: run.id.clone(),
             actor: run.actor.clone(),
             user: run.user.clone(),
-            fields: actor
-                .connector_fields
+            fields: fields
                 .iter()
                 .map(|field| rt::ConnectorField {
                     name: field.name.clone(),

@@ -5,9 +5,16 @@
 //! plugin's injection written into every request. Answers may be JSON or an event
 //! stream; session ids and the negotiated protocol version are carried along. A small
 //! client of our own rather than rmcp's, because the injection plan may put the
-//! credential in any header or query parameter. Upstream text quoted in an error has
-//! the credential redacted.
+//! credential in any header or query parameter.
+//!
+//! The upstream is not trusted. What it says is bounded ([`MAX_PAGE_BYTES`] per answer,
+//! [`MAX_PAGES`] pages, [`MAX_TOOLS`] tools and [`MAX_SNAPSHOT_BYTES`] of snapshot, all
+//! within [`DEADLINE`]), and the credential is redacted ([`crate::redact`]) from every
+//! string of the snapshot (names, titles, descriptions, annotation keys and values)
+//! before it leaves this module, so it is never stored or shown; upstream text quoted in
+//! an error is redacted the same way.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -24,10 +31,15 @@ use crate::store::DiscoveredTool;
 const PROTOCOL_VERSION: &str = "2025-11-25";
 /// The whole discovery must finish within this time.
 const DEADLINE: Duration = Duration::from_secs(30);
-/// Bounds a misbehaving server's cursor loop.
-const MAX_PAGES: usize = 1000;
-/// The largest answer read from the upstream.
-const MAX_ANSWER_BYTES: usize = 16 << 20;
+/// The most `tools/list` pages followed.
+pub const MAX_PAGES: usize = 100;
+/// The largest answer read from the upstream (one page, or any other answer).
+pub const MAX_PAGE_BYTES: usize = 4 << 20;
+/// The most tools a snapshot holds.
+pub const MAX_TOOLS: usize = 2_000;
+/// The largest snapshot, in bytes of the stored JSON: it is kept in the database and
+/// handed to every plugin call about the connector.
+pub const MAX_SNAPSHOT_BYTES: usize = 2 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
@@ -42,6 +54,8 @@ pub enum DiscoveryError {
     NotMcp(String),
     #[error("the upstream MCP server failed: {0}")]
     Upstream(String),
+    #[error("the upstream MCP server says too much: {0}")]
+    TooLarge(String),
 }
 
 impl DiscoveryError {
@@ -52,6 +66,7 @@ impl DiscoveryError {
             DiscoveryError::Unauthorized(_) => "upstream_unauthorized",
             DiscoveryError::NotMcp(_) => "upstream_not_mcp",
             DiscoveryError::Upstream(_) => "upstream_error",
+            DiscoveryError::TooLarge(_) => "upstream_too_large",
         }
     }
 
@@ -61,12 +76,14 @@ impl DiscoveryError {
             DiscoveryError::Unreachable(t) => DiscoveryError::Unreachable(clean(t)),
             DiscoveryError::NotMcp(t) => DiscoveryError::NotMcp(clean(t)),
             DiscoveryError::Upstream(t) => DiscoveryError::Upstream(clean(t)),
+            DiscoveryError::TooLarge(t) => DiscoveryError::TooLarge(clean(t)),
             unauthorized => unauthorized,
         }
     }
 }
 
-/// Discovers the tools of the MCP server at `server_url`.
+/// Discovers the tools of the MCP server at `server_url`, the credential redacted from
+/// what it says.
 pub async fn discover(
     egress: &Egress,
     injection: &Injection,
@@ -74,8 +91,8 @@ pub async fn discover(
 ) -> Result<Vec<DiscoveredTool>, DiscoveryError> {
     let mut headers = HeaderMap::new();
     let url = injection.apply(server_url, &mut headers);
-    egress
-        .check_target(&url)
+    let http = egress
+        .client_for(&url)
         .map_err(|e| DiscoveryError::Unreachable(e.to_string()))?;
     headers.insert(
         ACCEPT,
@@ -83,7 +100,7 @@ pub async fn discover(
     );
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let mut client = Client {
-        http: egress.client(),
+        http,
         url,
         headers,
         next_id: 1,
@@ -96,7 +113,41 @@ pub async fn discover(
             DEADLINE.as_secs()
         ))),
     };
-    result.map_err(|e| e.redact(injection.secret()))
+    let secret = injection.secret();
+    match result {
+        Ok(tools) => Ok(tools
+            .into_iter()
+            .map(|tool| redact_tool(tool, secret))
+            .collect()),
+        Err(e) => Err(e.redact(secret)),
+    }
+}
+
+/// `tool` with the credential masked in every string it holds.
+fn redact_tool(tool: DiscoveredTool, secret: Option<&str>) -> DiscoveredTool {
+    let text = |t: String| crate::redact::redact_text(t, secret);
+    DiscoveredTool {
+        name: text(tool.name),
+        title: tool.title.map(text),
+        description: tool.description.map(text),
+        annotations: tool.annotations.map(|a| redact_value(a, secret)),
+    }
+}
+
+fn redact_value(value: Value, secret: Option<&str>) -> Value {
+    let text = |t: String| crate::redact::redact_text(t, secret);
+    match value {
+        Value::String(t) => Value::String(text(t)),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| redact_value(v, secret)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (text(k), redact_value(v, secret)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 struct Client<'a> {
@@ -135,6 +186,7 @@ impl Client<'_> {
 
     async fn list_tools(&mut self) -> Result<Vec<DiscoveredTool>, DiscoveryError> {
         let mut tools = Vec::new();
+        let mut snapshot_bytes = 0usize;
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let params = match &cursor {
@@ -145,8 +197,20 @@ impl Client<'_> {
             let items = page.get("tools").and_then(Value::as_array).ok_or_else(|| {
                 DiscoveryError::NotMcp("a tools/list result has no tools array".to_owned())
             })?;
+            if tools.len() + items.len() > MAX_TOOLS {
+                return Err(DiscoveryError::TooLarge(format!(
+                    "tools/list lists more than {MAX_TOOLS} tools"
+                )));
+            }
             for item in items {
-                tools.push(parse_tool(item)?);
+                let tool = parse_tool(item)?;
+                snapshot_bytes += serde_json::to_vec(&tool).map_or(usize::MAX, |v| v.len());
+                if snapshot_bytes > MAX_SNAPSHOT_BYTES {
+                    return Err(DiscoveryError::TooLarge(format!(
+                        "the tools listed take more than {MAX_SNAPSHOT_BYTES} bytes"
+                    )));
+                }
+                tools.push(tool);
             }
             match page.get("nextCursor").and_then(Value::as_str) {
                 Some(next) if Some(next) == cursor.as_deref() => {
@@ -158,7 +222,7 @@ impl Client<'_> {
                 None => return Ok(tools),
             }
         }
-        Err(DiscoveryError::Upstream(format!(
+        Err(DiscoveryError::TooLarge(format!(
             "tools/list did not end within {MAX_PAGES} pages"
         )))
     }
@@ -233,16 +297,45 @@ impl Client<'_> {
     }
 }
 
-/// The JSON-RPC response with `id` from a JSON or event-stream answer.
-async fn read_response(response: Response, id: u64, method: &str) -> Result<Value, DiscoveryError> {
-    let content_type = response
+/// The answer's media type, lower-cased (`""` when absent or unreadable).
+pub(crate) fn content_type(response: &Response) -> String {
+    response
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+/// The JSON-RPC response with `id` from a JSON or event-stream answer of at most
+/// [`MAX_PAGE_BYTES`].
+async fn read_response(response: Response, id: u64, method: &str) -> Result<Value, DiscoveryError> {
+    let content_type = content_type(&response);
+    let read = AtomicUsize::new(0);
+    // Counted as it arrives, before any parsing: an event that never ends its line
+    // cannot grow past the limit either.
+    let body = response.bytes_stream().map(|chunk| {
+        let chunk = chunk.map_err(|e| std::io::Error::other(describe(e)))?;
+        if read.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len() > MAX_PAGE_BYTES {
+            return Err(std::io::Error::other("over the size limit"));
+        }
+        Ok(chunk)
+    });
+    let broke = |detail: String| {
+        if read.load(Ordering::Relaxed) > MAX_PAGE_BYTES {
+            DiscoveryError::TooLarge(format!(
+                "the {method} answer is over {MAX_PAGE_BYTES} bytes"
+            ))
+        } else {
+            DiscoveryError::Unreachable(format!("the {method} answer broke off: {detail}"))
+        }
+    };
     if content_type.starts_with("application/json") {
-        let bytes = read_capped(response).await?;
+        let mut bytes = Vec::new();
+        let mut body = std::pin::pin!(body);
+        while let Some(chunk) = body.next().await {
+            bytes.extend_from_slice(&chunk.map_err(|e| broke(e.to_string()))?);
+        }
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
             DiscoveryError::NotMcp(format!("the {method} answer is not valid JSON: {e}"))
         })?;
@@ -251,21 +344,12 @@ async fn read_response(response: Response, id: u64, method: &str) -> Result<Valu
         });
     }
     if content_type.starts_with("text/event-stream") {
-        let mut events = SseByteStream::new(response.bytes_stream());
-        let mut read = 0usize;
+        let mut events = std::pin::pin!(SseByteStream::new(body));
         while let Some(event) = events.next().await {
-            let event = event.map_err(|e| {
-                DiscoveryError::Unreachable(format!("the {method} event stream broke: {e}"))
-            })?;
+            let event = event.map_err(|e| broke(e.to_string()))?;
             let Some(data) = event.data.filter(|d| !d.trim().is_empty()) else {
                 continue;
             };
-            read += data.len();
-            if read > MAX_ANSWER_BYTES {
-                return Err(DiscoveryError::Upstream(format!(
-                    "the {method} answer is over {MAX_ANSWER_BYTES} bytes"
-                )));
-            }
             let value: Value = serde_json::from_str(&data).map_err(|e| {
                 DiscoveryError::NotMcp(format!("a {method} event is not valid JSON: {e}"))
             })?;
@@ -301,21 +385,6 @@ fn find_response(value: Value, id: u64) -> Option<Value> {
         }
         _ => None,
     }
-}
-
-async fn read_capped(response: Response) -> Result<Vec<u8>, DiscoveryError> {
-    let mut body = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| DiscoveryError::Unreachable(describe(e)))?;
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(DiscoveryError::Upstream(format!(
-                "an answer is over {MAX_ANSWER_BYTES} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 fn parse_tool(item: &Value) -> Result<DiscoveredTool, DiscoveryError> {

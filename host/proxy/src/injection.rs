@@ -14,7 +14,7 @@ use reqwest::Url;
 use zeroize::Zeroizing;
 
 use crate::store::{AuthMethod, ConnectorRecord};
-use crate::vault::Vault;
+use crate::vault::{Binding, Vault};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InjectionError {
@@ -36,6 +36,7 @@ pub fn credential_kind(connector: &ConnectorRecord) -> CredentialKind {
     match connector.auth {
         AuthMethod::ApiKey => CredentialKind::ApiKey,
         AuthMethod::None => CredentialKind::None,
+        AuthMethod::OAuth => CredentialKind::OauthAccessToken,
     }
 }
 
@@ -122,7 +123,8 @@ pub async fn prepare_with_secret(
     render(&plan, secret.map(|s| Zeroizing::new(s.to_owned())))
 }
 
-/// The connector's credential in plaintext, for the length of one request.
+/// The connector's API key in plaintext, for the length of one request (an OAuth
+/// connector's access token comes from `oauth::Tokens`).
 pub fn open_secret(
     vault: &Vault,
     connector: &ConnectorRecord,
@@ -131,8 +133,12 @@ pub fn open_secret(
         .sealed_secret
         .as_deref()
         .map(|sealed| {
+            let binding = Binding::Connector {
+                id: &connector.id,
+                owner: &connector.owner,
+            };
             vault
-                .open(sealed)
+                .open(sealed, binding)
                 .map_err(|e| InjectionError::Vault(e.to_string()))
         })
         .transpose()

@@ -19,9 +19,12 @@
 //! | `clock` | the wall clock, in Unix seconds and milliseconds |
 //! | `config` | the TOML file and environment overrides |
 //! | `discovery` | the MCP client that lists a connector's tools when it is authorized |
+//! | `oauth` | OAuth connectors: discovery, registration, PKCE, the callback's code exchange, refresh, revocation |
 //! | `metrics` | the Prometheus counters behind `/metrics` |
+//! | `http_server` | serving HTTP/1.1 within the connection limits and header timeout |
 //! | `plugin_store` | the plugins operators installed, kept in the data directory across restarts |
 //! | `cli` | the `portcullis` command line: `serve`, `demo-upstream`, admin commands |
+//! | `executor` | the tokio runtime the binaries run on, and its tuning |
 //! | `demo_upstream` | a small MCP server with varied tools, to try the proxy locally |
 //!
 //! The plugin runtime is the `portcullis-runtime` crate; the built-in plugins are
@@ -38,8 +41,11 @@ pub mod data;
 pub mod demo_upstream;
 pub mod discovery;
 pub mod egress;
+pub mod executor;
+mod http_server;
 pub mod injection;
 pub mod metrics;
+pub mod oauth;
 pub mod plugin_store;
 pub mod redact;
 pub mod revocation;

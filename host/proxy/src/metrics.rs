@@ -1,18 +1,81 @@
 //! The counters behind `/metrics`, in the Prometheus text format.
 //!
-//! Label values are the small fixed vocabularies of the proxy (MCP method names,
-//! decisions, deny reasons, error kinds) and the names of the loaded plugins (plugin
-//! names are limited to `a-z0-9-` by the runtime), never identifiers or tokens, so the
-//! number of series stays bounded.
+//! Label values are the small fixed vocabularies of the proxy, never identifiers, tokens
+//! or anything else a run chooses, so the number of series stays bounded whatever the
+//! traffic: a method is its own label only when it is one of [`KNOWN_METHODS`] (any other
+//! counts as `other`), and deny reasons (a plugin's words, which a plugin could derive
+//! from what a run sent) are labels for the first [`MAX_REASONS`] distinct ones only.
+//! Plugin names are labels too: the runtime limits them to `a-z0-9-`, and only loaded
+//! plugins have series.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
 
 use portcullis_runtime::PluginMetrics;
 use prometheus::{Encoder, IntCounterVec, Opts, Registry, TextEncoder};
+
+/// The MCP methods (and the proxy's own pseudo-methods) counted under their own name.
+pub const KNOWN_METHODS: [&str; 31] = [
+    "initialize",
+    "ping",
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+    "tasks/list",
+    "tasks/get",
+    "tasks/cancel",
+    "tasks/result",
+    "server/discover",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "notifications/progress",
+    "notifications/message",
+    "notifications/roots/list_changed",
+    "notifications/tasks/status",
+    "sampling/createMessage",
+    "elicitation/create",
+    "roots/list",
+    // The proxy's own: an answer to a server request, the access decision, and a
+    // refusal by a cap of `[limits]`.
+    "response",
+    "access",
+    "limit",
+    "other",
+];
+
+/// How many distinct deny reasons get a label of their own.
+pub const MAX_REASONS: usize = 64;
+
+/// Whether `method` is one of the MCP methods the proxy knows by name.
+pub fn is_known_method(method: &str) -> bool {
+    method_label(method) != "other"
+}
+
+/// `method` itself when it is a known MCP method, `other` otherwise.
+pub fn method_label(method: &str) -> &'static str {
+    KNOWN_METHODS
+        .iter()
+        .find(|known| **known == method)
+        .copied()
+        .unwrap_or("other")
+}
 
 pub struct Metrics {
     registry: Registry,
     decisions: IntCounterVec,
     upstream_errors: IntCounterVec,
     admin_requests: IntCounterVec,
+    /// The deny reasons seen so far, up to [`MAX_REASONS`].
+    reasons: Mutex<HashSet<String>>,
+    oauth_refreshes: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -47,24 +110,51 @@ impl Metrics {
             "Admin API requests, by HTTP status code",
             &["status"],
         );
+        let oauth_refreshes = counter(
+            "portcullis_oauth_refreshes_total",
+            "OAuth token refreshes, by outcome: ok, refused (the connector needs \
+             re-authorization), failed (the authorization server was unavailable)",
+            &["outcome"],
+        );
         Self {
             registry,
             decisions,
             upstream_errors,
             admin_requests,
+            reasons: Mutex::new(HashSet::new()),
+            oauth_refreshes,
         }
     }
 
-    /// Counts one data-plane decision.
+    /// Counts one data-plane decision; `method` and `reason` are bounded as the module
+    /// says.
     pub fn decision(&self, method: &str, decision: &str, reason: &str) {
+        let reason = self.reason_label(reason);
         self.decisions
-            .with_label_values(&[method, decision, reason])
+            .with_label_values(&[method_label(method), decision, reason.as_str()])
             .inc();
+    }
+
+    fn reason_label(&self, reason: &str) -> String {
+        let mut reasons = self.reasons.lock().unwrap_or_else(|p| p.into_inner());
+        if reasons.contains(reason) {
+            return reason.to_owned();
+        }
+        if reasons.len() < MAX_REASONS {
+            reasons.insert(reason.to_owned());
+            return reason.to_owned();
+        }
+        "other".to_owned()
     }
 
     /// Counts one failed upstream exchange (`connect`, `timeout`, `status`, ...).
     pub fn upstream_error(&self, kind: &str) {
         self.upstream_errors.with_label_values(&[kind]).inc();
+    }
+
+    /// Counts one OAuth token refresh (`ok`, `refused`, `failed`).
+    pub fn oauth_refresh(&self, outcome: &str) {
+        self.oauth_refreshes.with_label_values(&[outcome]).inc();
     }
 
     /// Counts one admin API answer.
@@ -157,5 +247,24 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("portcullis_upstream_errors_total{kind=\"connect\"} 1"));
+    }
+
+    #[test]
+    fn labels_stay_bounded_whatever_the_methods_and_reasons() {
+        let metrics = Metrics::new();
+        metrics.decision("tools/list", "allow", "");
+        let before = metrics.render().len();
+        for i in 0..2_000 {
+            let method = format!("x/{i}-{}", "m".repeat(1_000));
+            metrics.decision(&method, "deny", &format!("reason_{i}"));
+        }
+        let text = metrics.render();
+        assert!(text.len() < before + 16 * 1024, "{} bytes", text.len());
+        assert!(text.contains("method=\"other\""), "{text}");
+        assert!(text.contains("reason=\"other\""), "{text}");
+        assert!(!text.contains("mmmm"));
+        assert_eq!(method_label("tools/call"), "tools/call");
+        assert_eq!(method_label("tools/call2"), "other");
+        assert_eq!(method_label("limit"), "limit");
     }
 }

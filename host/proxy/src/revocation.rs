@@ -18,8 +18,11 @@
 pub enum Revocation {
     /// The run finished: its token stops working and its sessions and streams end.
     RunFinished { run: String },
-    /// The connector was edited, re-authorized or deleted.
+    /// The connector was edited or re-authorized, or its grant failed: what was decided about it is read
+    /// again, and its open streams end (they carry the old tools and credential).
     ConnectorChanged { connector: String },
+    /// The connector was deleted: also its sessions end.
+    ConnectorDeleted { connector: String },
     /// The actor's input schema was replaced.
     ActorChanged { actor: String },
 }

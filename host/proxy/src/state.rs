@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::data::plane::DataPlane;
 use crate::egress::Egress;
 use crate::metrics::Metrics;
+use crate::oauth::Tokens;
 use crate::plugin_store::PluginStore;
 use crate::revocation::Revocations;
 use crate::store::Store;
@@ -33,4 +34,6 @@ pub struct AppState {
     pub data: Arc<DataPlane>,
     /// Where the control plane says what it changed; today the local data plane.
     pub revocations: Arc<dyn Revocations>,
+    /// The OAuth connectors' tokens, refreshed single-flight.
+    pub oauth: Arc<Tokens>,
 }

@@ -109,6 +109,24 @@ fn async_api(c: &mut Criterion) {
     group.bench_function("permitted_tools", |b| {
         b.to_async(&tokio).iter(|| rt.permitted_tools(ctx.clone()))
     });
+    // What the proxy asks when a run first uses a connector: access and the permitted
+    // set in one evaluation, and the five capability probes of `initialize` in another.
+    group.bench_function("access_and_tools", |b| {
+        b.to_async(&tokio).iter(|| rt.access_and_tools(ctx.clone()))
+    });
+    let probes: Vec<McpRequest> = [
+        "resources/list",
+        "prompts/list",
+        "completion/complete",
+        "logging/setLevel",
+        "tasks/list",
+    ]
+    .map(fixtures::request)
+    .into();
+    group.bench_function("capability_probes", |b| {
+        b.to_async(&tokio)
+            .iter(|| rt.requests(ctx.clone(), probes.clone()))
+    });
     // What the proxy asks for one `tools/call` once the session's tool set is known: the
     // request chain (declared-tools, connector-allowlist) and the provider's plan.
     group.bench_function("tools_call_request_chain_and_plan", |b| {

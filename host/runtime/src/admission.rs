@@ -11,18 +11,14 @@
 //! 4. its `describe` export answers well-formed, under the same limits as every call.
 //!
 //! Compilation is the slow step (tens of milliseconds per plugin in a release build), so
-//! compiled artifacts are kept in memory, keyed by digest and by the engine's
-//! compatibility hash, and only ever produced by this process. An install admits off the
-//! request path, on the blocking pool, holding one instance slot for its smoke call.
+//! compiled artifacts are kept in memory and on disk (`artifacts`). An install admits off
+//! the request path, on the blocking pool, holding one instance slot for its smoke call.
 
-use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use portcullis_model::Fault;
 use sha2::{Digest, Sha256};
-use wasmtime::component::Component;
 
 use crate::abi::Pre;
 use crate::answer;
@@ -92,8 +88,11 @@ pub(crate) fn admit(
     if !bytes.starts_with(&COMPONENT_HEADER) {
         return Err(LoadError::NotAComponent);
     }
-    let sha256 = hex::encode(Sha256::digest(bytes));
-    let component = compile(engine, &sha256, bytes)?;
+    let digest: [u8; 32] = Sha256::digest(bytes).into();
+    let component = engine
+        .artifacts()
+        .compile(engine.wasmtime(), &digest, bytes)?;
+    let sha256 = hex::encode(digest);
 
     let name: Arc<str> = name.into();
     let pre =
@@ -126,39 +125,4 @@ pub(crate) fn admit(
         pre,
         stats,
     })
-}
-
-type ArtifactCache = Mutex<HashMap<(String, u64), Arc<[u8]>>>;
-
-/// Compiles `bytes`, or deserializes the artifact this process compiled earlier from the
-/// same bytes for a compatible engine.
-fn compile(engine: &Engine, sha256: &str, bytes: &[u8]) -> Result<Component, LoadError> {
-    static CACHE: OnceLock<ArtifactCache> = OnceLock::new();
-    let engine = engine.wasmtime();
-    let mut hasher = DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut hasher);
-    let key = (sha256.to_owned(), hasher.finish());
-    let cache = CACHE.get_or_init(Default::default);
-
-    let cached = cache
-        .lock()
-        .expect("artifact cache lock")
-        .get(&key)
-        .cloned();
-    if let Some(artifact) = cached {
-        // SAFETY: the artifact was produced by `Component::serialize` in this process for
-        // an engine with the same compatibility hash, and is immutable in memory.
-        if let Ok(component) = unsafe { Component::deserialize(engine, &artifact) } {
-            return Ok(component);
-        }
-    }
-    let component =
-        Component::new(engine, bytes).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-    if let Ok(artifact) = component.serialize() {
-        cache
-            .lock()
-            .expect("artifact cache lock")
-            .insert(key, artifact.into());
-    }
-    Ok(component)
 }

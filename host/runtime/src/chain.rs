@@ -24,9 +24,12 @@
 //! * Every [`Verdict`] stamps the plugins that were called, in order (the last stamp of a
 //!   deny names the plugin that denied), and the generation the chains were resolved in.
 //!
-//! A chain with a link whose decider blocks (every sandboxed call does) runs on the
-//! blocking pool within one instance slot and a wall-clock timeout of one call's timeout
-//! per link (`Engine::blocking`); a timeout is a fault like any other.
+//! Several chains may be asked in one evaluation (`access_and_tools`, `requests`): their
+//! rules are the same as asked alone, and a decider may answer all their calls with one
+//! instance per plugin (`call`). An evaluation with a link whose decider blocks (every
+//! sandboxed call does) runs inline on the async worker under a small budget, or on the
+//! blocking pool within its instance slots and a wall-clock timeout of one call's timeout
+//! per link (`Runner::on`, `Engine::blocking`); a timeout is a fault like any other.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,7 +40,7 @@ use portcullis_model::{
 };
 
 use crate::answer::{self, Malformed};
-use crate::decider::{Decider, Link};
+use crate::decider::{Bounds, Decider, Link};
 use crate::engine::Engine;
 use crate::error::PlanError;
 use crate::plugin::{Plugin, PluginKind};
@@ -120,17 +123,17 @@ impl Chains {
     }
 }
 
-/// Running: each decision of the request path.
+/// Running: each decision of the request path, alone or several in one evaluation.
 impl Chains {
     /// May this run use this connector?
     pub async fn access(&self, run: Runner<'_>, ctx: Arc<DecisionContext>) -> Verdict<Decision> {
-        self.deny_overrides(
-            run,
-            self.access.clone(),
-            DenyCode::ConnectorUnavailable,
-            move |decider, link| decider.access(link, &ctx),
-        )
-        .await
+        let links = self.access.clone();
+        let outcome = run
+            .on(plugins(&self.access), move |decider| {
+                ask_access(decider, &links, &ctx)
+            })
+            .await;
+        self.decision_verdict(&self.access, DenyCode::ConnectorUnavailable, outcome)
     }
 
     /// May this client-to-server message pass?
@@ -140,23 +143,46 @@ impl Chains {
         ctx: Arc<DecisionContext>,
         request: McpRequest,
     ) -> Verdict<Decision> {
-        let code = if request.method == "tools/call" {
-            DenyCode::ToolNotPermitted
-        } else {
-            DenyCode::MethodNotAllowed
-        };
-        let without_arguments = McpRequest {
-            arguments: None,
-            ..request.clone()
-        };
-        self.deny_overrides(run, self.request.clone(), code, move |decider, link| {
-            let request = match link.plugin.reads_arguments {
-                true => &request,
-                false => &without_arguments,
-            };
-            decider.request(link, &ctx, request)
-        })
-        .await
+        let code = request_code(&request);
+        let links = self.request.clone();
+        let outcome = run
+            .on(plugins(&self.request), move |decider| {
+                ask_request(decider, &links, &ctx, &request)
+            })
+            .await;
+        self.decision_verdict(&self.request, code, outcome)
+    }
+
+    /// The decisions on several messages, in one evaluation: each plugin of the request
+    /// chain is instantiated once for all of them.
+    pub async fn requests(
+        &self,
+        run: Runner<'_>,
+        ctx: Arc<DecisionContext>,
+        requests: Vec<McpRequest>,
+    ) -> Vec<Verdict<Decision>> {
+        let codes: Vec<DenyCode> = requests.iter().map(request_code).collect();
+        let links = self.request.clone();
+        let every_call = std::iter::repeat_n(&*self.request, requests.len()).flatten();
+        let outcome = run
+            .on(every_call.map(|l| &*l.plugin), move |decider| {
+                requests
+                    .iter()
+                    .map(|request| ask_request(decider, &links, &ctx, request))
+                    .collect::<Vec<_>>()
+            })
+            .await;
+        match outcome {
+            Ok(called) => called
+                .into_iter()
+                .zip(codes)
+                .map(|(called, code)| self.decision_verdict(&self.request, code, Ok(called)))
+                .collect(),
+            Err(fault) => codes
+                .into_iter()
+                .map(|code| self.decision_verdict(&self.request, code, Err(fault.clone())))
+                .collect(),
+        }
     }
 
     /// The intersection of every tools-chain plugin's answer; a failure permits nothing.
@@ -166,34 +192,41 @@ impl Chains {
         ctx: Arc<DecisionContext>,
     ) -> Verdict<ToolSet> {
         let links = self.tools.clone();
-        let plugins = links.iter().map(|l| l.plugin.stamp()).collect();
-        let chain = links.clone();
         let outcome = run
-            .on(links.iter().map(|l| &*l.plugin), move |decider| {
-                let mut set = ToolSet::All;
-                for link in chain.iter() {
-                    let answer = decider.permitted_tools(link, &ctx)?;
-                    let answer =
-                        answer::check_tools(answer).map_err(|e| malformed(&link.plugin, e))?;
-                    set = set.intersect(answer);
-                }
-                Ok(set)
+            .on(plugins(&self.tools), move |decider| {
+                intersect(decider, &links, &ctx)
             })
-            .await
-            .and_then(|answer| answer);
-        let (value, fault) = match outcome {
-            Ok(set) => (set, None),
-            Err(fault) => {
-                tracing::warn!(error = %fault, "permitted-tools chain failed; no tool is permitted");
-                (ToolSet::Only(Default::default()), Some(fault))
-            }
+            .await;
+        self.tools_verdict(outcome.and_then(|answer| answer))
+    }
+
+    /// The access decision and the permitted set, in one evaluation: a plugin in both
+    /// chains is instantiated once for both.
+    pub async fn access_and_tools(
+        &self,
+        run: Runner<'_>,
+        ctx: Arc<DecisionContext>,
+    ) -> (Verdict<Decision>, Verdict<ToolSet>) {
+        let (access, tools) = (self.access.clone(), self.tools.clone());
+        let outcome = run
+            .on(
+                plugins(&self.access).chain(plugins(&self.tools)),
+                move |decider| {
+                    (
+                        ask_access(decider, &access, &ctx),
+                        intersect(decider, &tools, &ctx),
+                    )
+                },
+            )
+            .await;
+        let (access, tools) = match outcome {
+            Ok((access, tools)) => (Ok(access), tools),
+            Err(fault) => (Err(fault.clone()), Err(fault)),
         };
-        Verdict {
-            value,
-            plugins,
-            fault,
-            generation: self.generation,
-        }
+        (
+            self.decision_verdict(&self.access, DenyCode::ConnectorUnavailable, access),
+            self.tools_verdict(tools),
+        )
     }
 
     /// The injection plan of the provider plugin configured for `request.provider`.
@@ -230,7 +263,7 @@ impl Chains {
         &self,
         run: Runner<'_>,
         profile: &str,
-        ask: impl FnOnce(&dyn Decider, &Plugin) -> Result<Result<T, String>, Fault> + Send + 'static,
+        ask: impl Fn(&dyn Decider, &Plugin) -> Result<Result<T, String>, Fault> + Send + 'static,
     ) -> Verdict<Result<T, PlanError>> {
         let Some(plugin) = self.providers.get(profile).cloned() else {
             return Verdict {
@@ -264,33 +297,15 @@ impl Chains {
         }
     }
 
-    /// Asks `links` in order until one denies; a fault denies with `code`.
-    async fn deny_overrides(
+    /// The verdict of a deny-overrides chain of `links` from what it answered (or the
+    /// fault that stopped it as a whole); a fault denies with `code`.
+    fn decision_verdict(
         &self,
-        run: Runner<'_>,
-        links: Arc<[Link]>,
+        links: &[Link],
         code: DenyCode,
-        ask: impl Fn(&dyn Decider, &Link) -> Result<Decision, Fault> + Send + 'static,
+        outcome: Result<Called, Fault>,
     ) -> Verdict<Decision> {
-        let count = links.len();
-        let chain = links.clone();
-        let outcome = run
-            .on(links.iter().map(|l| &*l.plugin), move |decider| {
-                for (index, link) in chain.iter().enumerate() {
-                    let answer = ask(decider, link).and_then(|decision| {
-                        answer::check_decision(&decision)
-                            .map(|()| decision)
-                            .map_err(|e| malformed(&link.plugin, e))
-                    });
-                    match answer {
-                        Ok(Decision::Allow) => continue,
-                        other => return (index + 1, other),
-                    }
-                }
-                (count, Ok(Decision::Allow))
-            })
-            .await;
-        let (called, result) = outcome.unwrap_or_else(|fault| (count, Err(fault)));
+        let (called, result) = outcome.unwrap_or_else(|fault| (links.len(), Err(fault)));
         let plugins = links[..called].iter().map(|l| l.plugin.stamp()).collect();
         let (value, fault) = match result {
             Ok(decision) => (decision, None),
@@ -306,23 +321,149 @@ impl Chains {
             generation: self.generation,
         }
     }
+
+    /// The verdict of the tools chain; a fault permits nothing.
+    fn tools_verdict(&self, outcome: Result<ToolSet, Fault>) -> Verdict<ToolSet> {
+        let (value, fault) = match outcome {
+            Ok(set) => (set, None),
+            Err(fault) => {
+                tracing::warn!(error = %fault, "permitted-tools chain failed; no tool is permitted");
+                (ToolSet::Only(Default::default()), Some(fault))
+            }
+        };
+        Verdict {
+            value,
+            plugins: self.tools.iter().map(|l| l.plugin.stamp()).collect(),
+            fault,
+            generation: self.generation,
+        }
+    }
+}
+
+/// How many links of a deny-overrides chain were called, and what the chain answered.
+type Called = (usize, Result<Decision, Fault>);
+
+fn plugins(links: &[Link]) -> impl Iterator<Item = &Plugin> {
+    links.iter().map(|l| &*l.plugin)
+}
+
+/// The deny code of a request chain's fault for `request`.
+fn request_code(request: &McpRequest) -> DenyCode {
+    if request.method == "tools/call" {
+        DenyCode::ToolNotPermitted
+    } else {
+        DenyCode::MethodNotAllowed
+    }
+}
+
+fn ask_access(decider: &dyn Decider, links: &[Link], ctx: &DecisionContext) -> Called {
+    deny_overrides(decider, links, |decider, link| decider.access(link, ctx))
+}
+
+/// Tool arguments reach only a plugin that declared it reads them.
+fn ask_request(
+    decider: &dyn Decider,
+    links: &[Link],
+    ctx: &DecisionContext,
+    request: &McpRequest,
+) -> Called {
+    let without_arguments = request.arguments.is_some().then(|| McpRequest {
+        arguments: None,
+        ..request.clone()
+    });
+    deny_overrides(decider, links, |decider, link| {
+        let request = match (&without_arguments, link.plugin.reads_arguments) {
+            (Some(without), false) => without,
+            _ => request,
+        };
+        decider.request(link, ctx, request)
+    })
+}
+
+/// Asks `links` in order until one denies (deny overrides).
+fn deny_overrides(
+    decider: &dyn Decider,
+    links: &[Link],
+    ask: impl Fn(&dyn Decider, &Link) -> Result<Decision, Fault>,
+) -> Called {
+    for (index, link) in links.iter().enumerate() {
+        let answer = ask(decider, link).and_then(|decision| {
+            answer::check_decision(&decision)
+                .map(|()| decision)
+                .map_err(|e| malformed(&link.plugin, e))
+        });
+        match answer {
+            Ok(Decision::Allow) => continue,
+            other => return (index + 1, other),
+        }
+    }
+    (links.len(), Ok(Decision::Allow))
+}
+
+/// The intersection of every link's checked answer.
+fn intersect(
+    decider: &dyn Decider,
+    links: &[Link],
+    ctx: &DecisionContext,
+) -> Result<ToolSet, Fault> {
+    let mut set = ToolSet::All;
+    for link in links {
+        let answer = decider.permitted_tools(link, ctx)?;
+        let answer = answer::check_tools(answer).map_err(|e| malformed(&link.plugin, e))?;
+        set = set.intersect(answer);
+    }
+    Ok(set)
 }
 
 impl Runner<'_> {
-    /// Runs `work`, which calls the decider for `plugins`, where the decider needs it: on
-    /// the blocking pool if it blocks for any of them, inline otherwise.
+    /// Runs `work`, one evaluation that calls the decider for `plugins` (each call once),
+    /// where the decider needs it. Links answered without blocking run inline. Otherwise
+    /// the evaluation first runs inline on the async worker if its instance slots are
+    /// free at once and the decider can bound it ([`Bounds::inline`]); if it gave up, or
+    /// could not start, it runs on the blocking pool within its slots and the wall-clock
+    /// timeout of its calls. `work` may run twice, so it only computes answers.
     async fn on<'p, T: Send + 'static>(
         self,
-        mut plugins: impl ExactSizeIterator<Item = &'p Plugin>,
-        work: impl FnOnce(&dyn Decider) -> T + Send + 'static,
+        plugins: impl Iterator<Item = &'p Plugin>,
+        work: impl Fn(&dyn Decider) -> T + Send + 'static,
     ) -> Result<T, Fault> {
-        let calls = plugins.len();
-        if plugins.any(|plugin| self.decider.blocks(plugin)) {
-            let decider = self.decider.clone();
-            self.engine.blocking(calls, move || work(&*decider)).await
-        } else {
-            Ok(work(&**self.decider))
+        let mut calls = 0;
+        let mut blocking: Vec<usize> = Vec::new();
+        for plugin in plugins {
+            calls += 1;
+            let key = plugin as *const Plugin as usize;
+            if self.decider.blocks(plugin) && !blocking.contains(&key) {
+                blocking.push(key);
+            }
         }
+        if blocking.is_empty() {
+            return Ok(work(&**self.decider));
+        }
+        let instances = blocking.len().min(self.engine.slot_count());
+        if let Some(_slots) = self.engine.try_slots(instances)
+            && let Some(evaluation) = self.decider.evaluation(Bounds {
+                inline: true,
+                instances,
+            })
+        {
+            let value = work(&*evaluation);
+            if !evaluation.gave_up() {
+                return Ok(value);
+            }
+        }
+        let decider = self.decider.clone();
+        self.engine
+            .blocking(calls, instances, move || {
+                let bounds = Bounds {
+                    inline: false,
+                    instances,
+                };
+                match decider.evaluation(bounds) {
+                    Some(evaluation) => work(&*evaluation),
+                    None => work(&*decider),
+                }
+            })
+            .await
     }
 }
 

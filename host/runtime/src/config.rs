@@ -5,6 +5,8 @@
 //! [`TrustPolicy::from_config`](crate::TrustPolicy::from_config); `keep_versions` bounds the
 //! version history the proxy keeps per plugin name.
 
+use std::path::PathBuf;
+
 use portcullis_model::ChainConfig;
 
 use crate::limits::Limits;
@@ -28,6 +30,10 @@ pub struct RuntimeConfig {
     /// How many installed versions of each plugin name are kept for rollback (the
     /// serving one, a shadow candidate and the built-in are always kept).
     pub keep_versions: usize,
+    /// Where compiled components are kept across restarts (the proxy's
+    /// `<data-dir>/cache`); `None` keeps them in memory only. Not read from a file.
+    #[serde(skip)]
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for RuntimeConfig {
@@ -39,6 +45,7 @@ impl Default for RuntimeConfig {
             require_signature: false,
             trusted_keys: Vec::new(),
             keep_versions: 10,
+            cache_dir: None,
         }
     }
 }

@@ -5,7 +5,7 @@
 //! [`Plugin`]: crate::Plugin
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::Duration;
 
 use portcullis_model::Fault;
 
@@ -35,8 +35,7 @@ pub(crate) struct PluginStats {
 }
 
 impl PluginStats {
-    pub fn call(&self, started: Instant) {
-        let elapsed = started.elapsed();
+    pub fn call(&self, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
         let bucket = LATENCY_BUCKETS
             .iter()

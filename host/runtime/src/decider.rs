@@ -6,8 +6,9 @@
 //! asked and in which order, deny-overrides and intersection, the answer checks, the
 //! fail-closed mapping of faults to denials, the stamps and the generation.
 //!
-//! The default is [`WasmDecider`], which runs the plugin's component in the sandbox (one
-//! fresh instance per call, see `call`). Another decider is plugged in with
+//! The default is [`WasmDecider`], which runs the plugin's component in the sandbox: a
+//! fresh instance per call, or per plugin for the calls of one [`Evaluation`] (see
+//! `call`). Another decider is plugged in with
 //! [`Runtime::with_decider`](crate::Runtime::with_decider); the benchmark does so to answer
 //! the built-in plugins with their crates' native code and measure the sandbox's share.
 //! A decider that is not the sandbox gives up the sandbox's limits for the links it
@@ -20,7 +21,7 @@ use portcullis_model::{
 };
 
 use crate::answer::{RawPlan, RawToolSet};
-use crate::call;
+use crate::call::{Scope, SlowPlugins};
 use crate::engine::Engine;
 use crate::plugin::Plugin;
 
@@ -67,22 +68,110 @@ pub trait Decider: Send + Sync {
     fn blocks(&self, _plugin: &Plugin) -> bool {
         true
     }
+
+    /// Opens one evaluation: the calls that one chain run, or several chains asked
+    /// together about one run on one connector, make. The decider it returns answers them
+    /// and may keep what it likes (instances) until it is dropped at the evaluation's end;
+    /// nothing may outlive it. `bounds` says where it runs. `None`, the default: `self`
+    /// answers each call, and an evaluation with a blocking link always runs on the
+    /// blocking pool.
+    fn evaluation(&self, _bounds: Bounds) -> Option<Box<dyn Evaluation + '_>> {
+        None
+    }
 }
 
-/// The default decider: each call is one sandboxed call of the plugin's component.
+/// Where one evaluation runs and what it may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// On an async worker: the evaluation must not block it for long, and gives up
+    /// instead (see [`Evaluation::gave_up`]).
+    pub inline: bool,
+    /// The instance slots its caller holds for it: the most instances it may keep at once.
+    pub instances: usize,
+}
+
+/// The decider of one evaluation (see [`Decider::evaluation`]).
+pub trait Evaluation: Decider {
+    /// Whether the evaluation gave up to keep the async worker free. Its answers are
+    /// then discarded, and it runs again on the blocking pool with the full budget.
+    fn gave_up(&self) -> bool;
+}
+
+/// The default decider: each call is a sandboxed call of the plugin's component, on a
+/// fresh instance, or on the instance its evaluation keeps for the plugin.
 pub(crate) struct WasmDecider {
     engine: Arc<Engine>,
+    slow: SlowPlugins,
 }
 
 impl WasmDecider {
     pub(crate) fn new(engine: Arc<Engine>) -> Self {
-        Self { engine }
+        Self {
+            engine,
+            slow: SlowPlugins::default(),
+        }
+    }
+
+    /// A scope for one call on its own, with the full budget.
+    fn one_call(&self) -> Scope<'_> {
+        Scope::new(&self.engine, &self.slow, 1, false)
     }
 }
 
 impl Decider for WasmDecider {
     fn access(&self, link: &Link, ctx: &DecisionContext) -> Result<Decision, Fault> {
-        call::policy(&self.engine, &link.plugin, |store, instance| {
+        self.one_call().access(link, ctx)
+    }
+
+    fn request(
+        &self,
+        link: &Link,
+        ctx: &DecisionContext,
+        request: &McpRequest,
+    ) -> Result<Decision, Fault> {
+        self.one_call().request(link, ctx, request)
+    }
+
+    fn permitted_tools(&self, link: &Link, ctx: &DecisionContext) -> Result<RawToolSet, Fault> {
+        self.one_call().permitted_tools(link, ctx)
+    }
+
+    fn plan(
+        &self,
+        provider: &Plugin,
+        request: &PlanRequest,
+    ) -> Result<Result<RawPlan, String>, Fault> {
+        self.one_call().plan(provider, request)
+    }
+
+    fn oauth(
+        &self,
+        provider: &Plugin,
+        request: &OAuthRequest,
+    ) -> Result<Result<OAuthProfile, String>, Fault> {
+        self.one_call().oauth(provider, request)
+    }
+
+    fn evaluation(&self, bounds: Bounds) -> Option<Box<dyn Evaluation + '_>> {
+        Some(Box::new(Scope::new(
+            &self.engine,
+            &self.slow,
+            bounds.instances,
+            bounds.inline,
+        )))
+    }
+}
+
+/// A scope answers the calls of its evaluation on the instances it keeps (see `call`).
+impl Evaluation for Scope<'_> {
+    fn gave_up(&self) -> bool {
+        Scope::gave_up(self)
+    }
+}
+
+impl Decider for Scope<'_> {
+    fn access(&self, link: &Link, ctx: &DecisionContext) -> Result<Decision, Fault> {
+        self.policy(&link.plugin, |store, instance| {
             instance.access(store, ctx, &link.settings)
         })
     }
@@ -93,13 +182,13 @@ impl Decider for WasmDecider {
         ctx: &DecisionContext,
         request: &McpRequest,
     ) -> Result<Decision, Fault> {
-        call::policy(&self.engine, &link.plugin, |store, instance| {
+        self.policy(&link.plugin, |store, instance| {
             instance.request(store, ctx, &link.settings, request)
         })
     }
 
     fn permitted_tools(&self, link: &Link, ctx: &DecisionContext) -> Result<RawToolSet, Fault> {
-        call::policy(&self.engine, &link.plugin, |store, instance| {
+        self.policy(&link.plugin, |store, instance| {
             instance.permitted_tools(store, ctx, &link.settings)
         })
     }
@@ -109,9 +198,7 @@ impl Decider for WasmDecider {
         provider: &Plugin,
         request: &PlanRequest,
     ) -> Result<Result<RawPlan, String>, Fault> {
-        call::provider(&self.engine, provider, |store, instance| {
-            instance.plan(store, request)
-        })
+        self.provider(provider, |store, instance| instance.plan(store, request))
     }
 
     fn oauth(
@@ -119,8 +206,6 @@ impl Decider for WasmDecider {
         provider: &Plugin,
         request: &OAuthRequest,
     ) -> Result<Result<OAuthProfile, String>, Fault> {
-        call::provider(&self.engine, provider, |store, instance| {
-            instance.oauth(store, request)
-        })
+        self.provider(provider, |store, instance| instance.oauth(store, request))
     }
 }

@@ -11,23 +11,33 @@
 //!   for time spent anywhere in the call), a memory cap (the pooling allocator's slot size,
 //!   and the store's limiter in `host_state`), and a pool-sized semaphore in front of
 //!   instantiation, since the pooling allocator fails rather than waits when it is
-//!   exhausted. A call that blocks runs on tokio's blocking pool within one slot and the
-//!   wall-clock timeout ([`Engine::blocking`]), never on an async worker.
-//! * **No ambient authority.** The linkers hold WASI with its timers replaced by traps (see
-//!   [`wasi_linker`]) and the imports of each contract world (`abi::link`), nothing else: a
+//!   exhausted: whoever holds an instance holds a slot. An evaluation that may block runs
+//!   on tokio's blocking pool within its slots and the wall-clock timeout
+//!   ([`Engine::blocking`]); one that runs on an async worker does so only with slots it
+//!   got without waiting and under a small budget of its own (`evaluation`).
+//! * **The epoch ticks only while guest code may run.** The ticker thread advances the
+//!   epoch every [`EPOCH_TICK`] while any call holds a [`Ticking`] guard, and is parked
+//!   otherwise, so an idle proxy (or one serving memoized answers) is not woken a thousand
+//!   times a second. A deadline is counted in ticks from when the call set it, so a
+//!   parked ticker never shortens or stretches one: the first guard wakes it.
+//! * **No ambient authority.** The linkers hold WASI as `wasi_linker` restricts it (timers
+//!   trap, no sockets, no blocking I/O on an async worker) and the imports of each contract world (`abi::link`), nothing else: a
 //!   component that imports any other capability does not link.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::Thread;
 
 use portcullis_model::Fault;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::component::{Linker, Resource};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
-use wasmtime_wasi::p2::DynPollable;
 
 use crate::abi::{self, Linkers};
+use crate::artifacts::Artifacts;
 use crate::host_state::HostState;
 use crate::limits::{EPOCH_TICK, Limits};
+use crate::wasi_linker::wasi_linker;
 
 /// The engine, its linkers and the instance slots, shared by every plugin.
 pub(crate) struct Engine {
@@ -35,10 +45,26 @@ pub(crate) struct Engine {
     linkers: Linkers,
     limits: Limits,
     slots: Arc<Semaphore>,
+    ticker: Arc<Ticker>,
+    artifacts: Artifacts,
+}
+
+/// What one call may spend: fuel, and wall-clock time in epoch ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Budget {
+    pub fuel: u64,
+    pub ticks: u64,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.ticker.stop.store(true, Ordering::SeqCst);
+        self.ticker.thread.unpark();
+    }
 }
 
 impl Engine {
-    pub(crate) fn new(limits: Limits) -> wasmtime::Result<Self> {
+    pub(crate) fn new(limits: Limits, cache_dir: Option<PathBuf>) -> wasmtime::Result<Self> {
         let mut pool = PoolingAllocationConfig::new();
         let instances = limits.max_instances;
         // A Rust wasip2 component holds its own module plus a few adapter shims: the
@@ -57,14 +83,21 @@ impl Engine {
             .memory_init_cow(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = wasmtime::Engine::new(&config)?;
-        spawn_epoch_ticker(&engine);
+        let ticker = spawn_epoch_ticker(&engine);
         let linkers = abi::link(|| wasi_linker(&engine))?;
         Ok(Self {
             engine,
             linkers,
             slots: Arc::new(Semaphore::new(instances as usize)),
             limits,
+            ticker,
+            artifacts: Artifacts::new(cache_dir),
         })
+    }
+
+    /// Where compiled components are kept.
+    pub(crate) fn artifacts(&self) -> &Artifacts {
+        &self.artifacts
     }
 
     pub(crate) fn wasmtime(&self) -> &wasmtime::Engine {
@@ -79,45 +112,72 @@ impl Engine {
         &self.limits
     }
 
-    /// A fresh store for one call of the plugin `plugin`.
-    pub(crate) fn store(&self, plugin: Arc<str>) -> Store<HostState> {
-        let mut store = Store::new(&self.engine, HostState::new(plugin, &self.limits));
+    /// The whole budget of one call under the configured limits.
+    pub(crate) fn full_budget(&self) -> Budget {
+        Budget {
+            fuel: self.limits.fuel(),
+            ticks: self.limits.backstop_ticks(),
+        }
+    }
+
+    /// A fresh store for calls of the plugin `plugin`, with `budget` for what runs first
+    /// (instantiation: a core module's start function is guest code too).
+    /// A fresh store; `inline` when its calls run on an async worker (see `wasi_linker`).
+    pub(crate) fn store(&self, plugin: Arc<str>, budget: Budget, inline: bool) -> Store<HostState> {
+        let mut store = Store::new(&self.engine, HostState::new(plugin, &self.limits, inline));
         store.limiter(|state| state);
-        self.restart_deadline(&mut store);
+        set_budget(&mut store, budget);
         store.epoch_deadline_trap();
         store
     }
 
-    /// Gives the call its whole budget again once instantiation is done. The first budget
-    /// bounds instantiation (a core module's start function is guest code too); this one
-    /// keeps host-side instantiation time, which is not the plugin's doing, from eating
-    /// into the export call's budget.
-    pub(crate) fn restart_deadline(&self, store: &mut Store<HostState>) {
-        store.set_epoch_deadline(self.limits.backstop_ticks());
-        store
-            .set_fuel(self.limits.fuel())
-            .expect("fuel is enabled on the engine");
+    /// Keeps the epoch ticking until the guard is dropped: hold one while guest code may
+    /// run (instantiation and calls).
+    pub(crate) fn ticking(&self) -> Ticking<'_> {
+        if self.ticker.active.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.ticker.thread.unpark();
+        }
+        Ticking(&self.ticker)
+    }
+
+    /// The instance slots the pool has in all.
+    pub(crate) fn slot_count(&self) -> usize {
+        self.limits.max_instances as usize
     }
 
     /// Waits for an instance slot; anything that instantiates holds one while it does.
     pub(crate) async fn slot(&self) -> OwnedSemaphorePermit {
+        self.slots(1).await
+    }
+
+    /// Waits for `count` instance slots (at most [`Engine::slot_count`]).
+    pub(crate) async fn slots(&self, count: usize) -> OwnedSemaphorePermit {
         self.slots
             .clone()
-            .acquire_owned()
+            .acquire_many_owned(count.clamp(1, self.slot_count()) as u32)
             .await
             .expect("the slot semaphore is never closed")
     }
 
-    /// Runs `work` on the blocking pool within one instance slot and the wall-clock
-    /// timeout of `calls` plugin calls, queueing for the slot included.
+    /// `count` instance slots if they are free now; never waits.
+    pub(crate) fn try_slots(&self, count: usize) -> Option<OwnedSemaphorePermit> {
+        self.slots
+            .clone()
+            .try_acquire_many_owned(count.clamp(1, self.slot_count()) as u32)
+            .ok()
+    }
+
+    /// Runs `work` on the blocking pool within `slots` instance slots and the wall-clock
+    /// timeout of `calls` plugin calls, queueing for the slots included.
     pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         calls: usize,
+        slots: usize,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Fault> {
         let budget = self.limits.wall_timeout() * calls.max(1) as u32;
         let run = async move {
-            let permit = self.slot().await;
+            let permit = self.slots(slots).await;
             tokio::task::spawn_blocking(move || {
                 let _permit = permit;
                 work()
@@ -135,49 +195,58 @@ impl Engine {
     }
 }
 
-/// The WASI interface whose timers are replaced; the version wasmtime-wasi defines, which
-/// the linker also offers to guests importing an earlier 0.2 release.
-const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
-
-/// A linker with WASI, minus its timers.
-///
-/// WASI's `subscribe-duration` and `subscribe-instant` wait on the host's real clock, and
-/// a wait inside a host call is invisible to epoch interruption: a plugin calling
-/// `std::thread::sleep` would hold its blocking thread and its instance slot for as long
-/// as it asked, long after the caller's wall-clock timeout gave up on it. With the clocks
-/// frozen a timer has no meaning anyway, so both trap.
-fn wasi_linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HostState>> {
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    linker.allow_shadowing(true);
-    let mut clock = linker.instance(MONOTONIC_CLOCK)?;
-    clock.func_wrap("subscribe-duration", |_, (_,): (u64,)| {
-        Err::<(Resource<DynPollable>,), _>(timer_denied())
-    })?;
-    clock.func_wrap("subscribe-instant", |_, (_,): (u64,)| {
-        Err::<(Resource<DynPollable>,), _>(timer_denied())
-    })?;
-    linker.allow_shadowing(false);
-    Ok(linker)
+/// Sets the fuel and the epoch deadline of what runs next in `store`.
+pub(crate) fn set_budget(store: &mut Store<HostState>, budget: Budget) {
+    store.set_epoch_deadline(budget.ticks);
+    store
+        .set_fuel(budget.fuel)
+        .expect("fuel is enabled on the engine");
 }
 
-fn timer_denied() -> wasmtime::Error {
-    wasmtime::format_err!(
-        "plugins may not wait on a timer (sleep or timeout): their clocks are frozen"
-    )
+/// The epoch ticker's side of the engine: how many guards are held, and its thread.
+struct Ticker {
+    active: AtomicUsize,
+    stop: AtomicBool,
+    thread: Thread,
 }
 
-/// Advances the epoch every tick until the engine is dropped.
-fn spawn_epoch_ticker(engine: &wasmtime::Engine) {
+/// Held while guest code may run; see [`Engine::ticking`].
+pub(crate) struct Ticking<'a>(&'a Ticker);
+
+impl Drop for Ticking<'_> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Advances the epoch every tick while a [`Ticking`] guard is held, parks while none is,
+/// and ends when the engine is dropped.
+fn spawn_epoch_ticker(engine: &wasmtime::Engine) -> Arc<Ticker> {
     let weak = engine.weak();
-    std::thread::Builder::new()
+    let (tx, rx) = std::sync::mpsc::channel::<Arc<Ticker>>();
+    let thread = std::thread::Builder::new()
         .name("portcullis-epoch".into())
         .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
+            let Ok(ticker) = rx.recv() else { return };
+            while !ticker.stop.load(Ordering::SeqCst) {
+                if ticker.active.load(Ordering::SeqCst) == 0 {
+                    // An unpark that came before this park makes it return at once.
+                    std::thread::park();
+                    continue;
+                }
+                let Some(engine) = weak.upgrade() else { return };
                 engine.increment_epoch();
                 drop(engine);
                 std::thread::sleep(EPOCH_TICK);
             }
         })
         .expect("spawn the epoch ticker thread");
+    let ticker = Arc::new(Ticker {
+        active: AtomicUsize::new(0),
+        stop: AtomicBool::new(false),
+        thread: thread.thread().clone(),
+    });
+    tx.send(ticker.clone())
+        .expect("the ticker thread waits for its state");
+    ticker
 }

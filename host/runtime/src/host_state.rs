@@ -9,7 +9,10 @@
 //!
 //! **Bounded.** The store's [`ResourceLimiter`] refuses memory growth past the limit and
 //! records that it did, so the caller can report a memory fault rather than a bare trap;
-//! log lines beyond the per-call budget are dropped, counted and reported once.
+//! log lines beyond the per-call budget are dropped, counted and reported once. A store
+//! may serve several calls of one evaluation (`call`): each call has its own log budget
+//! (the lines a call logged are taken after it, [`HostState::take_log`], and written by
+//! the caller, who may hold them back) and memory-fault flag ([`HostState::begin_call`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,15 +33,23 @@ const MAX_LOG_LINE: usize = 1024;
 pub(crate) struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
-    plugin: Arc<str>,
     memory_bytes: usize,
     memory_denied: bool,
-    log_lines_left: u32,
-    log_lines_dropped: u32,
+    max_log_lines: u32,
+    log: LogLines,
+    /// Calls run on an async worker, where WASI's blocking I/O must not run (`wasi_linker`).
+    inline: bool,
+}
+
+/// The lines one plugin call logged, and how many it logged past its budget.
+pub(crate) struct LogLines {
+    plugin: Arc<str>,
+    lines: Vec<(tracing::Level, String)>,
+    dropped: u32,
 }
 
 impl HostState {
-    pub(crate) fn new(plugin: Arc<str>, limits: &Limits) -> Self {
+    pub(crate) fn new(plugin: Arc<str>, limits: &Limits, inline: bool) -> Self {
         let wasi = WasiCtx::builder()
             .wall_clock(FrozenClock)
             .monotonic_clock(FrozenClock)
@@ -53,11 +64,36 @@ impl HostState {
         Self {
             wasi,
             table: ResourceTable::new(),
-            plugin,
             memory_bytes: limits.memory_bytes,
             memory_denied: false,
-            log_lines_left: limits.max_log_lines,
-            log_lines_dropped: 0,
+            max_log_lines: limits.max_log_lines,
+            log: LogLines {
+                plugin,
+                lines: Vec::new(),
+                dropped: 0,
+            },
+            inline,
+        }
+    }
+
+    /// Whether this store's calls run on an async worker.
+    pub(crate) fn inline(&self) -> bool {
+        self.inline
+    }
+
+    /// Starts a call on this store: a fresh memory-fault flag. The log budget is fresh
+    /// too, since the lines of the call before were taken; lines logged while the store
+    /// was instantiated count against its first call, as they always did.
+    pub(crate) fn begin_call(&mut self) {
+        self.memory_denied = false;
+    }
+
+    /// The lines logged since the call began, for the caller to write.
+    pub(crate) fn take_log(&mut self) -> LogLines {
+        LogLines {
+            plugin: self.log.plugin.clone(),
+            lines: std::mem::take(&mut self.log.lines),
+            dropped: std::mem::replace(&mut self.log.dropped, 0),
         }
     }
 
@@ -66,41 +102,48 @@ impl HostState {
         self.memory_denied
     }
 
-    /// Writes one line a plugin logged, within the per-call budget.
+    /// Keeps one line a plugin logged, within the per-call budget, cut to its length.
     pub(crate) fn plugin_log(&mut self, level: tracing::Level, message: &str) {
-        if self.log_lines_left == 0 {
-            self.log_lines_dropped += 1;
+        if self.log.lines.len() >= self.max_log_lines as usize {
+            self.log.dropped += 1;
             return;
         }
-        self.log_lines_left -= 1;
         let line = match message.char_indices().nth(MAX_LOG_LINE) {
             Some((cut, _)) => &message[..cut],
             None => message,
         };
-        let plugin = &*self.plugin;
-        match level {
-            tracing::Level::ERROR => {
-                tracing::error!(target: "portcullis::plugin", plugin, "{line}")
-            }
-            tracing::Level::WARN => tracing::warn!(target: "portcullis::plugin", plugin, "{line}"),
-            tracing::Level::INFO => tracing::info!(target: "portcullis::plugin", plugin, "{line}"),
-            tracing::Level::DEBUG => {
-                tracing::debug!(target: "portcullis::plugin", plugin, "{line}")
-            }
-            tracing::Level::TRACE => {
-                tracing::trace!(target: "portcullis::plugin", plugin, "{line}")
-            }
-        }
+        self.log.lines.push((level, line.to_owned()));
     }
 }
 
-impl Drop for HostState {
-    fn drop(&mut self) {
-        if self.log_lines_dropped > 0 {
+impl LogLines {
+    /// Writes the lines to the host's log, and says once how many were dropped.
+    pub(crate) fn write(self) {
+        let plugin = &*self.plugin;
+        for (level, line) in &self.lines {
+            match *level {
+                tracing::Level::ERROR => {
+                    tracing::error!(target: "portcullis::plugin", plugin, "{line}")
+                }
+                tracing::Level::WARN => {
+                    tracing::warn!(target: "portcullis::plugin", plugin, "{line}")
+                }
+                tracing::Level::INFO => {
+                    tracing::info!(target: "portcullis::plugin", plugin, "{line}")
+                }
+                tracing::Level::DEBUG => {
+                    tracing::debug!(target: "portcullis::plugin", plugin, "{line}")
+                }
+                tracing::Level::TRACE => {
+                    tracing::trace!(target: "portcullis::plugin", plugin, "{line}")
+                }
+            }
+        }
+        if self.dropped > 0 {
             tracing::warn!(
                 target: "portcullis::plugin",
-                plugin = &*self.plugin,
-                dropped = self.log_lines_dropped,
+                plugin,
+                dropped = self.dropped,
                 "plugin exceeded its log budget for one call; lines were dropped"
             );
         }

@@ -16,13 +16,15 @@
 //! |---|---|
 //! | `chain` | resolving the chains and running them: deny-overrides, intersection, answer checks, the fail-closed mapping of faults to denials, stamps |
 //! | [`Decider`] (`decider`) | the one seam: who answers one link's call; the sandbox by default |
-//! | `call` | one sandboxed call: fresh store, fresh instance, one export, store dropped; wasmtime errors become faults |
+//! | `call` | sandboxed calls in a scope: a fresh store per plugin per evaluation, dropped with it or at the first fault; per-call budgets; inline scopes that give up; wasmtime errors become faults |
 //! | `abi` | the contract versions served, and the only module that names one: linking, version-tagged forms, conversions |
 //! | `engine` | the wasmtime engine, its pooling and epoch ticker, the linkers, the instance slots, the blocking pool |
 //! | `host_state` | one call's store data: the empty WASI context, the memory limiter, the log budget |
+//! | `wasi_linker` | the WASI a plugin is linked against: timers trap, no sockets, no blocking I/O on an async worker |
 //! | [`Limits`] (`limits`) | the limits every call runs under |
 //! | `provenance` | digest pins and minisign signatures: whether bytes may be offered to admission at all |
 //! | `admission` | deciding whether bytes may become a plugin (size, format, world, smoke call) |
+//! | `artifacts` | compiled components kept in memory and in the cache directory across restarts |
 //! | `registry` | the immutable set of loaded plugins, the chain configuration, its resolved chains and the shadows, swapped atomically |
 //! | `trial` | trial calls that check a chain configuration's settings before it serves |
 //! | `shadow` | candidates asked every decision the live version is, off the request path, and counted |
@@ -39,6 +41,7 @@
 mod abi;
 mod admission;
 mod answer;
+mod artifacts;
 mod call;
 mod chain;
 mod config;
@@ -55,6 +58,7 @@ mod provenance;
 mod registry;
 mod shadow;
 mod trial;
+mod wasi_linker;
 
 use std::sync::{Arc, Mutex};
 
@@ -64,7 +68,7 @@ pub use admission::MAX_COMPONENT_BYTES;
 pub use answer::{RawPlan, RawToolSet};
 pub use config::{InitialPlugin, RuntimeConfig};
 pub use counters::{FAULT_KINDS, LATENCY_BUCKETS, PluginMetrics};
-pub use decider::{Decider, Link};
+pub use decider::{Bounds, Decider, Evaluation, Link};
 pub use error::{LoadError, PlanError};
 pub use inspect::{CustomSection, InspectError, Inspection, InterfaceUse, inspect};
 pub use limits::Limits;
@@ -129,7 +133,8 @@ impl Runtime {
         plugins: &[InitialPlugin<'_>],
         skip: bool,
     ) -> Result<(Self, Vec<(String, LoadError)>), LoadError> {
-        let engine = Engine::new(config.limits).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let engine = Engine::new(config.limits, config.cache_dir)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let engine = Arc::new(engine);
         let meters = Arc::new(Meters::default());
         let mut loaded = Vec::with_capacity(plugins.len());
@@ -145,9 +150,7 @@ impl Runtime {
         let registry = Registry::new(loaded, &config.chains)?;
         let inner: Arc<dyn Decider> = Arc::new(WasmDecider::new(engine.clone()));
         let runtime = Self {
-            decider: Arc::new(Metered {
-                inner: inner.clone(),
-            }),
+            decider: Arc::new(Metered::new(inner.clone())),
             inner,
             engine,
             registry: ArcSwap::from_pointee(registry),
@@ -164,9 +167,7 @@ impl Runtime {
     /// replaces, for a decider that answers some links itself and hands on the rest.
     pub fn with_decider(self, decider: Arc<dyn Decider>) -> Self {
         Self {
-            decider: Arc::new(Metered {
-                inner: decider.clone(),
-            }),
+            decider: Arc::new(Metered::new(decider.clone())),
             inner: decider,
             ..self
         }
@@ -366,6 +367,30 @@ impl Runtime {
     ) -> Verdict<Decision> {
         let registry = self.registry.load_full();
         self.counted(registry.chains.request(self.runner(), ctx, request).await)
+    }
+
+    /// The request decisions on several messages, in one evaluation (one instance per
+    /// plugin for all of them); the verdicts are in the order of `requests`, each as
+    /// [`Runtime::request`] would give it.
+    pub async fn requests(
+        &self,
+        ctx: Arc<DecisionContext>,
+        requests: Vec<McpRequest>,
+    ) -> Vec<Verdict<Decision>> {
+        let registry = self.registry.load_full();
+        let verdicts = registry.chains.requests(self.runner(), ctx, requests).await;
+        verdicts.into_iter().map(|v| self.counted(v)).collect()
+    }
+
+    /// [`Runtime::access`] and [`Runtime::permitted_tools`] in one evaluation: a plugin of
+    /// both chains is instantiated once for both.
+    pub async fn access_and_tools(
+        &self,
+        ctx: Arc<DecisionContext>,
+    ) -> (Verdict<Decision>, Verdict<ToolSet>) {
+        let registry = self.registry.load_full();
+        let (access, tools) = registry.chains.access_and_tools(self.runner(), ctx).await;
+        (self.counted(access), self.counted(tools))
     }
 
     /// The tools this run may see and call on this connector: the intersection of every

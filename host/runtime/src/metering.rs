@@ -13,8 +13,8 @@
 //! chain configuration's trial calls) are not counted.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use portcullis_model::{
     Decision, DecisionContext, Fault, McpRequest, OAuthProfile, OAuthRequest, PlanRequest,
@@ -22,7 +22,7 @@ use portcullis_model::{
 
 use crate::answer::{RawPlan, RawToolSet};
 use crate::counters::{PluginMetrics, PluginStats};
-use crate::decider::{Decider, Link};
+use crate::decider::{Bounds, Decider, Evaluation, Link};
 use crate::plugin::Plugin;
 
 /// The counters of every plugin name the runtime has loaded.
@@ -69,23 +69,70 @@ impl Meters {
     }
 }
 
-/// A decider that times every call of the one it wraps.
-pub(crate) struct Metered {
-    pub inner: Arc<dyn Decider>,
+/// A decider that times every call of the one it wraps: the runtime's decider, or one
+/// evaluation of it (whose calls share instances), so that both paths are counted. The
+/// calls of an evaluation are counted when it ends, and not at all if it gave up: the
+/// blocking pool then makes the same calls again, and those count.
+pub(crate) struct Metered<D: Wrapped> {
+    inner: D,
+    /// The calls of an evaluation, until it ends; `None`: counted at once.
+    held: Option<HeldCalls>,
 }
 
-impl Metered {
-    fn timed<T>(plugin: &Plugin, call: impl FnOnce() -> T) -> T {
+/// Calls made and not yet counted: each plugin's counters and how long the call took.
+type HeldCalls = Mutex<Vec<(Arc<PluginStats>, Duration)>>;
+
+impl Metered<Arc<dyn Decider>> {
+    pub fn new(inner: Arc<dyn Decider>) -> Self {
+        Self { inner, held: None }
+    }
+}
+
+/// What [`Metered`] wraps.
+pub(crate) trait Wrapped: Send + Sync {
+    fn decider(&self) -> &dyn Decider;
+
+    /// Whether it is an evaluation that gave up.
+    fn gave_up(&self) -> bool {
+        false
+    }
+}
+
+impl Wrapped for Arc<dyn Decider> {
+    fn decider(&self) -> &dyn Decider {
+        &**self
+    }
+}
+
+impl Wrapped for Box<dyn Evaluation + '_> {
+    fn decider(&self) -> &dyn Decider {
+        &**self
+    }
+
+    fn gave_up(&self) -> bool {
+        Evaluation::gave_up(&**self)
+    }
+}
+
+impl<D: Wrapped> Metered<D> {
+    fn timed<T>(&self, plugin: &Plugin, call: impl FnOnce() -> T) -> T {
         let started = Instant::now();
         let answer = call();
-        plugin.stats.call(started);
+        let elapsed = started.elapsed();
+        match &self.held {
+            Some(held) => held
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((plugin.stats.clone(), elapsed)),
+            None => plugin.stats.call(elapsed),
+        }
         answer
     }
 }
 
-impl Decider for Metered {
+impl<D: Wrapped> Decider for Metered<D> {
     fn access(&self, link: &Link, ctx: &DecisionContext) -> Result<Decision, Fault> {
-        Self::timed(&link.plugin, || self.inner.access(link, ctx))
+        self.timed(&link.plugin, || self.inner.decider().access(link, ctx))
     }
 
     fn request(
@@ -94,11 +141,15 @@ impl Decider for Metered {
         ctx: &DecisionContext,
         request: &McpRequest,
     ) -> Result<Decision, Fault> {
-        Self::timed(&link.plugin, || self.inner.request(link, ctx, request))
+        self.timed(&link.plugin, || {
+            self.inner.decider().request(link, ctx, request)
+        })
     }
 
     fn permitted_tools(&self, link: &Link, ctx: &DecisionContext) -> Result<RawToolSet, Fault> {
-        Self::timed(&link.plugin, || self.inner.permitted_tools(link, ctx))
+        self.timed(&link.plugin, || {
+            self.inner.decider().permitted_tools(link, ctx)
+        })
     }
 
     fn plan(
@@ -106,7 +157,7 @@ impl Decider for Metered {
         provider: &Plugin,
         request: &PlanRequest,
     ) -> Result<Result<RawPlan, String>, Fault> {
-        Self::timed(provider, || self.inner.plan(provider, request))
+        self.timed(provider, || self.inner.decider().plan(provider, request))
     }
 
     fn oauth(
@@ -114,11 +165,38 @@ impl Decider for Metered {
         provider: &Plugin,
         request: &OAuthRequest,
     ) -> Result<Result<OAuthProfile, String>, Fault> {
-        Self::timed(provider, || self.inner.oauth(provider, request))
+        self.timed(provider, || self.inner.decider().oauth(provider, request))
     }
 
     fn blocks(&self, plugin: &Plugin) -> bool {
-        self.inner.blocks(plugin)
+        self.inner.decider().blocks(plugin)
+    }
+
+    fn evaluation(&self, bounds: Bounds) -> Option<Box<dyn Evaluation + '_>> {
+        let inner = self.inner.decider().evaluation(bounds)?;
+        Some(Box::new(Metered {
+            inner,
+            held: Some(Mutex::default()),
+        }))
+    }
+}
+
+impl Evaluation for Metered<Box<dyn Evaluation + '_>> {
+    fn gave_up(&self) -> bool {
+        Wrapped::gave_up(&self.inner)
+    }
+}
+
+impl<D: Wrapped> Drop for Metered<D> {
+    fn drop(&mut self) {
+        let Some(held) = self.held.take() else {
+            return;
+        };
+        if !self.inner.gave_up() {
+            for (stats, elapsed) in held.into_inner().unwrap_or_else(PoisonError::into_inner) {
+                stats.call(elapsed);
+            }
+        }
     }
 }
 
@@ -130,7 +208,7 @@ mod tests {
     fn buckets_are_cumulative_and_faults_are_by_kind() {
         let meters = Meters::default();
         let stats = meters.of("p");
-        stats.call(Instant::now());
+        stats.call(Duration::from_millis(1));
         meters.fault(&Fault::CpuDeadline("p".into()), None);
         meters.fault(&Fault::WallTimeout, Some("p"));
         meters.fault(&Fault::WallTimeout, None);

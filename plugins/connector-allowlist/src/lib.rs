@@ -26,21 +26,10 @@ impl Policy for ConnectorAllowlist {
                 "tools/call without params.name",
             );
         };
-        if !rules::in_snapshot(&ctx.connector, &tool) {
-            return deny(
-                DenyCode::ToolNotPermitted,
-                "unknown_tool",
-                format!("tool {tool} is not in the connector's discovery snapshot"),
-            );
+        match rules::outside_layer1(&ctx.connector, &tool) {
+            Some((reason, message)) => deny(DenyCode::ToolNotPermitted, reason, message),
+            None => Decision::Allow,
         }
-        if !rules::layer1(&ctx.connector).any(|t| t.name == tool) {
-            return deny(
-                DenyCode::ToolNotPermitted,
-                "not_allowed_by_connector",
-                format!("the connector's owner does not allow tool {tool}"),
-            );
-        }
-        Decision::Allow
     }
 
     fn permitted_tools(ctx: DecisionContext) -> ToolSet {

@@ -87,11 +87,16 @@ impl Policy for DeclaredTools {
                 "tools/call without params.name",
             ),
             Some(tool) if rules::permits(&ctx, &tool) => Decision::Allow,
-            Some(tool) => deny(
-                DenyCode::ToolNotPermitted,
-                "not_declared",
-                format!("tool {tool} is outside what the actor declared"),
-            ),
+            // The declaration only narrows layer 1: a tool outside it is denied for that
+            // cause, so the run learns the same reason whichever plugin the chain asks first.
+            Some(tool) => match rules::outside_layer1(&ctx.connector, &tool) {
+                Some((reason, message)) => deny(DenyCode::ToolNotPermitted, reason, message),
+                None => deny(
+                    DenyCode::ToolNotPermitted,
+                    "not_declared",
+                    format!("tool {tool} is outside what the actor declared"),
+                ),
+            },
         }
     }
 

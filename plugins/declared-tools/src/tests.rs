@@ -41,9 +41,49 @@ fn assert_calls(ctx: &DecisionContext, names: &[&str], expected: &[&str]) {
         if expected.contains(name) {
             assert_allowed(&decision);
         } else {
-            assert_denied(&decision, DenyCode::ToolNotPermitted, "not_declared");
+            assert_denied(
+                &decision,
+                DenyCode::ToolNotPermitted,
+                expected_reason(ctx, name),
+            );
         }
     }
+}
+
+/// The reason a denied call of `name` must carry: the first layer that leaves it out.
+fn expected_reason(ctx: &DecisionContext, name: &str) -> &'static str {
+    let connector = &ctx.connector;
+    if !connector.tools.iter().any(|t| t.name == name) {
+        "unknown_tool"
+    } else if connector
+        .allowed_tools
+        .as_ref()
+        .is_some_and(|allowed| !allowed.iter().any(|t| t == name))
+    {
+        "not_allowed_by_connector"
+    } else {
+        "not_declared"
+    }
+}
+
+#[test]
+fn a_call_outside_layer_one_is_denied_for_that_cause() {
+    let ctx = run(
+        single("slack").rule(rule("https://mcp.slack.com/mcp")),
+        connector("conn_1", "alice", "https://mcp.slack.com/mcp")
+            .tool(tool("list_channels"))
+            .tool(tool("send_message"))
+            .allow(["list_channels"]),
+    );
+    assert_allowed(&decide(ctx.clone(), call("list_channels")));
+    let decision = decide(ctx.clone(), call("send_message"));
+    assert_denied(
+        &decision,
+        DenyCode::ToolNotPermitted,
+        "not_allowed_by_connector",
+    );
+    let decision = decide(ctx, call("no_such_tool"));
+    assert_denied(&decision, DenyCode::ToolNotPermitted, "unknown_tool");
 }
 
 #[test]

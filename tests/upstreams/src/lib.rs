@@ -10,8 +10,9 @@
 //!   the tools and change them while the server runs), so the proxy is tested against the
 //!   reference implementation rather than our reading of the spec.
 //! - Misbehaving servers are plain axum ([`not_mcp`], [`unauthorized`],
-//!   [`insufficient_scope`], [`hangs`], [`closes_mid_stream`], [`leaky`], ...), and [`down`]
-//!   names a port nothing listens on.
+//!   [`insufficient_scope`], [`hangs`], [`closes_mid_stream`], [`leaky`], ...), [`hostile`]
+//!   is scripted by the test after discovery (lying ids, odd answers, endless bodies), and
+//!   [`down`] names a port nothing listens on.
 //! - [`client`] connects rmcp clients that log the progress they receive; [`wire`] holds the
 //!   headers, bodies and SSE parsing for tests that speak HTTP by hand.
 //!
@@ -20,6 +21,7 @@
 pub mod catalogue;
 pub mod client;
 mod handler;
+pub mod hostile;
 mod mcp;
 mod raw;
 mod recording;
@@ -27,6 +29,7 @@ mod server;
 pub mod wire;
 
 pub use catalogue::ToolSet;
+pub use hostile::{Hostile, Reply, hostile};
 pub use mcp::{McpUpstream, echo_bench, paging, progress, recording, sessions, stateless};
 pub use raw::{
     UPSTREAM_COOKIE, closes_mid_stream, down, hangs, hangs_on_call, insufficient_scope, leaky,

@@ -1,25 +1,33 @@
-//! The `portcullis` command line: run the proxy, run the demo upstream, and call the
-//! admin API (`connector`, `actor`, `run`, and `ops`' `plugin`, `chain`, `audit`) without
-//! writing curl commands.
+//! The `portcullis` command line: run the proxy, run the demo upstream, call the admin
+//! API (`connector`, `actor`, `run`, and `ops`' `plugin`, `chain`, `audit`) without
+//! writing curl commands, and rotate the master key of a data directory (`vault rotate`,
+//! with the proxy stopped).
 //!
 //! The admin commands are thin HTTP clients of `/admin/v1`; they print the answer (JSON,
 //! or a table where `ops` offers one), or the API's error message and a non-zero exit
-//! status.
+//! status. `connector add --oauth` prints the authorization URL for the owner's browser,
+//! then waits until the callback authorized the connector (or the URL expired).
 
 mod client;
 mod ops;
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
+use anyhow::{Context, bail};
+use cap_std::fs::Dir;
+use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 
 use client::{ApiArgs, Body, encode, print, request};
 
-use crate::config::Config;
+use crate::app::DATABASE_FILE;
+use crate::config::{Config, Secret};
 use crate::demo_upstream::{self, DemoOptions};
+use crate::store::SqliteStore;
+use crate::vault::{KeySource, MASTER_KEY_FILE, Vault, replace_secret_file};
 
 #[derive(Parser)]
 #[command(
@@ -96,6 +104,26 @@ pub enum Command {
         #[command(subcommand)]
         command: ops::AuditCommand,
     },
+    /// Manage the vault of a data directory; stop the proxy first.
+    Vault {
+        #[command(subcommand)]
+        command: VaultCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum VaultCommand {
+    /// Re-wrap every stored credential under a new master key, in one transaction. The
+    /// new key replaces master.key, or is printed when the current one came from
+    /// PORTCULLIS_MASTER_KEY (set it before the next start).
+    Rotate {
+        /// A TOML configuration file (also PORTCULLIS_CONFIG).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The data directory (also PORTCULLIS_DATA_DIR).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -118,6 +146,13 @@ pub enum ConnectorCommand {
         /// Provider settings as a JSON object.
         #[arg(long)]
         config: Option<String>,
+        #[command(flatten)]
+        oauth: Box<OAuthArgs>,
+    },
+    /// Probe a server: whether it needs authentication, and which methods it offers.
+    Probe {
+        /// The MCP server URL.
+        server_url: String,
     },
     /// List connectors.
     List {
@@ -133,6 +168,72 @@ pub enum ConnectorCommand {
     },
     /// Delete a connector.
     Rm { id: String },
+}
+
+/// `connector add --oauth`: an OAuth connector, authorized in the owner's browser.
+#[derive(Args)]
+pub struct OAuthArgs {
+    /// Authorize with OAuth: prints the URL to open, then waits for the authorization.
+    #[arg(long, conflicts_with = "secret")]
+    oauth: bool,
+    /// `dynamic` (the proxy registers itself) or `own` (an OAuth app you created).
+    #[arg(long, requires = "oauth", value_parser = ["dynamic", "own"])]
+    registration: Option<String>,
+    /// The own app's client id.
+    #[arg(long, requires = "oauth")]
+    client_id: Option<String>,
+    /// The own app's client secret.
+    #[arg(
+        long,
+        requires = "oauth",
+        env = "PORTCULLIS_OAUTH_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    client_secret: Option<String>,
+    /// client_secret_post, client_secret_basic or none.
+    #[arg(long, requires = "oauth")]
+    token_endpoint_auth_method: Option<String>,
+    /// The own app's authorization endpoint, when the server publishes no metadata.
+    #[arg(long, requires = "oauth")]
+    authorization_url: Option<String>,
+    /// The own app's token endpoint, when the server publishes no metadata.
+    #[arg(long, requires = "oauth")]
+    token_url: Option<String>,
+    /// A scope to request (repeatable); default: what the server advertises.
+    #[arg(long = "scope", requires = "oauth")]
+    scopes: Vec<String>,
+    /// Print the authorization URL and return without waiting.
+    #[arg(long, requires = "oauth")]
+    no_wait: bool,
+}
+
+impl OAuthArgs {
+    /// The `auth` object of the admin API.
+    fn auth(&self) -> Value {
+        let mut auth = json!({
+            "method": "oauth",
+            "registration": self.registration.as_deref().unwrap_or("dynamic"),
+        });
+        let fields = [
+            ("client_id", &self.client_id),
+            ("client_secret", &self.client_secret),
+            (
+                "token_endpoint_auth_method",
+                &self.token_endpoint_auth_method,
+            ),
+            ("authorization_url", &self.authorization_url),
+            ("token_url", &self.token_url),
+        ];
+        for (name, value) in fields {
+            if let Some(value) = value {
+                auth[name] = json!(value);
+            }
+        }
+        if !self.scopes.is_empty() {
+            auth["scopes"] = json!(self.scopes);
+        }
+        auth
+    }
 }
 
 #[derive(Subcommand)]
@@ -195,8 +296,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     provider,
                     secret,
                     config,
+                    oauth,
                 } => {
                     let auth = match secret {
+                        _ if oauth.oauth => oauth.auth(),
                         Some(secret) => json!({"method": "api_key", "secret": secret}),
                         None => json!({"method": "none"}),
                     };
@@ -210,8 +313,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     if let Some(config) = config {
                         body["config"] = parse_json("--config", &config)?;
                     }
+                    if oauth.oauth {
+                        return add_oauth(&api, body, !oauth.no_wait).await;
+                    }
                     (reqwest::Method::POST, "/connectors".to_owned(), Some(body))
                 }
+                ConnectorCommand::Probe { server_url } => (
+                    reqwest::Method::POST,
+                    "/connectors/probe".to_owned(),
+                    Some(json!({ "server_url": server_url })),
+                ),
                 ConnectorCommand::List { owner } => {
                     let path = match owner {
                         Some(owner) => format!("/connectors?owner={}", encode(&owner)),
@@ -254,6 +365,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin { api, command } => ops::plugin(&api, command).await,
         Command::Chain { api, command } => ops::chain(&api, command).await,
         Command::Audit { api, command } => ops::audit(&api, command).await,
+        Command::Vault {
+            command: VaultCommand::Rotate { config, data_dir },
+        } => {
+            let mut config = Config::load(config.as_deref())?;
+            if let Some(dir) = data_dir {
+                config.data_dir = dir;
+            }
+            rotate_master_key(&config).await
+        }
         Command::Run { api, command } => match command {
             RunCommand::Start { actor, user, input } => {
                 let body =
@@ -277,8 +397,115 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// `vault rotate`. The current key is checked before anything is written. With a key
+/// file, the new key is written to `master.key.new` first and renamed over `master.key`
+/// only once the transaction has committed, so an interruption leaves either the old
+/// state or the new key in `master.key.new` (which the start-up error names).
+async fn rotate_master_key(config: &Config) -> anyhow::Result<()> {
+    let database = config.data_dir.join(DATABASE_FILE);
+    let dir = Dir::open_ambient_dir(&config.data_dir, cap_std::ambient_authority())
+        .ok()
+        .filter(|dir| dir.exists(DATABASE_FILE))
+        .with_context(|| {
+            format!(
+                "{} holds no Portcullis database, so there is nothing to rotate; check \
+                 --data-dir",
+                config.data_dir.display()
+            )
+        })?;
+    let env_key = config.master_key.as_ref().map(Secret::expose);
+    if env_key.is_none() && !dir.exists(MASTER_KEY_FILE) {
+        bail!(
+            "neither PORTCULLIS_MASTER_KEY nor {MASTER_KEY_FILE} in {} gives the current key",
+            config.data_dir.display()
+        );
+    }
+    let (old, source) = Vault::load(&dir, env_key)?;
+    let store = SqliteStore::open(&database).await?;
+    let (new, encoded) = Vault::generate()?;
+    let pending = format!("{MASTER_KEY_FILE}.new");
+    let in_file = source != KeySource::Environment;
+    let rotated = async {
+        old.bind(&store).await?;
+        if in_file {
+            replace_secret_file(&dir, &pending, &encoded)?;
+        }
+        old.rotate(&new, &store).await
+    }
+    .await;
+    store.close().await;
+    let credentials = rotated?;
+    if in_file {
+        dir.rename(&pending, &dir, MASTER_KEY_FILE)
+            .and_then(|()| std::fs::File::open(&config.data_dir)?.sync_all())
+            .with_context(|| {
+                format!(
+                    "the database uses the new key, in {pending}; rename it to {MASTER_KEY_FILE}"
+                )
+            })?;
+        println!(
+            "rotated: {credentials} credential(s) re-wrapped; the new key is in {}",
+            config.data_dir.join(MASTER_KEY_FILE).display()
+        );
+    } else {
+        println!(
+            "rotated: {credentials} credential(s) re-wrapped. Set PORTCULLIS_MASTER_KEY to \
+             this new key before the next start (the old one no longer opens them):\n{}",
+            encoded.as_str()
+        );
+    }
+    Ok(())
+}
+
 fn parse_json(option: &str, text: &str) -> anyhow::Result<Value> {
     serde_json::from_str(text).with_context(|| format!("{option} is not valid JSON"))
+}
+
+/// How often `connector add --oauth` looks at the connector while it waits.
+const POLL: Duration = Duration::from_secs(1);
+
+/// Creates an OAuth connector, prints the URL to open, and waits (when `wait`) until the
+/// connector is authorized; prints it then.
+async fn add_oauth(api: &ApiArgs, body: Value, wait: bool) -> anyhow::Result<()> {
+    let pending = request(
+        api,
+        reqwest::Method::POST,
+        "/connectors",
+        Some(Body::Json(body)),
+    )
+    .await?;
+    let (Some(id), Some(url)) = (
+        pending.pointer("/connector/id").and_then(Value::as_str),
+        pending["authorization_url"].as_str(),
+    ) else {
+        bail!("the proxy did not answer an authorization URL: {pending}");
+    };
+    let expires_at = pending["authorization_expires_at"].as_i64().unwrap_or(0);
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "Connector {id} waits for its authorization.");
+    let _ = writeln!(
+        out,
+        "Open this URL in a browser and approve the access:\n\n{url}\n"
+    );
+    let _ = out.flush();
+    if !wait {
+        return Ok(());
+    }
+    let path = format!("/connectors/{}", encode(id));
+    loop {
+        tokio::time::sleep(POLL).await;
+        let connector = request(api, reqwest::Method::GET, &path, None).await?;
+        if connector["status"] == "authorized" {
+            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&connector)?);
+            return Ok(());
+        }
+        if crate::clock::now_secs() > expires_at {
+            bail!(
+                "connector {id} was not authorized before its authorization URL expired; \
+                 start again with POST /admin/v1/connectors/{id}/reauthorize, or delete it"
+            );
+        }
+    }
 }
 
 /// Calls the admin API and prints the answer.

@@ -19,7 +19,8 @@ use portcullis_model::FieldKind;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PutBody {
-    input_schema: serde_json::Value,
+    /// A JSON Schema object (any other JSON type is a malformed body).
+    input_schema: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -81,12 +82,13 @@ pub async fn put(
             "an actor id is 1 to 128 letters, digits, `-`, `_`, `.` or `~`",
         ));
     }
-    let connector_fields = schema::connector_fields(&body.input_schema)
+    let input_schema = serde_json::Value::Object(body.input_schema);
+    let connector_fields = schema::connector_fields(&input_schema)
         .map_err(|e| ApiError::invalid("invalid_input_schema", e.to_string()))?;
     let now = now_secs();
     let mut actor = ActorRecord {
         id,
-        input_schema: body.input_schema,
+        input_schema,
         connector_fields,
         created_at: now,
         updated_at: now,

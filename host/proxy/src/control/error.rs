@@ -14,6 +14,8 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use crate::egress::EgressError;
+use crate::state::AppState;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -115,6 +117,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         } else {
             &bytes
         };
+        // Syntax first, over the whole body: a field error found early must not hide that
+        // the body is not JSON at all (`{"bogus": 1,,,` is malformed, not "unknown field").
+        serde_json::from_slice::<serde::de::IgnoredAny>(text).map_err(|e| body_error(e, "."))?;
         let mut deserializer = serde_json::Deserializer::from_slice(text);
         let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
             let path = error.path().to_string();
@@ -201,4 +206,27 @@ pub fn require_text(field: &str, value: &str, max: usize) -> ApiResult<()> {
         ));
     }
     Ok(())
+}
+
+/// The server URL of a connector, checked by the egress rules (http(s), SSRF).
+pub async fn check_server_url(state: &AppState, server_url: &str) -> ApiResult<reqwest::Url> {
+    state
+        .egress
+        .check_url(server_url)
+        .await
+        .map_err(|e| match e {
+            EgressError::InvalidUrl(_)
+            | EgressError::Scheme(_)
+            | EgressError::NoHost
+            | EgressError::Userinfo
+            | EgressError::PortZero => ApiError::invalid(
+                "invalid_server_url",
+                format!("{e}; give the MCP endpoint as an https URL"),
+            ),
+            EgressError::PrivateAddress { .. } | EgressError::Cleartext { .. } => {
+                ApiError::invalid("server_url_refused", e.to_string())
+            }
+            EgressError::Resolve { .. } => ApiError::invalid("upstream_unreachable", e.to_string()),
+            EgressError::Client(detail) => ApiError::internal("the upstream client failed", detail),
+        })
 }

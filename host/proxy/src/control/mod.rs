@@ -7,6 +7,7 @@
 //! | module | owns |
 //! |---|---|
 //! | `connectors` | `/connectors`: create (with discovery), list, show, restrict, re-authorize, delete |
+//! | `oauth` | `/connectors/probe`, OAuth connectors' authorization, and `GET /oauth/callback` (outside `/admin`) |
 //! | `actors` | `/actors/{id}`: actors and their input schemas |
 //! | `schema` | validating an input schema's `mcpConnector` properties |
 //! | `runs` | `/runs`: start (checked by the access chain), show, finish |
@@ -25,6 +26,7 @@ mod audit;
 mod chains;
 mod connectors;
 mod error;
+mod oauth;
 mod plugin_shadow;
 mod plugins;
 mod runs;
@@ -37,7 +39,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{any, get, post, put};
 use portcullis_runtime::MAX_COMPONENT_BYTES;
 use subtle::ConstantTimeEq;
 
@@ -47,7 +49,7 @@ use crate::vault::token_hash;
 
 pub use error::{ApiError, ApiResult};
 
-/// The admin API, to be nested under `/admin/v1`.
+/// The admin API under `/admin/v1`, and the OAuth callback.
 pub fn router(state: Arc<AppState>) -> Router {
     let plugins = Router::new()
         .route(
@@ -74,6 +76,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .patch(connectors::update)
                 .delete(connectors::remove),
         )
+        .route("/connectors/probe", post(oauth::probe))
         .route(
             "/connectors/{id}/reauthorize",
             post(connectors::reauthorize),
@@ -91,15 +94,28 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/chains", get(chains::show).put(chains::put))
         .route("/audit", get(audit::list))
+        // The API's root (`/admin/v1`) is no endpoint, but it is inside the API.
+        .route("/", any(unknown_path))
         .layer(DefaultBodyLimit::max(state.config.http.max_body_bytes))
         .merge(plugins)
         .fallback(unknown_path)
         .method_not_allowed_fallback(wrong_method);
-    let admin = api
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
-        .layer(middleware::from_fn_with_state(state.clone(), count))
-        .with_state(state);
-    Router::new().nest("/admin/v1", admin)
+    let guarded = |router: Router<Arc<AppState>>| {
+        router
+            .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+            .layer(middleware::from_fn_with_state(state.clone(), count))
+            .with_state(state.clone())
+    };
+    // Nesting does not route `/admin/v1/` (the root with a trailing slash) to the nested
+    // router or its fallback; it is inside the API all the same and answers in its shape.
+    let slash_root = Router::new().route("/admin/v1/", any(unknown_path));
+    let callback = Router::new()
+        .route(crate::oauth::CALLBACK_PATH, get(oauth::callback))
+        .with_state(state.clone());
+    Router::new()
+        .nest("/admin/v1", guarded(api))
+        .merge(guarded(slash_root))
+        .merge(callback)
 }
 
 async fn authenticate(

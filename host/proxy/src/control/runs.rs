@@ -1,6 +1,9 @@
 //! `/runs`: starting a run (its token and environment, shown once), reading it, and
 //! finishing it, which ends its token and its proxy sessions at once.
 //!
+//! A run keeps its actor's connector fields as they are when it starts, and is judged by
+//! them for its whole life (spec FR-6).
+//!
 //! A run's input is checked when it starts: every connector named in a connector field
 //! must exist (the host's answer: there is nothing to ask a plugin about) and be accepted
 //! by the access plugin chain, the same chain the data plane asks, with a context holding
@@ -33,8 +36,7 @@ use crate::vault::{new_run_token, token_hash};
 pub struct StartBody {
     actor: String,
     user: String,
-    #[serde(default)]
-    input: Option<Value>,
+    input: Map<String, Value>,
 }
 
 #[derive(Deserialize)]
@@ -82,16 +84,7 @@ pub async fn start(
     JsonBody(body): JsonBody<StartBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     require_text("user", &body.user, 256)?;
-    let input = match body.input {
-        None => Map::new(),
-        Some(Value::Object(map)) => map,
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "invalid_field",
-                "`input` must be a JSON object",
-            ));
-        }
-    };
+    let input = body.input;
     let actor = state.store.actor(&body.actor).await?.ok_or_else(|| {
         ApiError::invalid(
             "unknown_actor",
@@ -112,6 +105,7 @@ pub async fn start(
         created_at: now,
         finished_at: None,
         expires_at: now.saturating_add(lifetime),
+        connector_fields: Some(actor.connector_fields.clone()),
     };
     for field in &actor.connector_fields {
         check_field(&state, &actor, &run, field, input.get(&field.name)).await?;

@@ -3,8 +3,10 @@
 //! actors. Also [`Table`], the keyed map every cache of the data plane is made of.
 //!
 //! Invariants, so that edits "take effect on the next request":
-//! * only a live run is cached, and it leaves the cache the moment it finishes;
-//! * a connector or an actor leaves the cache when the control plane changes it.
+//! * only a live run is cached, and it leaves the cache the moment it finishes or
+//!   expires;
+//! * a connector or an actor leaves the cache when the control plane changes it;
+//! * a record read before a revocation is never kept after it (`generation`).
 //!
 //! A record is never patched in place: it is forgotten and read again.
 
@@ -12,6 +14,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use crate::data::generation::{Generations, Seen};
 use crate::store::{ActorRecord, ConnectorRecord, RunRecord, Store, StoreError};
 
 /// A map of shared values behind a lock that a panic elsewhere cannot poison for good.
@@ -52,6 +55,17 @@ impl<K: Eq + Hash, V> Table<K, V> {
         self.write().insert(key, value);
     }
 
+    /// Inserts unless `still_valid`, asked under the table's lock, says no (see
+    /// `generation`); answers whether it inserted.
+    pub fn insert_if(&self, key: K, value: Arc<V>, still_valid: impl FnOnce() -> bool) -> bool {
+        let mut map = self.write();
+        let valid = still_valid();
+        if valid {
+            map.insert(key, value);
+        }
+        valid
+    }
+
     pub fn remove<Q>(&self, key: &Q) -> Option<Arc<V>>
     where
         K: std::borrow::Borrow<Q>,
@@ -73,6 +87,11 @@ impl<K: Eq + Hash, V> Table<K, V> {
         taken
     }
 
+    /// Every value, for counting what a table holds.
+    pub fn values(&self) -> Vec<Arc<V>> {
+        self.read().values().cloned().collect()
+    }
+
     pub fn clear(&self) {
         self.write().clear();
     }
@@ -83,12 +102,13 @@ impl<K: Eq + Hash, V> Table<K, V> {
 }
 
 impl<V> Table<String, V> {
-    /// The value under `key`, loading and keeping it on a miss; `None` when `load` finds
-    /// nothing.
+    /// The value under `key`, loading it on a miss and keeping it while `still_valid`;
+    /// `None` when `load` finds nothing.
     async fn get_or_load<E>(
         &self,
         key: &str,
         load: impl Future<Output = Result<Option<V>, E>>,
+        still_valid: impl FnOnce() -> bool,
     ) -> Result<Option<Arc<V>>, E> {
         if let Some(value) = self.get(key) {
             return Ok(Some(value));
@@ -97,20 +117,30 @@ impl<V> Table<String, V> {
             return Ok(None);
         };
         let value = Arc::new(value);
-        self.insert(key.to_owned(), value.clone());
+        self.insert_if(key.to_owned(), value.clone(), still_valid);
         Ok(Some(value))
     }
 }
 
 /// The store's records, as the data plane last read them.
-#[derive(Default)]
 pub struct RecordCache {
+    generations: Arc<Generations>,
     runs_by_token: Table<[u8; 32], RunRecord>,
     connectors: Table<String, ConnectorRecord>,
     actors: Table<String, ActorRecord>,
 }
 
 impl RecordCache {
+    /// A cache whose fills check `generations`.
+    pub fn new(generations: Arc<Generations>) -> Self {
+        Self {
+            generations,
+            runs_by_token: Table::default(),
+            connectors: Table::default(),
+            actors: Table::default(),
+        }
+    }
+
     /// The run whose token hashes to `token_hash`. A run that is live at `now` is kept
     /// for the next request; a finished or expired one is answered but never kept.
     pub async fn run(
@@ -118,6 +148,7 @@ impl RecordCache {
         store: &dyn Store,
         token_hash: &[u8; 32],
         now: i64,
+        seen: Seen,
     ) -> Result<Option<Arc<RunRecord>>, StoreError> {
         if let Some(run) = self.runs_by_token.get(token_hash) {
             return Ok(Some(run));
@@ -127,7 +158,9 @@ impl RecordCache {
         };
         let run = Arc::new(run);
         if run.is_live(now) {
-            self.runs_by_token.insert(*token_hash, run.clone());
+            self.runs_by_token.insert_if(*token_hash, run.clone(), || {
+                self.generations.unchanged(seen)
+            });
         }
         Ok(Some(run))
     }
@@ -136,20 +169,36 @@ impl RecordCache {
         &self,
         store: &dyn Store,
         id: &str,
+        seen: Seen,
     ) -> Result<Option<Arc<ConnectorRecord>>, StoreError> {
-        self.connectors.get_or_load(id, store.connector(id)).await
+        self.connectors
+            .get_or_load(id, store.connector(id), || self.generations.unchanged(seen))
+            .await
     }
 
     pub async fn actor(
         &self,
         store: &dyn Store,
         id: &str,
+        seen: Seen,
     ) -> Result<Option<Arc<ActorRecord>>, StoreError> {
-        self.actors.get_or_load(id, store.actor(id)).await
+        self.actors
+            .get_or_load(id, store.actor(id), || self.generations.unchanged(seen))
+            .await
     }
 
     pub fn forget_run(&self, run_id: &str) {
         self.runs_by_token.take_where(|_, run| run.id == run_id);
+    }
+
+    /// Forgets the runs expired at `now`.
+    pub fn forget_expired(&self, now: i64) {
+        self.runs_by_token.take_where(|_, run| !run.is_live(now));
+    }
+
+    /// How many runs are cached.
+    pub fn runs(&self) -> usize {
+        self.runs_by_token.len()
     }
 
     pub fn forget_connector(&self, connector_id: &str) {
@@ -158,5 +207,26 @@ impl RecordCache {
 
     pub fn forget_actor(&self, actor_id: &str) {
         self.actors.remove(actor_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::generation::Kind;
+
+    /// Issue 10, defect 12: a value read before a revocation and kept after it is not
+    /// kept; one read after it is.
+    #[test]
+    fn a_fill_that_raced_a_revocation_is_dropped() {
+        let generations = Generations::default();
+        let table: Table<String, u32> = Table::default();
+        let seen = generations.seen();
+        generations.bump(Kind::Connectors);
+        let stale = table.insert_if("c".into(), Arc::new(1), || generations.unchanged(seen));
+        assert!(!stale && table.get("c").is_none());
+        let seen = generations.seen();
+        assert!(table.insert_if("c".into(), Arc::new(2), || generations.unchanged(seen)));
+        assert_eq!(table.get("c").as_deref(), Some(&2));
     }
 }

@@ -30,7 +30,16 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 
 /// A -32600 answer to a request the transport refuses, saying why in `data.detail`.
 fn invalid_request(status: StatusCode, message: &str, detail: &str) -> Response {
-    let body = error_body(None, -32600, message, Some(json!({ "detail": detail })));
+    invalid_request_to(None, status, message, detail)
+}
+
+fn invalid_request_to(
+    id: Option<&Value>,
+    status: StatusCode,
+    message: &str,
+    detail: &str,
+) -> Response {
+    let body = error_body(id, -32600, message, Some(json!({ "detail": detail })));
     json_response(status, &body)
 }
 
@@ -60,14 +69,17 @@ pub fn malformed(malformed: &Malformed) -> Response {
             StatusCode::BAD_REQUEST,
             &error_body(None, -32700, "Parse error", None),
         ),
-        Malformed::Invalid(why) => invalid_request(StatusCode::BAD_REQUEST, "Invalid Request", why),
+        Malformed::Invalid { why, id } => {
+            invalid_request_to(id.as_ref(), StatusCode::BAD_REQUEST, "Invalid Request", why)
+        }
     }
 }
 
-/// ERR-3, the same for every cause so a run cannot probe other connectors.
-pub fn connector_unavailable(connector_id: &str) -> Response {
+/// ERR-3, the same for every cause so a run cannot probe other connectors; with the
+/// request's id when the request chain denied a known message.
+pub fn connector_unavailable(id: Option<&Value>, connector_id: &str) -> Response {
     let body = error_body(
-        None,
+        id,
         -32002,
         "Connector not available to this run",
         Some(json!({ "connectorId": connector_id })),
@@ -76,8 +88,9 @@ pub fn connector_unavailable(connector_id: &str) -> Response {
 }
 
 /// ERR-4.
-pub fn missing_session() -> Response {
-    invalid_request(
+pub fn missing_session(id: Option<&Value>) -> Response {
+    invalid_request_to(
+        id,
         StatusCode::BAD_REQUEST,
         "Invalid Request",
         "Mcp-Session-Id header is required after initialize",
@@ -85,10 +98,10 @@ pub fn missing_session() -> Response {
 }
 
 /// ERR-5.
-pub fn session_not_found() -> Response {
+pub fn session_not_found(id: Option<&Value>) -> Response {
     json_response(
         StatusCode::NOT_FOUND,
-        &error_body(None, -32003, "Session not found", None),
+        &error_body(id, -32003, "Session not found", None),
     )
 }
 
@@ -126,13 +139,21 @@ fn in_band(id: Option<&Value>) -> StatusCode {
     }
 }
 
-/// ERR-8.
-pub fn needs_reauthorization(id: Option<&Value>, connector_id: &str) -> Response {
+/// ERR-8; `reason` says why when the proxy knows (an OAuth connector's grant failed).
+pub fn needs_reauthorization(
+    id: Option<&Value>,
+    connector_id: &str,
+    reason: Option<&str>,
+) -> Response {
+    let mut data = json!({ "connectorId": connector_id });
+    if let Some(reason) = reason {
+        data["reason"] = json!(reason);
+    }
     let body = error_body(
         id,
         -32004,
         "Connector requires re-authorization",
-        Some(json!({ "connectorId": connector_id })),
+        Some(data),
     );
     json_response(in_band(id), &body)
 }
@@ -159,6 +180,48 @@ pub fn upstream_unavailable(id: Option<&Value>, timeout: bool) -> Response {
     json_response(
         status,
         &error_body(id, -32006, "Upstream MCP server unavailable", None),
+    )
+}
+
+/// ERR-10 for an answer the proxy will not relay: over a size limit, or one it must
+/// filter and cannot read. `reason` is `answer_too_large`, `event_too_large` or
+/// `malformed_answer`.
+pub fn unusable_answer_body(id: Option<&Value>, reason: &str) -> Value {
+    error_body(
+        id,
+        -32006,
+        "Upstream MCP server unavailable",
+        Some(json!({ "reason": reason })),
+    )
+}
+
+/// [`unusable_answer_body`] as a 502 answer.
+pub fn unusable_answer(id: Option<&Value>, reason: &str) -> Response {
+    json_response(StatusCode::BAD_GATEWAY, &unusable_answer_body(id, reason))
+}
+
+/// ERR-13: a rate or a cap of the `[limits]` table was reached (`reason` says which);
+/// the client may try again after `retry_after` seconds.
+pub fn rate_limited(id: Option<&Value>, reason: &str, retry_after: u64) -> Response {
+    let body = error_body(
+        id,
+        -32007,
+        "Rate limited",
+        Some(json!({ "reason": reason, "retryAfter": retry_after })),
+    );
+    let mut response = json_response(StatusCode::TOO_MANY_REQUESTS, &body);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
+    response
+}
+
+/// The client sent its body too slowly (`limits.body_read_timeout_ms`).
+pub fn body_timeout() -> Response {
+    invalid_request(
+        StatusCode::REQUEST_TIMEOUT,
+        "Request Timeout",
+        "the request body did not arrive in time; send it at once",
     )
 }
 
@@ -219,7 +282,7 @@ pub fn method_not_allowed() -> Response {
     response
 }
 
-/// The body could not be read: over `http.max_body_bytes` (413), or broken off.
+/// The body could not be read: over `http.max_body_bytes` (413), or broken off (400).
 pub fn unreadable_body(status: StatusCode, detail: &str) -> Response {
     invalid_request(status, "Invalid Request", detail)
 }

@@ -12,8 +12,14 @@
 //! runtime's shadow candidates, if any, to be asked again off the request path.
 //!
 //! Invariants: a memoized answer is used only while the connector's revision and the
-//! registry's generation are the ones it was computed for; a fault is never memoized;
-//! what a revocation names is forgotten ([`Decisions::forget_run`] and friends).
+//! registry's generation are the ones it was computed for; a fault is never memoized (a
+//! faulted access or permitted-tools verdict, or a faulted capability probe, serves its
+//! own request only, so a run that saturates the plugin slots cannot get other runs
+//! refused afterwards); an answer computed from records read before a revocation is
+//! never kept (`generation`); what a revocation names is forgotten
+//! ([`Decisions::forget_run`] and friends). The request memo of a (run, connector) is
+//! bounded: it keeps only known MCP methods, only tools of the connector's snapshot, and
+//! at most [`REQUEST_MEMO`] answers, so a run choosing methods or tool names cannot grow it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -25,6 +31,7 @@ use portcullis_runtime::Runtime;
 
 use crate::context;
 use crate::data::cache::Table;
+use crate::data::generation::{Generations, Seen};
 use crate::injection::{self, InjectionError};
 use crate::store::{ActorRecord, ConnectorRecord, RunRecord};
 
@@ -40,6 +47,9 @@ const CAPABILITY_PROBES: [(&str, &str); 5] = [
 
 /// A request decision's memo key: the method and, for `tools/call`, the tool.
 type RequestKey = (String, Option<String>);
+
+/// The most request decisions memoized per (run, connector).
+pub const REQUEST_MEMO: usize = 256;
 
 /// What the chains decided for one run on one connector.
 pub struct Policy {
@@ -80,20 +90,29 @@ impl Asked<'_> {
 }
 
 /// The memoized answers: policies per (run, connector), plans per connector.
-#[derive(Default)]
 pub struct Decisions {
+    generations: Arc<Generations>,
     policies: Table<(String, String), Policy>,
     plans: Table<String, CachedPlan>,
 }
 
 impl Decisions {
-    /// The policy of `run` on `connector`, from the memo when still valid.
+    /// Memos whose fills check `generations`.
+    pub fn new(generations: Arc<Generations>) -> Self {
+        Self {
+            generations,
+            policies: Table::default(),
+            plans: Table::default(),
+        }
+    }
+
+    /// The policy of `run` on `connector`, from the memo when still valid; `seen` is
+    /// what the records were read under.
     pub async fn policy(
         &self,
         runtime: &Runtime,
-        run: &RunRecord,
-        actor: &ActorRecord,
-        connector: &ConnectorRecord,
+        (run, actor, connector): (&RunRecord, &ActorRecord, &ConnectorRecord),
+        seen: Seen,
     ) -> Arc<Policy> {
         let generation = runtime.generation();
         let key = (run.id.clone(), connector.id.clone());
@@ -104,8 +123,7 @@ impl Decisions {
             return policy;
         }
         let ctx = Arc::new(context::decision_context(run, actor, connector));
-        let access = runtime.access(ctx.clone()).await;
-        let permitted = runtime.permitted_tools(ctx.clone()).await;
+        let (access, permitted) = runtime.access_and_tools(ctx.clone()).await;
         if runtime.shadowing() {
             runtime.observe_access(&ctx);
             runtime.observe_tools(&ctx);
@@ -119,7 +137,10 @@ impl Decisions {
             requests: Mutex::new(HashMap::new()),
             denied_capabilities: OnceLock::new(),
         });
-        self.policies.insert(key, policy.clone());
+        if policy.access.fault.is_none() && policy.permitted.fault.is_none() {
+            self.policies
+                .insert_if(key, policy.clone(), || self.generations.unchanged(seen));
+        }
         policy
     }
 
@@ -129,6 +150,7 @@ impl Decisions {
         runtime: &Runtime,
         connector: &ConnectorRecord,
     ) -> Result<Arc<CachedPlan>, InjectionError> {
+        let seen = self.generations.seen();
         let generation = runtime.generation();
         let cached = runtime
             .memoize()
@@ -146,7 +168,10 @@ impl Decisions {
             plan,
             stamps,
         });
-        self.plans.insert(connector.id.clone(), cached.clone());
+        self.plans
+            .insert_if(connector.id.clone(), cached.clone(), || {
+                self.generations.unchanged(seen)
+            });
         Ok(cached)
     }
 
@@ -166,28 +191,55 @@ impl Decisions {
     pub fn forget_policies(&self) {
         self.policies.clear();
     }
+
+    /// How many policies and request decisions are memoized.
+    pub fn sizes(&self) -> (usize, usize) {
+        let policies = self.policies.values();
+        let requests = policies.iter().map(|p| p.memoized_requests()).sum();
+        (policies.len(), requests)
+    }
 }
 
 impl Policy {
     /// The request chain's decision on one message.
     pub async fn request(&self, runtime: &Runtime, asked: Asked<'_>) -> Verdict<Decision> {
-        let memoizable = runtime.memoize() && !runtime.request_chain_reads_arguments();
+        let memoizable = runtime.memoize()
+            && !runtime.request_chain_reads_arguments()
+            && (asked.method.is_empty() || crate::metrics::is_known_method(asked.method))
+            && asked
+                .tool
+                .is_none_or(|tool| self.ctx.connector.tools.iter().any(|t| t.name == tool));
         let key = (asked.method.to_owned(), asked.tool.map(str::to_owned));
         if runtime.shadowing() {
             runtime.observe_request(&self.ctx, &asked.request());
         }
-        if memoizable && let Some(verdict) = self.requests.lock().expect("request memo").get(&key) {
+        if memoizable && let Some(verdict) = self.memo().get(&key) {
             return verdict.clone();
         }
         let verdict = runtime.request(self.ctx.clone(), asked.request()).await;
-        // A fault is not a decision: retry it next time rather than remember it.
-        if memoizable && verdict.fault.is_none() {
-            self.requests
-                .lock()
-                .expect("request memo")
-                .insert(key, verdict.clone());
+        if memoizable {
+            self.remember(key, &verdict);
         }
         verdict
+    }
+
+    /// Keeps a request verdict for its key, up to the memo's bound; a fault is not a
+    /// decision: it is asked again next time rather than remembered.
+    fn remember(&self, key: RequestKey, verdict: &Verdict<Decision>) {
+        if verdict.fault.is_none() {
+            let mut memo = self.memo();
+            if memo.len() < REQUEST_MEMO {
+                memo.insert(key, verdict.clone());
+            }
+        }
+    }
+
+    fn memo(&self) -> std::sync::MutexGuard<'_, HashMap<RequestKey, Verdict<Decision>>> {
+        self.requests.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn memoized_requests(&self) -> usize {
+        self.memo().len()
     }
 
     /// The server capabilities to strip from an `initialize` answer: those whose methods
@@ -200,19 +252,30 @@ impl Policy {
         if let Some(denied) = self.denied_capabilities.get() {
             return denied.clone();
         }
+        // All the probes in one evaluation: each plugin of the chain is instantiated once.
+        let probes = CAPABILITY_PROBES.map(|(_, method)| McpRequest {
+            method: method.to_owned(),
+            tool: None,
+            arguments: None,
+            protocol_version: protocol_version.to_owned(),
+        });
+        let verdicts = runtime.requests(self.ctx.clone(), probes.into()).await;
+        let memoizable = runtime.memoize() && !runtime.request_chain_reads_arguments();
         let mut denied = Vec::new();
-        for (capability, method) in CAPABILITY_PROBES {
-            let asked = Asked {
-                method,
-                tool: None,
-                arguments: None,
-                protocol_version,
-            };
-            if !self.request(runtime, asked).await.value.is_allow() {
+        let mut faulted = false;
+        for ((capability, method), verdict) in CAPABILITY_PROBES.into_iter().zip(verdicts) {
+            faulted |= verdict.fault.is_some();
+            if !verdict.value.is_allow() {
                 denied.push(capability);
             }
+            if memoizable {
+                self.remember((method.to_owned(), None), &verdict);
+            }
         }
-        let _ = self.denied_capabilities.set(denied.clone());
+        // A faulted probe strips its capability from this answer only (fail closed).
+        if !faulted {
+            let _ = self.denied_capabilities.set(denied.clone());
+        }
         denied
     }
 }

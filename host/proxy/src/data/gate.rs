@@ -1,13 +1,15 @@
-//! What every verb of the data plane establishes before it acts: the request's Origin,
-//! the live run behind its token, its protocol version, the connector's access decision
-//! and the session it names. Each refusal is the catalogue's answer; nothing here talks to
-//! an upstream.
+//! What every verb of the data plane establishes before it acts, all from the headers
+//! (no body is read before these pass): the request's Origin, the live run behind its
+//! token, its protocol version, the run's and the connector's rate limits, the
+//! connector's access decision and the session it names. Each refusal is the catalogue's
+//! answer; nothing here talks to an upstream.
 
 // A refusal is the finished response for the client, returned straight from the handler;
 // boxing it would buy nothing on a path that ends the request.
 #![allow(clippy::result_large_err)]
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
@@ -17,9 +19,12 @@ use serde_json::Value;
 use crate::auth;
 use crate::clock::now_secs;
 use crate::data::audit;
+use crate::data::bucket::retry_after;
 use crate::data::catalogue;
 use crate::data::decisions::Policy;
+use crate::data::generation::Seen;
 use crate::data::jsonrpc::Message;
+use crate::data::runs::RunState;
 use crate::data::session::Session;
 use crate::data::upstream::SESSION_HEADER;
 use crate::state::AppState;
@@ -34,6 +39,8 @@ const DEFAULT_VERSION: &str = "2025-03-26";
 /// What every verb establishes before it acts.
 pub struct Checked {
     pub run: Arc<RunRecord>,
+    /// The run's live state on this proxy.
+    pub live: Arc<RunState>,
     pub connector: Arc<ConnectorRecord>,
     pub policy: Arc<Policy>,
     pub version: String,
@@ -60,7 +67,8 @@ pub async fn check(
             return Err(catalogue::forbidden_origin());
         }
     }
-    let run = authenticate(state, headers).await?;
+    let seen = state.data.generations.seen();
+    let run = authenticate(state, headers, seen).await?;
     let version = match headers.get("mcp-protocol-version") {
         None => DEFAULT_VERSION.to_owned(),
         Some(value) => {
@@ -71,16 +79,25 @@ pub async fn check(
             value.to_owned()
         }
     };
-    let unavailable = || catalogue::connector_unavailable(connector_id);
     let data = &state.data;
+    let live = data
+        .runs
+        .enter(&run)
+        .ok_or_else(|| catalogue::unauthorized("run_finished"))?;
+    let now = Instant::now();
+    live.take(now)
+        .map_err(|wait| catalogue::rate_limited(None, "run_rate", retry_after(wait)))?;
+    let unavailable = || catalogue::connector_unavailable(None, connector_id);
     let store = state.store.as_ref();
-    let connector = data.records.connector(store, connector_id).await;
+    let connector = data.records.connector(store, connector_id, seen).await;
     let connector = connector.ok().flatten().ok_or_else(unavailable)?;
-    let actor = data.records.actor(store, &run.actor).await;
+    data.take_connector_request(&connector.id, now)
+        .map_err(|wait| catalogue::rate_limited(None, "connector_rate", retry_after(wait)))?;
+    let actor = data.records.actor(store, &run.actor, seen).await;
     let actor = actor.ok().flatten().ok_or_else(unavailable)?;
     let policy = data
         .decisions
-        .policy(&state.runtime, &run, &actor, &connector)
+        .policy(&state.runtime, (&run, &actor, &connector), seen)
         .await;
     if let Decision::Deny(denial) = &policy.access.value {
         state.metrics.decision("access", "deny", &denial.reason);
@@ -90,6 +107,7 @@ pub async fn check(
     }
     Ok(Checked {
         run,
+        live,
         connector,
         policy,
         version,
@@ -97,7 +115,11 @@ pub async fn check(
 }
 
 /// The live run behind `Authorization: Bearer <token>` (ERR-1 otherwise).
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Arc<RunRecord>, Response> {
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    seen: Seen,
+) -> Result<Arc<RunRecord>, Response> {
     let invalid = || catalogue::unauthorized("invalid_run_token");
     let token = auth::bearer(headers)
         .filter(|t| !t.is_empty())
@@ -105,7 +127,12 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Arc<RunRe
     let run = state
         .data
         .records
-        .run(state.store.as_ref(), &vault::token_hash(token), now_secs())
+        .run(
+            state.store.as_ref(),
+            &vault::token_hash(token),
+            now_secs(),
+            seen,
+        )
         .await
         .map_err(|error| {
             tracing::error!(%error, "run lookup failed");
@@ -118,21 +145,23 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Arc<RunRe
     Ok(run)
 }
 
-/// The session a request names (ERR-4 when it names none, ERR-5 when it is unknown).
+/// The session a request names (ERR-4 when it names none, ERR-5 when it is unknown),
+/// answered with the id of the request `id` when it is known.
 pub fn session(
     state: &AppState,
     checked: &Checked,
     headers: &HeaderMap,
+    id: Option<&Value>,
 ) -> Result<Arc<Session>, Response> {
-    let id = headers
+    let session_id = headers
         .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(catalogue::missing_session)?;
+        .ok_or_else(|| catalogue::missing_session(id))?;
     let session = state
         .data
         .sessions
-        .find(id, &checked.run.id, &checked.connector.id)
-        .ok_or_else(catalogue::session_not_found)?;
+        .find(session_id, &checked.run.id, &checked.connector.id)
+        .ok_or_else(|| catalogue::session_not_found(id))?;
     session.touch(now_secs());
     Ok(session)
 }
@@ -145,7 +174,7 @@ pub async fn check_session(
     headers: &HeaderMap,
 ) -> Result<(Checked, Arc<Session>), Response> {
     let checked = check(state, connector_id, headers).await?;
-    let session = session(state, &checked, headers)?;
+    let session = session(state, &checked, headers, None)?;
     Ok((checked, session))
 }
 

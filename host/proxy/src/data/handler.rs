@@ -1,7 +1,9 @@
 //! The three verbs of `/mcp/{connectorId}`, each a sequence of named steps: the checks of
-//! `gate` (Origin, run token, protocol version, connector access, session), then for a
-//! message the request decision, audit, forward, and relay. Nothing reaches the upstream
-//! before every check has passed.
+//! `gate` (Origin, run token, protocol version, rate limits, connector access), and only
+//! then, for a message, reading the body (bounded in size and time), the session, the
+//! request decision, audit, a stream slot, forward, and relay. Nothing reaches the
+//! upstream before every check has passed, and nothing of the body is read before the
+//! token is checked. Once the body is parsed, every refusal carries the request's id.
 //!
 //! A step that refuses returns the client's finished answer as the `Err` of its
 //! `Result`, so each verb reads as its steps joined by `?`. The provider plugin's plan is
@@ -12,9 +14,9 @@
 #![allow(clippy::result_large_err)]
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -26,9 +28,11 @@ use crate::data::audit;
 use crate::data::catalogue;
 use crate::data::decisions::{Asked, CachedPlan};
 use crate::data::gate::{self, Checked};
-use crate::data::jsonrpc::{self, Message};
+use crate::data::jsonrpc::{self, Lengths, Message};
+use crate::data::plane::NoSession;
 use crate::data::relay::{Relay, Rewrite};
 use crate::data::session::{ClientCapabilities, Session};
+use crate::data::slots::{Full, ListWatch, StreamSlot};
 use crate::data::upstream::{self, Answer, Failure, Outgoing, SESSION_HEADER};
 use crate::injection::InjectionError;
 use crate::state::AppState;
@@ -40,7 +44,7 @@ pub async fn post(
     State(state): State<Arc<AppState>>,
     Path(connector_id): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
     answer(post_message(&state, &connector_id, &headers, body).await)
 }
@@ -74,24 +78,31 @@ async fn post_message(
     state: &Arc<AppState>,
     connector_id: &str,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Step<Response> {
     let checked = gate::check(state, connector_id, headers).await?;
-    let body = readable(body)?;
-    let incoming = classify(headers, body)?;
+    if !gate::accepts_json_and_sse(headers) {
+        return Err(catalogue::not_acceptable());
+    }
+    let body = read_body(state, headers, body).await?;
+    let incoming = classify(state, headers, body)?;
     let session = named_session(state, &checked, &incoming)?;
     let verdict = decide(state, &checked, &incoming.message).await;
     let plan = audit_decision(state, &checked, &incoming.message, &verdict).await?;
+    let slot = stream_slot(state, &checked, session.as_ref(), incoming.message.id())?;
     let exchange = prepare(state, &checked, incoming, session.as_ref(), plan).await;
     let answer = forward(state, &checked, &exchange, session.as_deref()).await?;
-    refuse_upstream(state, &checked, session.as_deref(), &answer, exchange.id())?;
-    let session = adopt_session(state, &checked, &exchange, &answer).or(session);
-    expect_tools_list(session.as_deref(), &exchange);
+    refuse_upstream(state, &checked, session.as_deref(), &answer, exchange.id()).await?;
+    let session = match adopt_session(state, &checked, &exchange, &answer)? {
+        Some(adopted) => Some(adopted),
+        None => session,
+    };
     let relay = Relay {
         request_id: exchange.id().cloned(),
         rewrite: exchange.rewrite,
         client: exchange.client,
-        ..relay(state, &checked, session)
+        list: exchange.list,
+        ..relay(state, &checked, session, slot)
     };
     Ok(relay.respond(answer).await)
 }
@@ -103,13 +114,14 @@ async fn open_stream(
     headers: &HeaderMap,
 ) -> Step<Response> {
     let (checked, session) = gate::check_session(state, connector_id, headers).await?;
+    let slot = stream_slot(state, &checked, Some(&session), None)?;
     let plan = state
         .data
         .decisions
         .plan(&state.runtime, &checked.connector)
         .await
         .map_err(|e| Failure::Injection(e.to_string()).answer(state, &checked.connector, None))?;
-    let answer = upstream::send(
+    let sent = upstream::send(
         state,
         Outgoing {
             connector: &checked.connector,
@@ -120,13 +132,18 @@ async fn open_stream(
             body: None,
         },
     )
-    .await
-    .map_err(|failure| failure.answer(state, &checked.connector, None))?;
-    refuse_upstream(state, &checked, Some(&session), &answer, None)?;
+    .await;
+    let answer = match sent {
+        Ok(answer) => answer,
+        Err(failure) => return Err(upstream_failed(state, &checked, "", None, None, failure).await),
+    };
+    refuse_upstream(state, &checked, Some(&session), &answer, None).await?;
     if answer.response.status() == StatusCode::METHOD_NOT_ALLOWED {
         return Err(catalogue::method_not_allowed());
     }
-    Ok(relay(state, &checked, Some(session)).respond(answer).await)
+    Ok(relay(state, &checked, Some(session), slot)
+        .respond(answer)
+        .await)
 }
 
 /// DELETE: the client ends its session.
@@ -144,17 +161,54 @@ struct Incoming<'a> {
     value: Value,
 }
 
-/// The request body, or the answer to one that could not be read (over the limit).
-fn readable(body: Result<Bytes, BytesRejection>) -> Step<Bytes> {
-    body.map_err(|rejection| catalogue::unreadable_body(rejection.status(), &rejection.body_text()))
+/// The request body, read only now that the token is checked: at most
+/// `http.max_body_bytes` (413 beyond), within `limits.body_read_timeout_ms` (408).
+async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Step<Bytes> {
+    use futures_util::StreamExt;
+
+    let max = state.config.http.max_body_bytes;
+    let too_large = || {
+        catalogue::unreadable_body(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the body is larger than http.max_body_bytes ({max} bytes)"),
+        )
+    };
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let read = async {
+        let mut stream = body.into_data_stream();
+        let mut bytes = Vec::with_capacity(declared.map_or(0, |n| n as usize).min(max));
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|_| {
+                catalogue::unreadable_body(StatusCode::BAD_REQUEST, "the body broke off")
+            })?;
+            if bytes.len() + chunk.len() > max {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(bytes))
+    };
+    let timeout = Duration::from_millis(state.data.limits.body_read_timeout_ms);
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or_else(|_| Err(catalogue::body_timeout()))
 }
 
-/// `Accept`, then the body as one JSON-RPC message, then `Mcp-Method`/`Mcp-Name`.
-fn classify(headers: &HeaderMap, body: Bytes) -> Step<Incoming<'_>> {
-    if !gate::accepts_json_and_sse(headers) {
-        return Err(catalogue::not_acceptable());
-    }
-    let (message, value) = jsonrpc::parse(&body).map_err(|m| catalogue::malformed(&m))?;
+/// The body as one JSON-RPC message, then `Mcp-Method`/`Mcp-Name`.
+fn classify<'a>(state: &AppState, headers: &'a HeaderMap, body: Bytes) -> Step<Incoming<'a>> {
+    let limits = &state.data.limits;
+    let lengths = Lengths {
+        method: limits.method_bytes,
+        tool: limits.tool_bytes,
+        id: limits.id_bytes,
+    };
+    let (message, value) = jsonrpc::parse(&body, lengths).map_err(|m| catalogue::malformed(&m))?;
     gate::check_method_headers(headers, &message)?;
     Ok(Incoming {
         headers,
@@ -173,7 +227,32 @@ fn named_session(
     if incoming.message.method() == "initialize" || checked.stateless() {
         return Ok(None);
     }
-    gate::session(state, checked, incoming.headers).map(Some)
+    gate::session(state, checked, incoming.headers, incoming.message.id()).map(Some)
+}
+
+/// A slot for the exchange, unless the run or the session has all the open streams it
+/// may have (ERR-13).
+fn stream_slot(
+    state: &AppState,
+    checked: &Checked,
+    session: Option<&Arc<Session>>,
+    id: Option<&Value>,
+) -> Step<StreamSlot> {
+    let limits = &state.data.limits;
+    StreamSlot::take(
+        &checked.live,
+        session,
+        limits.streams_per_run,
+        limits.streams_per_session,
+    )
+    .map_err(|full| {
+        let reason = match full {
+            Full::Run => "streams_per_run",
+            Full::Session => "streams_per_session",
+        };
+        state.metrics.decision("limit", "deny", reason);
+        catalogue::rate_limited(id, reason, 1)
+    })
 }
 
 /// The request chain's decision on the message, counted.
@@ -233,7 +312,7 @@ async fn audit_decision(
     state.data.audit.record(record(&[])).await;
     Err(match (message, denial.code) {
         (_, DenyCode::ConnectorUnavailable) => {
-            catalogue::connector_unavailable(&checked.connector.id)
+            catalogue::connector_unavailable(message.id(), &checked.connector.id)
         }
         (Message::Request { id, .. }, DenyCode::ToolNotPermitted) => {
             catalogue::tool_not_permitted(id, message.tool().unwrap_or(""), &denial.reason)
@@ -257,6 +336,8 @@ struct Exchange<'a> {
     plan: Plan,
     rewrite: Option<Rewrite>,
     client: ClientCapabilities,
+    /// Held from before the `tools/list` is forwarded until its relay ends.
+    list: Option<ListWatch>,
 }
 
 impl Exchange<'_> {
@@ -306,6 +387,7 @@ async fn prepare<'a>(
     } else {
         body
     };
+    let list = matches!(rewrite, Some(Rewrite::ToolsList)).then(|| ListWatch::new(&checked.live));
     Exchange {
         headers,
         message,
@@ -313,6 +395,7 @@ async fn prepare<'a>(
         plan,
         rewrite,
         client,
+        list,
     }
 }
 
@@ -323,12 +406,22 @@ async fn forward(
     exchange: &Exchange<'_>,
     session: Option<&Session>,
 ) -> Step<Answer> {
-    let failed = |failure: Failure| failure.answer(state, &checked.connector, exchange.id());
-    let plan = exchange
-        .plan
-        .as_ref()
-        .map_err(|error| failed(Failure::Injection(error.to_string())))?;
-    upstream::send(
+    let message = &exchange.message;
+    let failed = |failure: Failure| {
+        upstream_failed(
+            state,
+            checked,
+            message.method(),
+            message.tool(),
+            exchange.id(),
+            failure,
+        )
+    };
+    let plan = match &exchange.plan {
+        Ok(plan) => plan,
+        Err(error) => return Err(failed(Failure::Injection(error.to_string())).await),
+    };
+    let sent = upstream::send(
         state,
         Outgoing {
             connector: &checked.connector,
@@ -339,13 +432,55 @@ async fn forward(
             body: Some(exchange.body.clone()),
         },
     )
-    .await
-    .map_err(failed)
+    .await;
+    match sent {
+        Ok(answer) => Ok(answer),
+        Err(failure) => Err(failed(failure).await),
+    }
+}
+
+/// The client's answer to an exchange that got no usable upstream answer. A grant found to
+/// be no good (the connector now needs re-authorization) is audited.
+async fn upstream_failed(
+    state: &AppState,
+    checked: &Checked,
+    method: &str,
+    tool: Option<&str>,
+    id: Option<&Value>,
+    failure: Failure,
+) -> Response {
+    if let Failure::Reauthorization { reason } = &failure {
+        let record =
+            audit::reauthorization(&checked.run.id, &checked.connector.id, method, tool, reason);
+        state.data.audit.record(record).await;
+    }
+    failure.answer(state, &checked.connector, id)
+}
+
+/// FR-34: a static credential the upstream rejects is not retried: the connector needs
+/// re-authorization (a new key) until its owner gives one, and what was decided about it
+/// is read again. An OAuth connector's 401 is handled where its token is renewed.
+async fn credential_rejected(state: &AppState, connector: &str) {
+    match state.store.credential_rejected(connector).await {
+        Ok(true) => {
+            tracing::warn!(%connector, "the upstream rejected the credential; the connector needs re-authorization");
+            state
+                .revocations
+                .revoke(crate::revocation::Revocation::ConnectorChanged {
+                    connector: connector.to_owned(),
+                })
+                .await;
+        }
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(%connector, error = %e, "could not mark the connector for re-authorization")
+        }
+    }
 }
 
 /// Upstream answers the client must not see as they are: auth challenges (ERR-8, ERR-9)
 /// and an expired upstream session (ERR-5, so the client re-initializes).
-fn refuse_upstream(
+async fn refuse_upstream(
     state: &AppState,
     checked: &Checked,
     session: Option<&Session>,
@@ -356,7 +491,12 @@ fn refuse_upstream(
     match response.status().as_u16() {
         401 => {
             state.metrics.upstream_error("unauthorized");
-            Err(catalogue::needs_reauthorization(id, &checked.connector.id))
+            credential_rejected(state, &checked.connector.id).await;
+            Err(catalogue::needs_reauthorization(
+                id,
+                &checked.connector.id,
+                Some("credential_rejected"),
+            ))
         }
         403 => match upstream::insufficient_scope(response.headers()) {
             Some(scope) => {
@@ -369,57 +509,67 @@ fn refuse_upstream(
             if let Some(session) = session {
                 state.data.end_session(session);
             }
-            Err(catalogue::session_not_found())
+            Err(catalogue::session_not_found(id))
         }
         _ => Ok(()),
     }
 }
 
-/// The proxy session an accepted `initialize` opens, mapped to the upstream's.
+/// The proxy session an accepted `initialize` opens, mapped to the upstream's; refused
+/// when the run finished while the `initialize` was upstream (ERR-1) or already has
+/// `limits.sessions_per_run` sessions (ERR-13), and the upstream session is closed.
 fn adopt_session(
     state: &AppState,
     checked: &Checked,
     exchange: &Exchange<'_>,
     answer: &Answer,
-) -> Option<Arc<Session>> {
+) -> Step<Option<Arc<Session>>> {
     let response = &answer.response;
     if !exchange.initialize() || !response.status().is_success() {
-        return None;
+        return Ok(None);
     }
     let upstream_id = response
         .headers()
         .get(SESSION_HEADER)
         .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
-    Some(state.data.open_session(
-        &checked.run.id,
+    let opened = state.data.open_session(
+        &checked.live,
         &checked.connector.id,
-        upstream_id,
+        upstream_id.clone(),
         exchange.client,
         now_secs(),
-    ))
-}
-
-/// Notes a `tools/list` whose answer is due, so it is filtered on whichever stream of
-/// the session it arrives.
-fn expect_tools_list(session: Option<&Session>, exchange: &Exchange<'_>) {
-    if let (Some(session), Some(Rewrite::ToolsList), Some(id)) =
-        (session, &exchange.rewrite, exchange.id())
-    {
-        session
-            .pending_lists
-            .lock()
-            .expect("pending lists")
-            .insert(id.to_string());
+    );
+    match opened {
+        Ok(session) => Ok(Some(session)),
+        Err(refused) => {
+            if let Some(upstream_id) = upstream_id {
+                state
+                    .data
+                    .close_upstream(&checked.connector.id, upstream_id);
+            }
+            Err(match refused {
+                NoSession::Finished => catalogue::unauthorized("run_finished"),
+                NoSession::Full => {
+                    state.metrics.decision("limit", "deny", "sessions_per_run");
+                    catalogue::rate_limited(exchange.id(), "sessions_per_run", 1)
+                }
+            })
+        }
     }
 }
 
 /// The relay of an upstream answer on this session (or, without one, on the run), for
 /// no request in particular.
-fn relay(state: &Arc<AppState>, checked: &Checked, session: Option<Arc<Session>>) -> Relay {
+fn relay(
+    state: &Arc<AppState>,
+    checked: &Checked,
+    session: Option<Arc<Session>>,
+    slot: StreamSlot,
+) -> Relay {
     let (cancel, client) = match &session {
         Some(session) => (session.cancel.clone(), session.client),
         None => (
-            state.data.runs.child(&checked.run.id),
+            checked.live.cancel.child_token(),
             ClientCapabilities::default(),
         ),
     };
@@ -427,11 +577,15 @@ fn relay(state: &Arc<AppState>, checked: &Checked, session: Option<Arc<Session>>
         state: state.clone(),
         connector: checked.connector.clone(),
         permitted: checked.policy.permitted.value.clone(),
+        run: checked.live.clone(),
         session,
         request_id: None,
         rewrite: None,
         client,
         cancel,
+        revoked: state.data.connector_token(&checked.connector.id),
+        _slot: slot,
+        list: None,
     }
 }
 

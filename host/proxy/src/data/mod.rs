@@ -5,18 +5,22 @@
 //! |---|---|
 //! | `handler` | each verb as a sequence of named steps |
 //! | `gate` | the checks before anything is forwarded: Origin, run token, version, access, session |
-//! | `jsonrpc` | parsing and classifying one client message |
+//! | `jsonrpc` | parsing and classifying one client message, strictly; comparing ids |
 //! | `catalogue` | the proxy's own answers: the error catalogue |
 //! | `decisions` | asking the plugin chains, and memoizing their pure answers |
 //! | `upstream` | building and sending the upstream request (header policy, injection) |
-//! | `relay` | streaming the answer back, filtered and redacted |
+//! | `relay` | streaming the answer back, bounded, filtered and redacted |
+//! | `sse` | reading and writing event streams, bounded |
 //! | `plane` | [`DataPlane`]: what is kept between requests, as parts with one job each |
 //! | `session` | the proxy session table |
-//! | `runs` | the cancellation token of each run |
+//! | `runs` | the live runs: cancellation, counters, rate limit, tombstones |
+//! | `slots` | the open streams and due `tools/list` answers a run holds, counted |
+//! | `bucket` | the token bucket of the rate limits |
 //! | `cache` | the records kept between requests, and the map every cache is made of |
+//! | `generation` | the versions that keep a cache fill from undoing a revocation |
 //! | `audit` | the batched audit writer |
 //! | `closer` | the queue of best-effort upstream session DELETEs |
-//! | `tasks` | the background work: idle reaper, upstream closer |
+//! | `tasks` | the background work: idle reaper, expiry, upstream closer |
 //!
 //! Building the router has no side effect: every part exists before the first request
 //! (`app::start` builds them and starts `tasks`). The control plane never reaches into
@@ -28,32 +32,35 @@
 //! without re-encoding what it does not inspect.
 
 mod audit;
+mod bucket;
 mod cache;
 mod catalogue;
 mod closer;
 mod decisions;
 mod gate;
+mod generation;
 mod handler;
 mod jsonrpc;
 pub mod plane;
 mod relay;
 mod runs;
 mod session;
+mod slots;
+mod sse;
 pub(crate) mod tasks;
 mod upstream;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::extract::rejection::BytesRejection;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use axum::routing::any;
 
 pub(crate) use audit::AuditSink;
-pub use plane::DataPlane;
+pub use plane::{DataPlane, Footprint};
 
 use crate::state::AppState;
 
@@ -63,7 +70,6 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/mcp/{connector_id}", verbs.clone())
         .route("/mcp/{connector_id}/", verbs)
-        .layer(DefaultBodyLimit::max(state.config.http.max_body_bytes))
         .with_state(state)
 }
 
@@ -72,7 +78,7 @@ async fn dispatch(
     state: State<Arc<AppState>>,
     path: Path<String>,
     headers: HeaderMap,
-    body: Result<axum::body::Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
     match method {
         Method::POST => handler::post(state, path, headers, body).await,

@@ -1,36 +1,59 @@
-//! Relaying the upstream's answer to the client (FR-35 to FR-38).
+//! Relaying the upstream's answer to the client (FR-35 to FR-38), bounded and filtered.
 //!
-//! A JSON answer is passed through as bytes unless it is one the proxy must rewrite (the
-//! answer to `initialize`/`server/discover`, whose denied capabilities are removed, and
-//! to `tools/list`, filtered to the permitted set); an SSE answer is relayed event by
-//! event as it arrives, never buffered whole, with the same rewrites applied to whichever
-//! event carries those answers. Every text is redacted of the credential. A server-to-
-//! client request the client did not declare a capability for is answered upstream with
-//! `-32601` on the client's behalf instead of being forwarded. Streams end when the
-//! session ends or the run finishes.
+//! An SSE answer is relayed event by event as it arrives (never buffered whole, and no
+//! event over `limits.sse_event_bytes`). A JSON answer is relayed whole when it must be
+//! read (a rewrite, a `tools/list` answer due on the run, or a small body), up to
+//! `limits.answer_bytes`; a larger one that needs no reading is streamed through as it
+//! arrives, redacted on the way and cut off at the same limit. An answer over a limit
+//! ends with ERR-10 (`-32006`, `data.reason` saying which) and never grows the proxy.
+//!
+//! The `tools/list` filter fails closed. Every response carrying `result.tools` is
+//! filtered to the permitted tools of the connector's snapshot whatever its id and
+//! whichever stream it comes on (an answer whose own stream ended may come on a later
+//! one). While a `tools/list` answer is due anywhere on the run (see `slots`), and on
+//! every GET stream, each message is parsed strictly, and a message that cannot be read,
+//! or a response without an id, is dropped. The answer to the relayed request itself is recognised by its id
+//! compared as a JSON-RPC id (`2` is `2.0`), written back with the client's own id; if it
+//! needs a rewrite and cannot be read, or its `result.tools` is not an array, the client
+//! gets an error instead. The answer to `initialize`/`server/discover` loses the
+//! capabilities of denied methods.
+//!
+//! Every text is redacted of what the request carried that is confidential (every SSE
+//! field included). A server-to-client request the client did not declare a capability
+//! for is answered upstream with `-32601` on the client's behalf instead of being
+//! forwarded. Streams end when the session ends, the run finishes or expires, or the
+//! connector changes.
 
-use std::collections::HashSet;
-use std::convert::Infallible;
-use std::sync::Arc;
+use std::borrow::Cow;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use portcullis_model::ToolSet;
 use serde_json::Value;
-use sse_stream::{Sse, SseBody, SseByteStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::data::catalogue::{self, error_body};
+use self::streams::{PassThrough, SseState};
+use self::tools::strip_capabilities;
+use crate::data::catalogue::{self, error_body, unusable_answer_body};
+use crate::data::jsonrpc;
+use crate::data::runs::RunState;
 use crate::data::session::{ClientCapabilities, Session};
+use crate::data::slots::{ListWatch, StreamSlot};
+use crate::data::sse::{self, Event};
 use crate::data::upstream::{self, Answer, SESSION_HEADER};
-use crate::injection::Injection;
-use crate::redact::redact;
+use crate::redact::{Redactor, StreamRedactor};
 use crate::state::AppState;
 use crate::store::ConnectorRecord;
+
+/// A JSON answer up to this size is read whole before it is relayed.
+const PEEK_BYTES: usize = 64 << 10;
 
 /// The rewrite the answer to the relayed request needs.
 #[derive(Clone, Debug)]
@@ -47,6 +70,7 @@ pub struct Relay {
     pub connector: Arc<ConnectorRecord>,
     /// The run's permitted tools on this connector.
     pub permitted: ToolSet,
+    pub run: Arc<RunState>,
     pub session: Option<Arc<Session>>,
     /// The id of the request this answer is for (none for GET streams).
     pub request_id: Option<Value>,
@@ -55,34 +79,39 @@ pub struct Relay {
     pub client: ClientCapabilities,
     /// Ends the relay: the session's token, or a child of the run's.
     pub cancel: CancellationToken,
+    /// Ends the relay when the connector changes.
+    pub revoked: CancellationToken,
+    /// The stream slot the exchange holds until the relay ends (held, never read).
+    pub _slot: StreamSlot,
+    /// Held while this relay's own `tools/list` answer is due.
+    pub list: Option<ListWatch>,
 }
 
 /// A relay under way: what it was given, and what it learnt from the answer so far.
 struct Relaying {
     relay: Relay,
-    /// The credential of this request, to redact from everything that comes back.
-    injection: Injection,
+    redactor: Redactor,
     /// The proxy session id to return to the client, if any.
     session_header: Option<HeaderValue>,
     /// Set once the answer to `request_id` has been relayed.
     answered: AtomicBool,
+    /// The relay's own `tools/list` watch, released once its answer went out.
+    list: Mutex<Option<ListWatch>>,
     /// Set once the upstream sent an event id, from which a client can resume.
     resumable: AtomicBool,
 }
 
-enum Outcome {
-    Forward(Vec<u8>),
+enum Outcome<'a> {
+    /// Pass this on (redacted by the caller).
+    Forward(Cow<'a, [u8]>),
     Drop,
 }
 
 impl Relay {
     /// Relays `answer` to the client: its status, then nothing, one JSON body or an SSE
     /// stream.
-    pub async fn respond(self, answer: Answer) -> Response {
-        let Answer {
-            response,
-            injection,
-        } = answer;
+    pub async fn respond(mut self, answer: Answer) -> Response {
+        let Answer { response, redactor } = answer;
         let status = response.status();
         let is_sse = response
             .headers()
@@ -93,11 +122,13 @@ impl Relay {
             .session
             .as_ref()
             .and_then(|s| HeaderValue::from_str(&s.id).ok());
+        let list = Mutex::new(self.list.take());
         let relaying = Relaying {
             relay: self,
-            injection,
+            redactor,
             session_header,
             answered: AtomicBool::new(false),
+            list,
             resumable: AtomicBool::new(false),
         };
         if matches!(status, StatusCode::ACCEPTED | StatusCode::NO_CONTENT) {
@@ -110,70 +141,137 @@ impl Relay {
     }
 }
 
+/// What the upstream sends, as a stream of chunks.
+type Chunks = BoxStream<'static, reqwest::Result<Bytes>>;
+
 impl Relaying {
-    /// Relays a JSON body.
+    fn limits(&self) -> &crate::config::LimitsConfig {
+        &self.relay.state.data.limits
+    }
+
+    /// Relays a JSON body: whole when it must be read, streamed through otherwise.
     async fn json(self, status: StatusCode, response: reqwest::Response) -> Response {
         let content_type = response
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
             .unwrap_or(HeaderValue::from_static("application/json"));
-        let bytes = match response.bytes().await {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                self.relay.state.metrics.upstream_error("read");
-                tracing::warn!(connector = %self.relay.connector.id, error = %upstream::error_chain(&error), "upstream answer broke off");
-                return catalogue::upstream_unavailable(
-                    self.relay.request_id.as_ref(),
-                    error.is_timeout(),
-                );
+        let limit = self.limits().answer_bytes;
+        if response.content_length().is_some_and(|n| n > limit as u64) {
+            return self.too_large();
+        }
+        let mut chunks: Chunks = response.bytes_stream().boxed();
+        let must_read = self.must_read_whole();
+        let whole_until = if must_read { limit } else { PEEK_BYTES };
+        let mut body = Vec::new();
+        let ended = loop {
+            match chunks.next().await {
+                None => break true,
+                Some(Ok(chunk)) => {
+                    body.extend_from_slice(&chunk);
+                    if body.len() > limit {
+                        return self.too_large();
+                    }
+                    if body.len() > whole_until {
+                        break false;
+                    }
+                }
+                Some(Err(error)) => return self.broken_off(error),
             }
         };
-        // One JSON body is the whole answer: nothing can be left unanswered, so there is no
-        // need to parse it just to see whether the request's id is in it.
-        self.answered.store(true, Ordering::Relaxed);
-        let body = match self.message(&bytes) {
-            Outcome::Forward(body) => body,
-            Outcome::Drop => Vec::new(),
+        let session_header = self.session_header.clone();
+        let mut response = if ended {
+            let body = match self.message(&body) {
+                Outcome::Forward(bytes) => self.redactor.redact(&bytes).into_owned(),
+                Outcome::Drop => Vec::new(),
+            };
+            (status, body).into_response()
+        } else {
+            let mut response = Response::new(self.pass_through(body, chunks));
+            *response.status_mut() = status;
+            response
         };
-        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, content_type);
+        if let Some(id) = session_header {
+            headers.insert(SESSION_HEADER, id);
+        }
         response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, content_type);
-        self.finish(response)
+    }
+
+    /// A JSON body streamed through as it arrives, redacted, cut off past the limit.
+    fn pass_through(self, first: Vec<u8>, chunks: Chunks) -> Body {
+        let mut redactor = StreamRedactor::new(self.redactor.clone());
+        let seen = first.len();
+        let first = Bytes::from(redactor.push(&first));
+        let stop = Box::pin(self.stopped());
+        let state = PassThrough {
+            relay: self,
+            chunks,
+            redactor,
+            seen,
+            first: Some(first),
+            done: false,
+            stop,
+        };
+        Body::from_stream(futures_util::stream::unfold(
+            state,
+            |mut state| async move {
+                let next = state.next().await?;
+                Some((next, state))
+            },
+        ))
+    }
+
+    /// ERR-10 for an answer over `limits.answer_bytes`.
+    fn too_large(&self) -> Response {
+        self.relay.state.metrics.upstream_error("too_large");
+        tracing::warn!(connector = %self.relay.connector.id, "an upstream answer passed limits.answer_bytes");
+        self.finish(catalogue::unusable_answer(
+            self.relay.request_id.as_ref(),
+            "answer_too_large",
+        ))
+    }
+
+    fn broken_off(&self, error: reqwest::Error) -> Response {
+        let timeout = error.is_timeout();
+        self.relay.state.metrics.upstream_error("read");
+        let detail = upstream::describe(error, &self.redactor);
+        tracing::warn!(connector = %self.relay.connector.id, error = %detail, "upstream answer broke off");
+        catalogue::upstream_unavailable(self.relay.request_id.as_ref(), timeout)
+    }
+
+    /// Resolves when the relay must end: the session or run ended, or the connector
+    /// changed.
+    fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        let cancel = self.relay.cancel.clone();
+        let revoked = self.relay.revoked.clone();
+        async move {
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                () = revoked.cancelled() => {}
+            }
+        }
     }
 
     /// Relays an SSE stream event by event.
     fn sse(self, status: StatusCode, response: reqwest::Response) -> Response {
-        let cancel = self.relay.cancel.clone();
         let session_header = self.session_header.clone();
-        let relay = Arc::new(self);
-        let at_end = relay.clone();
-        let events = SseByteStream::new(response.bytes_stream())
-            .take_until(cancel.clone().cancelled_owned())
-            .filter_map(move |event| {
-                let relay = relay.clone();
-                async move {
-                    match event {
-                        Ok(event) => relay.event(event).map(Ok::<Sse, Infallible>),
-                        Err(error) => {
-                            tracing::warn!(connector = %relay.relay.connector.id, %error, "upstream stream broke off");
-                            relay.relay.state.metrics.upstream_error("stream");
-                            relay.unanswered_error().map(Ok)
-                        }
-                    }
-                }
-            })
-            .chain(futures_util::stream::once(async move {
-                // A stream that ended without the answer and without an event id to resume
-                // from leaves the client nothing to wait for: say the upstream failed.
-                let resumable = at_end.resumable.load(Ordering::Relaxed);
-                (!resumable && !cancel.is_cancelled())
-                    .then(|| at_end.unanswered_error())
-                    .flatten()
-                    .map(Ok)
-            }).filter_map(std::future::ready));
-        let mut response = Response::new(Body::new(SseBody::new(events)));
+        let parser = sse::Parser::new(self.limits().sse_event_bytes);
+        let stop = Box::pin(self.stopped());
+        let state = SseState {
+            relay: self,
+            chunks: response.bytes_stream().boxed(),
+            parser,
+            out: VecDeque::new(),
+            done: false,
+            stop,
+        };
+        let events = futures_util::stream::unfold(state, |mut state| async move {
+            let next = state.next().await?;
+            Some((Ok::<Bytes, std::convert::Infallible>(next), state))
+        });
+        let mut response = Response::new(Body::from_stream(events));
         *response.status_mut() = status;
         let headers = response.headers_mut();
         headers.insert(
@@ -195,104 +293,167 @@ impl Relaying {
         response
     }
 
-    fn event(&self, event: Sse) -> Option<Sse> {
+    /// One upstream event, as the client gets it.
+    fn event(&self, event: Event) -> Option<Bytes> {
         if event.id.as_deref().is_some_and(|id| !id.is_empty()) {
             self.resumable.store(true, Ordering::Relaxed);
         }
-        let Some(data) = event.data.as_deref().filter(|d| !d.trim().is_empty()) else {
-            return Some(Sse {
+        let out = match event.data.as_deref().filter(|d| !d.trim().is_empty()) {
+            None => Event {
                 event: None,
                 ..event
-            });
+            },
+            Some(data) => match self.message(data.as_bytes()) {
+                Outcome::Drop => return None,
+                Outcome::Forward(bytes) => Event {
+                    event: event.event.filter(|name| name == "message"),
+                    data: Some(String::from_utf8_lossy(&bytes).into_owned()),
+                    id: event.id,
+                    retry: event.retry,
+                },
+            },
         };
-        match self.message(data.as_bytes()) {
-            Outcome::Drop => None,
-            Outcome::Forward(bytes) => Some(Sse {
-                event: event.event.filter(|name| name == "message"),
-                data: Some(String::from_utf8_lossy(&bytes).into_owned()),
-                id: event.id,
-                retry: event.retry,
-            }),
-        }
+        Some(Bytes::from(
+            self.redactor.redact(&out.encode()).into_owned(),
+        ))
     }
 
-    /// Applies the rewrites, the capability check and redaction to one message.
-    fn message(&self, bytes: &[u8]) -> Outcome {
-        let secret = self.injection.secret();
-        if !self.needs_parse(bytes) {
-            return Outcome::Forward(redact(bytes, secret).into_owned());
+    /// Whether a `tools/list` answer could arrive here: one is due on the run, or this
+    /// is a GET stream (which carries resumed answers).
+    fn watching(&self) -> bool {
+        self.relay.request_id.is_none() || self.relay.run.lists_due()
+    }
+
+    /// Notes that the answer to the relayed request went out: its `tools/list` answer,
+    /// if it was one, is no longer due.
+    fn mark_answered(&self) {
+        self.answered.store(true, Ordering::Relaxed);
+        self.list.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    /// Whether the answer to the relayed request has yet to come.
+    fn own_due(&self) -> bool {
+        self.relay.request_id.is_some() && !self.answered.load(Ordering::Relaxed)
+    }
+
+    fn must_read_whole(&self) -> bool {
+        self.relay.rewrite.is_some() || self.watching()
+    }
+
+    /// Applies the filter, the rewrites and the capability check to one message.
+    fn message<'a>(&self, bytes: &'a [u8]) -> Outcome<'a> {
+        let watching = self.watching();
+        let own_due = self.own_due();
+        // A message that might carry `result.tools` or a request is read whatever is
+        // due: an answer to a `tools/list` whose own stream ended may come on any later
+        // stream. A key may be written with escapes (`"\u0074ools"`), so any escape
+        // means reading too.
+        let must_parse = watching
+            || own_due
+            || self.relay.rewrite.is_some()
+            || memchr::memmem::find(bytes, b"\"method\"").is_some()
+            || memchr::memmem::find(bytes, b"\"tools\"").is_some()
+            || memchr::memmem::find(bytes, b"\\u").is_some();
+        if !must_parse {
+            return Outcome::Forward(Cow::Borrowed(bytes));
         }
-        let Ok(mut value) = serde_json::from_slice::<Value>(bytes) else {
-            return Outcome::Forward(redact(bytes, secret).into_owned());
+        let mut value = match jsonrpc::strict_value(bytes) {
+            Ok(value @ Value::Object(_)) => value,
+            _ => return self.unreadable(bytes, watching),
         };
-        if let (Some(method), Some(id)) =
-            (value.get("method").and_then(Value::as_str), value.get("id"))
-        {
-            if !self.relay.client.accepts(method) {
+        if let Some(method) = value.get("method") {
+            if let (Some(method), Some(id)) = (method.as_str(), value.get("id"))
+                && !self.relay.client.accepts(method)
+            {
                 self.decline_server_request(id.clone());
                 return Outcome::Drop;
             }
-            return Outcome::Forward(redact(bytes, secret).into_owned());
+            return Outcome::Forward(Cow::Borrowed(bytes));
         }
-        let Some(id) = value.get("id").cloned() else {
-            return Outcome::Forward(redact(bytes, secret).into_owned());
+        let id = value.get("id").filter(|id| jsonrpc::is_id(id)).cloned();
+        let own = match (&self.relay.request_id, &id) {
+            (Some(own), Some(id)) => jsonrpc::same_id(own, id),
+            _ => false,
         };
-        if self.relay.request_id.as_ref() == Some(&id) {
-            self.answered.store(true, Ordering::Relaxed);
+        if id.is_none() {
+            if own_due && self.relay.rewrite.is_some() {
+                return self.unreadable(bytes, watching);
+            }
+            if watching && value.get("result").is_some() {
+                return Outcome::Drop;
+            }
+            return Outcome::Forward(Cow::Borrowed(bytes));
         }
-        let rewrite = match (&self.relay.request_id, &self.relay.rewrite) {
-            (Some(own), Some(rewrite)) if *own == id => Some(rewrite.clone()),
-            _ => self.pending_list(&id).then_some(Rewrite::ToolsList),
+        if own {
+            self.mark_answered();
+        }
+        let lists_tools = value.get("result").and_then(|r| r.get("tools")).is_some();
+        let rewrite = match (own, &self.relay.rewrite) {
+            (true, Some(rewrite)) => Some(rewrite.clone()),
+            _ => lists_tools.then_some(Rewrite::ToolsList),
         };
-        match rewrite {
+        let ok = match rewrite {
             Some(Rewrite::ToolsList) => self.filter_tools(&mut value),
-            Some(Rewrite::Capabilities(denied)) => strip_capabilities(&mut value, &denied),
-            None => return Outcome::Forward(redact(bytes, secret).into_owned()),
+            Some(Rewrite::Capabilities(denied)) => {
+                strip_capabilities(&mut value, &denied);
+                true
+            }
+            None => return Outcome::Forward(Cow::Borrowed(bytes)),
+        };
+        let reply_id = if own {
+            self.relay.request_id.clone()
+        } else {
+            id
+        };
+        if !ok {
+            let error = unusable_answer_body(reply_id.as_ref(), "malformed_answer");
+            return Outcome::Forward(Cow::Owned(error.to_string().into_bytes()));
         }
-        let text = serde_json::to_vec(&value).unwrap_or_default();
-        Outcome::Forward(redact(&text, secret).into_owned())
+        if let Some(reply_id) = reply_id {
+            value["id"] = reply_id;
+        }
+        Outcome::Forward(Cow::Owned(serde_json::to_vec(&value).unwrap_or_default()))
     }
 
-    /// Whether a message may need more than redaction: a rewrite or a capability check.
-    fn needs_parse(&self, bytes: &[u8]) -> bool {
-        let pending_lists = self
-            .relay
-            .session
-            .as_ref()
-            .is_some_and(|s| !s.pending_lists.lock().expect("pending lists").is_empty());
-        let unanswered = self.relay.request_id.is_some() && !self.answered.load(Ordering::Relaxed);
-        let rewrites = self
-            .relay
-            .rewrite
-            .as_ref()
-            .is_some_and(|r| !matches!(r, Rewrite::Capabilities(c) if c.is_empty()));
-        unanswered
-            || rewrites
-            || pending_lists
-            || memchr::memmem::find(bytes, b"\"method\"").is_some()
+    /// A message that could not be read where it had to be: the error owed for the
+    /// relayed request when its answer needed a rewrite, nothing while a `tools/list`
+    /// answer is due, the bytes as they are otherwise.
+    fn unreadable<'a>(&self, bytes: &'a [u8], watching: bool) -> Outcome<'a> {
+        if self.own_due() && self.relay.rewrite.is_some() {
+            self.mark_answered();
+            self.relay.state.metrics.upstream_error("malformed_answer");
+            let error = unusable_answer_body(self.relay.request_id.as_ref(), "malformed_answer");
+            return Outcome::Forward(Cow::Owned(error.to_string().into_bytes()));
+        }
+        if watching {
+            self.relay.state.metrics.upstream_error("malformed_answer");
+            return Outcome::Drop;
+        }
+        Outcome::Forward(Cow::Borrowed(bytes))
     }
 
-    /// The error event owed to the client when its request can no longer be answered;
-    /// `None` once an answer went out, so the client never gets two.
-    fn unanswered_error(&self) -> Option<Sse> {
+    /// The error event owed to the client when its request can no longer be answered
+    /// (`reason` in its data when the proxy refused the answer); `None` once an answer
+    /// went out, so the client never gets two.
+    fn unanswered_error(&self, reason: Option<&str>) -> Option<Bytes> {
         let id = self.relay.request_id.as_ref()?;
         if self.answered.swap(true, Ordering::Relaxed) {
             return None;
         }
-        let body = error_body(Some(id), -32006, "Upstream MCP server unavailable", None);
-        Some(Sse::default().data(body.to_string()))
+        let body = match reason {
+            Some(reason) => unusable_answer_body(Some(id), reason),
+            None => error_body(Some(id), -32006, "Upstream MCP server unavailable", None),
+        };
+        let event = Event {
+            data: Some(body.to_string()),
+            ..Event::default()
+        };
+        Some(Bytes::from(event.encode()))
     }
 
-    fn pending_list(&self, id: &Value) -> bool {
-        self.relay.session.as_ref().is_some_and(|s| {
-            s.pending_lists
-                .lock()
-                .expect("pending lists")
-                .remove(&id.to_string())
-        })
-    }
-
-    fn filter_tools(&self, value: &mut Value) {
+    /// Keeps the permitted tools of the snapshot in `result.tools` (see
+    /// [`tools::filter_tools`]).
+    fn filter_tools(&self, value: &mut Value) -> bool {
         let snapshot: HashSet<&str> = self
             .relay
             .connector
@@ -300,22 +461,7 @@ impl Relaying {
             .iter()
             .map(|t| t.name.as_str())
             .collect();
-        let Some(result) = value.get_mut("result").and_then(Value::as_object_mut) else {
-            return;
-        };
-        if let Some(Value::Array(tools)) = result.get_mut("tools") {
-            tools.retain(|tool| {
-                tool.get("name")
-                    .and_then(Value::as_str)
-                    .is_some_and(|name| {
-                        snapshot.contains(name) && self.relay.permitted.contains(name)
-                    })
-            });
-        }
-        // A filtered list is specific to this run: 2026-07-28 clients must not share it.
-        if result.contains_key("cacheScope") {
-            result.insert("cacheScope".to_owned(), Value::String("private".to_owned()));
-        }
+        tools::filter_tools(value, &snapshot, &self.relay.permitted)
     }
 
     /// Answers a server-to-client request upstream with -32601, since the client never
@@ -346,15 +492,5 @@ impl Relaying {
     }
 }
 
-/// Removes `denied` from `result.capabilities`.
-pub fn strip_capabilities(value: &mut Value, denied: &[&str]) {
-    if let Some(capabilities) = value
-        .get_mut("result")
-        .and_then(|r| r.get_mut("capabilities"))
-        .and_then(Value::as_object_mut)
-    {
-        for capability in denied {
-            capabilities.remove(*capability);
-        }
-    }
-}
+mod streams;
+mod tools;

@@ -6,17 +6,18 @@
 //! run's token is unknown (404), not forbidden, so it reveals nothing.
 //!
 //! This module keeps the table only; ending a session (cancelling its streams, closing
-//! the upstream's session) is the data plane's (`plane`).
+//! the upstream's session) is the data plane's (`plane`). A session with an open stream
+//! is in use: the idle reaper passes it by ([`SessionTable::take_idle`]).
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
 use axum::http::HeaderValue;
 use base64::Engine;
 use tokio_util::sync::CancellationToken;
 
 use crate::data::cache::Table;
+use crate::data::runs::RunState;
 
 /// What a client declared it can answer, from its `initialize` capabilities.
 #[derive(Clone, Copy, Debug, Default)]
@@ -57,9 +58,10 @@ pub struct Session {
     pub client: ClientCapabilities,
     /// Cancelled when the session ends or its run finishes.
     pub cancel: CancellationToken,
-    /// Ids (as JSON text) of `tools/list` requests whose answers are still due, so an
-    /// answer is filtered on whichever stream it arrives.
-    pub pending_lists: Mutex<HashSet<String>>,
+    /// The run the session belongs to.
+    pub run: Arc<RunState>,
+    /// Streams open on the session (see `slots`).
+    pub(super) streams: AtomicUsize,
     last_used: AtomicI64,
 }
 
@@ -75,8 +77,7 @@ pub struct NewSession<'a> {
     pub connector_id: &'a str,
     pub upstream_id: Option<HeaderValue>,
     pub client: ClientCapabilities,
-    /// A child of the run's token, so that finishing the run ends the session.
-    pub cancel: CancellationToken,
+    pub run: Arc<RunState>,
     pub now: i64,
 }
 
@@ -94,8 +95,10 @@ impl SessionTable {
             connector_id: new.connector_id.to_owned(),
             upstream_id: new.upstream_id,
             client: new.client,
-            cancel: new.cancel,
-            pending_lists: Mutex::new(HashSet::new()),
+            // A child of the run's token, so that finishing the run ends the session.
+            cancel: new.run.cancel.child_token(),
+            run: new.run,
+            streams: AtomicUsize::new(0),
             last_used: AtomicI64::new(new.now),
         });
         self.sessions.insert(session.id.clone(), session.clone());
@@ -119,10 +122,18 @@ impl SessionTable {
         self.sessions.take_where(|_, s| s.run_id == run_id)
     }
 
-    /// Removes and returns every session unused since `cutoff` (Unix seconds).
-    pub fn take_idle(&self, cutoff: i64) -> Vec<Arc<Session>> {
+    /// Removes and returns every session of `connector_id`.
+    pub fn take_connector(&self, connector_id: &str) -> Vec<Arc<Session>> {
         self.sessions
-            .take_where(|_, s| s.last_used.load(Ordering::Relaxed) < cutoff)
+            .take_where(|_, s| s.connector_id == connector_id)
+    }
+
+    /// Removes and returns every session unused since `cutoff` (Unix seconds) with no
+    /// stream open.
+    pub fn take_idle(&self, cutoff: i64) -> Vec<Arc<Session>> {
+        self.sessions.take_where(|_, s| {
+            s.last_used.load(Ordering::Relaxed) < cutoff && s.streams.load(Ordering::Acquire) == 0
+        })
     }
 
     pub fn len(&self) -> usize {

@@ -1,10 +1,20 @@
-//! Building and sending the upstream request (FR-22, FR-23).
+//! Building and sending the upstream request (FR-22, FR-23), and the credential it carries.
 //!
 //! Header policy: only the MCP transport headers pass from the client (`Accept`,
 //! `Content-Type`, `MCP-Protocol-Version`, `Last-Event-ID`, `Mcp-Method`, `Mcp-Name`,
 //! `Mcp-Param-*`); the session id is mapped to the upstream's; the provider plugin's plan
 //! is written in with the credential. Everything else — the run token in
 //! `Authorization`, cookies, `Origin`, forwarding and hop-by-hop headers — stays behind.
+//!
+//! What comes back is redacted of everything confidential the request carried (the
+//! credential, and the owner's longer extra header and query values), and no error text
+//! the data plane logs or returns holds the upstream URL, whose query may carry the
+//! credential ([`describe`]).
+//!
+//! The credential is the connector's API key, or for an OAuth connector its current access
+//! token (`oauth::Tokens`, refreshed before expiry). An OAuth upstream that answers 401
+//! (not a step-up challenge) gets the same request once more with a renewed token
+//! (FR-31); a second 401 gives up on the grant, and the client gets ERR-8 (FR-32).
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use bytes::Bytes;
@@ -12,9 +22,12 @@ use portcullis_model::InjectionPlan;
 use reqwest::Url;
 
 use crate::data::catalogue;
+pub use crate::egress::error_chain;
 use crate::injection::{self, Injection};
+use crate::oauth::tokens::TokenError;
+use crate::redact::{MIN_EXTRA_BYTES, Redactor};
 use crate::state::AppState;
-use crate::store::ConnectorRecord;
+use crate::store::{AuthMethod, ConnectorRecord};
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
 
@@ -33,6 +46,22 @@ pub enum Failure {
     Injection(String),
     /// Refused by the egress rules, unreachable, or timed out.
     Unreachable { timeout: bool, detail: String },
+    /// The OAuth grant is no good: the connector needs re-authorization (ERR-8, whose
+    /// `data.reason` this is).
+    Reauthorization { reason: String },
+}
+
+impl From<TokenError> for Failure {
+    fn from(error: TokenError) -> Self {
+        match error {
+            TokenError::Reauthorize { reason } => Failure::Reauthorization { reason },
+            TokenError::Unavailable(detail) => Failure::Unreachable {
+                timeout: false,
+                detail,
+            },
+            TokenError::Internal(detail) => Failure::Injection(detail),
+        }
+    }
 }
 
 impl Failure {
@@ -56,14 +85,43 @@ impl Failure {
                 tracing::warn!(connector = %connector.id, %detail, "upstream unavailable");
                 catalogue::upstream_unavailable(id, timeout)
             }
+            Failure::Reauthorization { reason } => {
+                state.metrics.upstream_error("unauthorized");
+                catalogue::needs_reauthorization(id, &connector.id, Some(&reason))
+            }
         }
     }
 }
 
-/// The upstream's answer, with the credential kept for redacting what comes back.
+/// The upstream's answer, with what to redact from what comes back.
 pub struct Answer {
     pub response: reqwest::Response,
-    pub injection: Injection,
+    pub redactor: Redactor,
+}
+
+/// Everything confidential a request carries: the credential, and the values of the
+/// plan's other headers and query parameters long enough to be secrets of the owner's.
+fn redactor(plan: &InjectionPlan, injection: &Injection) -> Redactor {
+    let extras: Vec<String> = plan
+        .headers
+        .iter()
+        .chain(&plan.query)
+        .filter(|(_, template)| !template.uses_credential())
+        .filter_map(|(_, template)| template.render(None))
+        .filter(|value| value.len() >= MIN_EXTRA_BYTES)
+        .collect();
+    Redactor::new(
+        injection
+            .secret()
+            .into_iter()
+            .chain(extras.iter().map(String::as_str)),
+    )
+}
+
+/// A reqwest error as text for a log or an answer: its whole cause chain, without the
+/// request URL (whose query may carry the credential), and redacted.
+pub fn describe(error: reqwest::Error, redactor: &Redactor) -> String {
+    redactor.redact_text(error_chain(&error.without_url()))
 }
 
 /// One request to a connector's upstream.
@@ -79,8 +137,42 @@ pub struct Outgoing<'a> {
     pub body: Option<Bytes>,
 }
 
-/// Sends one request to the connector's upstream.
+/// Sends one request to the connector's upstream, with its credential; for an OAuth
+/// connector, once more with a renewed token when the first is refused.
 pub async fn send(state: &AppState, outgoing: Outgoing<'_>) -> Result<Answer, Failure> {
+    let connector = outgoing.connector;
+    if connector.auth != AuthMethod::OAuth {
+        let secret = injection::open_secret(&state.vault, connector)
+            .map_err(|e| Failure::Injection(e.to_string()))?;
+        return send_with(state, &outgoing, secret).await;
+    }
+    let token = state.oauth.access_token(connector).await?;
+    let answer = send_with(state, &outgoing, Some(token.token)).await?;
+    if !refuses_token(&answer.response) {
+        return Ok(answer);
+    }
+    drop(answer);
+    let renewed = state.oauth.renew(connector, token.generation).await?;
+    let generation = renewed.generation;
+    let answer = send_with(state, &outgoing, Some(renewed.token)).await?;
+    if refuses_token(&answer.response) {
+        return Err(state.oauth.reject(connector, generation).await.into());
+    }
+    Ok(answer)
+}
+
+/// A 401 that is not a step-up challenge: the token itself was refused.
+fn refuses_token(response: &reqwest::Response) -> bool {
+    response.status() == reqwest::StatusCode::UNAUTHORIZED
+        && insufficient_scope(response.headers()).is_none()
+}
+
+/// Sends the request once with `secret` as the credential.
+async fn send_with(
+    state: &AppState,
+    outgoing: &Outgoing<'_>,
+    secret: Option<zeroize::Zeroizing<String>>,
+) -> Result<Answer, Failure> {
     let Outgoing {
         connector,
         plan,
@@ -89,18 +181,17 @@ pub async fn send(state: &AppState, outgoing: Outgoing<'_>) -> Result<Answer, Fa
         upstream_session,
         body,
     } = outgoing;
-    let secret = injection::open_secret(&state.vault, connector)
-        .map_err(|e| Failure::Injection(e.to_string()))?;
     let injection =
         injection::render(plan, secret).map_err(|e| Failure::Injection(e.to_string()))?;
+    let redactor = redactor(plan, &injection);
 
     let base = Url::parse(&connector.server_url).map_err(|e| Failure::Unreachable {
         timeout: false,
         detail: format!("stored server URL is invalid: {e}"),
     })?;
-    state
+    let client = state
         .egress
-        .check_target(&base)
+        .client_for(&base)
         .map_err(|e| Failure::Unreachable {
             timeout: false,
             detail: e.to_string(),
@@ -112,28 +203,25 @@ pub async fn send(state: &AppState, outgoing: Outgoing<'_>) -> Result<Answer, Fa
             headers.insert(name.clone(), value.clone());
         }
     }
-    for (name, value) in client_headers {
+    for (name, value) in client_headers.iter() {
         if name.as_str().starts_with("mcp-param-") {
             headers.insert(name.clone(), value.clone());
         }
     }
     if let Some(id) = upstream_session {
-        headers.insert(HeaderName::from_static(SESSION_HEADER), id.clone());
+        headers.insert(HeaderName::from_static(SESSION_HEADER), (*id).clone());
     }
     let url = injection.apply(&base, &mut headers);
 
-    let mut request = state.egress.client().request(method, url).headers(headers);
+    let mut request = client.request(method.clone(), url).headers(headers);
     if let Some(body) = body {
-        request = request.body(body);
+        request = request.body(body.clone());
     }
     match request.send().await {
-        Ok(response) => Ok(Answer {
-            response,
-            injection,
-        }),
+        Ok(response) => Ok(Answer { response, redactor }),
         Err(error) => Err(Failure::Unreachable {
             timeout: error.is_timeout(),
-            detail: error_chain(&error),
+            detail: describe(error, &redactor),
         }),
     }
 }
@@ -179,19 +267,6 @@ pub async fn send_own(
     .await
 }
 
-/// The whole cause chain of a reqwest error: its top line alone says only "error
-/// sending request".
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// The `scope` of a `WWW-Authenticate: Bearer error="insufficient_scope"` challenge, or
 /// `None` when the answer is not a step-up challenge.
 pub fn insufficient_scope(headers: &reqwest::header::HeaderMap) -> Option<Option<String>> {
@@ -207,4 +282,60 @@ pub fn insufficient_scope(headers: &reqwest::header::HeaderMap) -> Option<Option
         .nth(1)
         .and_then(|rest| rest.split('"').next());
     Some(scope.map(str::to_owned))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 10, defect 11: what comes back is redacted of the credential and of the
+    /// plan's other long values (an owner's extra header or query value), not of short
+    /// configuration values.
+    #[test]
+    fn the_redactor_covers_the_plans_long_values() {
+        use portcullis_model::Template;
+        let template = |text: &str| Template::parse(text).unwrap();
+        let plan = InjectionPlan {
+            headers: vec![
+                ("authorization".into(), template("Bearer {secret}")),
+                ("x-team-secret".into(), template("team-secret-value-0123")),
+                ("notion-version".into(), template("2025-09-03")),
+            ],
+            query: vec![("workspace_key".into(), template("workspace-key-abcdef-9"))],
+        };
+        let secret = zeroize::Zeroizing::new("sk-credential-xyz".to_owned());
+        let injection = injection::render(&plan, Some(secret)).unwrap();
+        let redactor = redactor(&plan, &injection);
+        let text = "sk-credential-xyz team-secret-value-0123 workspace-key-abcdef-9 2025-09-03";
+        assert_eq!(
+            redactor.redact_text(text.to_owned()),
+            "[REDACTED] [REDACTED] [REDACTED] 2025-09-03"
+        );
+    }
+
+    /// Issue 10, defect 7: a provider that puts the credential in the query string does
+    /// not get it into the text of an upstream error.
+    #[tokio::test]
+    async fn errors_carry_neither_the_url_nor_the_credential() {
+        let secret = "sk-query-credential-42";
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let error = reqwest::Client::new()
+            .get(format!("http://{addr}/mcp?api_key={secret}"))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            error_chain(&error).contains(secret),
+            "the case tests nothing"
+        );
+        let redactor = Redactor::new([secret]);
+        let text = describe(error, &redactor);
+        assert!(
+            !text.contains(secret) && !text.contains("api_key"),
+            "{text}"
+        );
+        assert!(!text.is_empty());
+    }
 }

@@ -2,7 +2,8 @@
 //!
 //! The runtime's model types serialize for plugins and the API but do not deserialize;
 //! the store owns its on-disk form through these mirrors, so a change to the runtime's
-//! serde attributes can never make stored rows unreadable.
+//! serde attributes can never make stored rows unreadable. A database error becomes a
+//! [`StoreError`] through [`backend`].
 
 use std::sync::Arc;
 
@@ -141,4 +142,9 @@ pub fn decode<T: for<'de> Deserialize<'de>>(text: &str, what: &str) -> Result<T,
 
 pub fn corrupt(what: &str, detail: &str) -> StoreError {
     StoreError::Backend(format!("stored {what} is unreadable: {detail}"))
+}
+
+/// A database error, as the store answers it.
+pub fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
 }

@@ -1,5 +1,6 @@
 //! Persistence: connectors with their tool snapshots, actors, runs, the audit log, the
-//! installed plugin versions and the chain configuration.
+//! installed plugin versions and the chain configuration, and the OAuth grants, pending
+//! authorizations and registrations of OAuth connectors (`oauth`).
 //!
 //! The proxy reaches storage only through the [`Store`] trait, so the embedded SQLite
 //! store (one file in the data directory) can later be joined by a PostgreSQL one that
@@ -8,23 +9,34 @@
 
 pub mod audit_chain;
 mod codec;
+mod oauth;
 mod sqlite;
 mod sqlite_audit;
+mod sqlite_oauth;
 mod sqlite_plugins;
+mod sqlite_reseal;
 
 use portcullis_model::{ConnectorStatus, FieldKind, ServerRule, Stamp};
 use serde::{Deserialize, Serialize};
 
+use crate::vault::binding::Binding;
+
+pub use oauth::{
+    AuthServer, GrantRecord, OAuthSetup, OAuthStore, PendingAuthorization, RegistrationRecord,
+    SealedTokens,
+};
 pub use sqlite::SqliteStore;
 pub use sqlite_audit::verify_file as verify_audit_file;
 
-/// How a connector authenticates to its upstream. OAuth arrives in a later version; the
-/// sealed-secret column is shaped to hold its token set too.
+/// How a connector authenticates to its upstream. An API key is the connector's sealed
+/// secret; an OAuth connector's tokens are its grant (`OAuthStore`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     ApiKey,
     None,
+    #[serde(rename = "oauth")]
+    OAuth,
 }
 
 impl AuthMethod {
@@ -32,6 +44,7 @@ impl AuthMethod {
         match self {
             AuthMethod::ApiKey => "api_key",
             AuthMethod::None => "none",
+            AuthMethod::OAuth => "oauth",
         }
     }
 
@@ -39,6 +52,7 @@ impl AuthMethod {
         match text {
             "api_key" => Some(AuthMethod::ApiKey),
             "none" => Some(AuthMethod::None),
+            "oauth" => Some(AuthMethod::OAuth),
             _ => None,
         }
     }
@@ -68,7 +82,7 @@ pub struct ConnectorRecord {
     /// Provider configuration, a JSON object handed to the provider plugin.
     pub config: serde_json::Value,
     pub auth: AuthMethod,
-    /// The credential sealed by the vault; `None` for `AuthMethod::None`.
+    /// The API key sealed by the vault; `None` for `AuthMethod::None` and `OAuth`.
     pub sealed_secret: Option<Vec<u8>>,
     pub status: ConnectorStatus,
     pub tools: Vec<DiscoveredTool>,
@@ -79,6 +93,17 @@ pub struct ConnectorRecord {
     pub authorized_at: i64,
     /// Grows with every change; caches of decisions about the connector key on it.
     pub revision: i64,
+}
+
+impl ConnectorRecord {
+    /// What the vault binds the connector's sealed values to (its credential, OAuth
+    /// tokens, client secret and PKCE verifier): its id and its owner.
+    pub fn binding(&self) -> Binding<'_> {
+        Binding::Connector {
+            id: &self.id,
+            owner: &self.owner,
+        }
+    }
 }
 
 /// One `mcpConnector` property of an actor's input schema.
@@ -144,6 +169,10 @@ pub struct RunRecord {
     pub finished_at: Option<i64>,
     /// Unix seconds after which the token no longer works even if the run never finished.
     pub expires_at: i64,
+    /// The actor's connector fields when the run started: the run is judged by these
+    /// whatever the actor's schema becomes (spec FR-6). `None` only for a run started
+    /// before they were kept, which is judged by its actor's current fields.
+    pub connector_fields: Option<Vec<ConnectorFieldSpec>>,
 }
 
 impl RunRecord {
@@ -259,6 +288,16 @@ pub struct PluginHead {
     pub previous: Option<String>,
 }
 
+/// One sealed value, as [`Store::reseal_all`] hands it to its caller.
+pub struct SealedValue<'a> {
+    /// What it belongs to: it was sealed for this and is resealed for it.
+    pub binding: Binding<'a>,
+    pub sealed: &'a [u8],
+}
+
+/// What [`Store::reseal_all`] makes of one sealed value.
+pub type Reseal<'a> = dyn Fn(SealedValue<'_>) -> Result<Vec<u8>, String> + Send + Sync + 'a;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{0} not found")]
@@ -270,13 +309,17 @@ pub enum StoreError {
 }
 
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: OAuthStore + Send + Sync + 'static {
     async fn insert_connector(&self, connector: &ConnectorRecord) -> Result<(), StoreError>;
     /// Replaces a connector; its `revision` must be one more than the stored one.
     async fn update_connector(&self, connector: &ConnectorRecord) -> Result<(), StoreError>;
     async fn connector(&self, id: &str) -> Result<Option<ConnectorRecord>, StoreError>;
     async fn connectors(&self, owner: Option<&str>) -> Result<Vec<ConnectorRecord>, StoreError>;
     async fn delete_connector(&self, id: &str) -> Result<bool, StoreError>;
+    /// Marks an authorized connector with a static credential (not OAuth)
+    /// `needs_reauthorization` (a new revision) because its upstream rejected the
+    /// credential (FR-34); answers whether it was marked now.
+    async fn credential_rejected(&self, id: &str) -> Result<bool, StoreError>;
 
     /// Inserts or replaces; answers whether the actor is new.
     async fn put_actor(&self, actor: &ActorRecord) -> Result<bool, StoreError>;
@@ -336,6 +379,11 @@ pub trait Store: Send + Sync + 'static {
     /// the one the stored secrets were sealed with.
     async fn key_check(&self) -> Result<Option<Vec<u8>>, StoreError>;
     async fn set_key_check(&self, sealed: &[u8]) -> Result<(), StoreError>;
+    /// Replaces every sealed value (the key check, each connector's credential, and the
+    /// OAuth grants, pending authorizations and registrations) with what `reseal` makes of
+    /// it, in one transaction: all of them or none. Answers how many sealed values it
+    /// rewrote, the key check aside.
+    async fn reseal_all(&self, reseal: &Reseal<'_>) -> Result<usize, StoreError>;
 }
 
 /// A fresh identifier such as `conn_5f0c2a9e1b7d4c38a6e1`: the prefix and 80 random bits.

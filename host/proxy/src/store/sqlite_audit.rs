@@ -90,7 +90,9 @@ fn record(row: ChainRow) -> Result<AuditRecord, StoreError> {
 }
 
 pub async fn append(pool: &SqlitePool, records: &[AuditRecord]) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await.map_err(backend)?;
+    // IMMEDIATE: a deferred transaction that reads the head and then writes fails with
+    // SQLITE_BUSY when another writer committed in between (WAL snapshots).
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     let conn: &mut SqliteConnection = &mut tx;
     let mut prev: String = sqlx::query_scalar(
         "SELECT hash FROM audit WHERE hash IS NOT NULL ORDER BY seq DESC LIMIT 1",

@@ -101,7 +101,8 @@ pub async fn set_current(
     keep: usize,
     protect: Option<&str>,
 ) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await.map_err(backend)?;
+    // IMMEDIATE: it reads the head, then writes (see `sqlite_audit::append`).
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     let old: Option<(Option<String>, Option<String>)> =
         sqlx::query_as("SELECT current, previous FROM plugin_heads WHERE name = ?")
             .bind(name)

@@ -68,6 +68,13 @@ async fn unknown_routes_and_methods_answer_in_the_error_shape() {
         StatusCode::NOT_FOUND,
         "not_found",
     );
+    for root in ["", "/"] {
+        assert_error(
+            &h.api(Method::GET, root, None).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
+    }
     assert_error(
         &h.api(Method::PUT, "/connectors", Some(json!({}))).await,
         StatusCode::METHOD_NOT_ALLOWED,

@@ -202,15 +202,21 @@ async fn bad_create_requests_change_nothing() {
         ("unknown auth field", h.api(Method::POST, "/connectors", Some(json!({"owner": "a", "server_url": demo.url, "auth": {"method": "none", "scope": "x"}}))).await, StatusCode::BAD_REQUEST, "invalid_body"),
         ("wrong type", h.api(Method::POST, "/connectors", Some(json!({"owner": 5, "server_url": demo.url, "auth": {"method": "none"}}))).await, StatusCode::BAD_REQUEST, "invalid_body"),
         ("missing auth", h.api(Method::POST, "/connectors", Some(json!({"owner": "a", "server_url": demo.url}))).await, StatusCode::BAD_REQUEST, "invalid_body"),
-        ("unknown method", h.api(Method::POST, "/connectors", Some(json!({"owner": "a", "server_url": demo.url, "auth": {"method": "oauth"}}))).await, StatusCode::BAD_REQUEST, "invalid_body"),
+        ("unknown method", h.api(Method::POST, "/connectors", Some(json!({"owner": "a", "server_url": demo.url, "auth": {"method": "password"}}))).await, StatusCode::BAD_REQUEST, "invalid_body"),
         ("oversized body", h.oversized("POST", "/connectors", 5 << 20).await, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
         ("ftp URL", h.api(Method::POST, "/connectors", Some(valid("ftp://example.com/mcp"))).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_server_url"),
         ("not a URL", h.api(Method::POST, "/connectors", Some(valid("mcp.example.com"))).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_server_url"),
+        ("credentials in the URL", h.api(Method::POST, "/connectors", Some(valid(&demo.url.replace("://", "://user:wrong-token@")))).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_server_url"),
+        ("port 0", h.api(Method::POST, "/connectors", Some(valid("http://127.0.0.1:0/mcp"))).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_server_url"),
+        ("IPv6 zone id", h.api(Method::POST, "/connectors", Some(valid("http://[fe80::1%25lo]:9/mcp"))).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_server_url"),
+        ("cleartext to a public host", h.api(Method::POST, "/connectors", Some(valid("http://1.1.1.1/mcp"))).await, StatusCode::UNPROCESSABLE_ENTITY, "server_url_refused"),
         ("unknown provider", h.api(Method::POST, "/connectors", Some(json!({"owner": "a", "server_url": demo.url, "provider": "gitlab", "auth": {"method": "none"}}))).await, StatusCode::UNPROCESSABLE_ENTITY, "unknown_provider"),
         ("api key without secret", h.api(Method::POST, "/connectors", Some(json!({"owner": "a", "server_url": demo.url, "auth": {"method": "api_key"}}))).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
         ("none with secret", h.api(Method::POST, "/connectors", Some(json!({"owner": "a", "server_url": demo.url, "auth": {"method": "none", "secret": "s"}}))).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
         ("blank owner", h.api(Method::POST, "/connectors", Some(json!({"owner": " ", "server_url": demo.url, "auth": {"method": "none"}}))).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
-        ("config not an object", h.api(Method::POST, "/connectors", Some(json!({"owner": "a", "server_url": demo.url, "auth": {"method": "none"}, "config": [1]}))).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+        ("config not an object", h.api(Method::POST, "/connectors", Some(json!({"owner": "a", "server_url": demo.url, "auth": {"method": "none"}, "config": [1]}))).await, StatusCode::BAD_REQUEST, "invalid_body"),
+        ("unknown field before a syntax error", h.raw(Method::POST, "/connectors", "{\"bogus\": 1,,, this is not JSON").await, StatusCode::BAD_REQUEST, "malformed_json"),
+        ("missing field before trailing garbage", h.raw(Method::POST, "/connectors", "{} trailing").await, StatusCode::BAD_REQUEST, "malformed_json"),
         ("unreachable upstream", h.api(Method::POST, "/connectors", Some(valid(&closed))).await, StatusCode::UNPROCESSABLE_ENTITY, "upstream_unreachable"),
         ("unresolvable host", h.api(Method::POST, "/connectors", Some(valid("https://no-such-host.invalid/mcp"))).await, StatusCode::UNPROCESSABLE_ENTITY, "upstream_unreachable"),
         ("not MCP", h.api(Method::POST, "/connectors", Some(valid(&html.url))).await, StatusCode::UNPROCESSABLE_ENTITY, "upstream_not_mcp"),
@@ -237,6 +243,28 @@ async fn bad_create_requests_change_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_stored_url_is_normalized() {
+    let h = Proxy::start().await;
+    let demo = demo().await;
+    let given = format!(
+        "{}#fragment",
+        demo.url
+            .replace("http://", "HTTP://")
+            .replace("/mcp", "/x/../mcp")
+    );
+    let created = h.add_connector("alice", &given, None).await;
+    assert_eq!(created["server_url"], demo.url.as_str());
+    let (_, shown) = h
+        .api(
+            Method::GET,
+            &format!("/connectors/{}", created["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(shown["server_url"], demo.url.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn ssrf_check_refuses_private_targets_by_default() {
     let h = Proxy::start_with(|c| c.upstream.allow_private = false).await;
     let demo = demo().await;
@@ -247,6 +275,11 @@ async fn ssrf_check_refuses_private_targets_by_default() {
         demo.url.replace("127.0.0.1", "localhost"),
         "http://[::1]:9/mcp".to_owned(),
         "http://10.0.0.5/mcp".to_owned(),
+        "https://[::ffff:127.0.0.1]:9/mcp".to_owned(),
+        "https://[64:ff9b::a9fe:a9fe]/mcp".to_owned(),
+        "https://[fd00:ec2::254]/mcp".to_owned(),
+        "https://100.100.100.200/mcp".to_owned(),
+        "http://1.1.1.1/mcp".to_owned(),
     ] {
         let answer = h
             .api(

@@ -118,8 +118,8 @@ async fn actors_are_created_updated_and_validated() {
             Some(json!({"input_schema": "x"})),
         )
         .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_input_schema",
+        StatusCode::BAD_REQUEST,
+        "invalid_body",
     );
     assert_error(
         &h.raw(Method::PUT, "/actors/other", "{").await,
@@ -335,9 +335,28 @@ async fn bad_run_requests_start_nothing() {
         (
             "input not an object",
             start(json!({"actor": actor, "user": "alice", "input": [mine]})).await,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
             "input",
+        ),
+        (
+            "input missing",
+            start(json!({"actor": actor, "user": "alice"})).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "input",
+        ),
+        (
+            "valid fields before a syntax error",
+            h.raw(
+                Method::POST,
+                "/runs",
+                "{\"actor\": \"a\", \"user\": \"u\", \"input\": {},,}",
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "JSON",
         ),
         (
             "blank user",
@@ -508,5 +527,62 @@ async fn runs_expire_after_their_lifetime() {
     assert_eq!(
         h.mcp_initialize(&conn, token).await,
         StatusCode::UNAUTHORIZED
+    );
+}
+
+/// The tool names `tools/list` shows the run with `token` on `conn`, in a new session.
+async fn listed(env: &Proxy, conn: &str, token: &str, id: i64) -> Vec<String> {
+    let session = env.initialize(conn, token).await;
+    let request = portcullis_test_upstreams::wire::request(id, "tools/list", json!({}));
+    env.post(conn, Some(token), Some(&session), &request)
+        .await
+        .tool_names(id)
+}
+
+/// Spec FR-6: a run is judged by the input schema it started with. Changing the actor's
+/// schema mid-run neither widens what a live run sees nor narrows it; a run started
+/// after the change gets the new schema.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_run_keeps_the_schema_it_started_with() {
+    let upstream = portcullis_test_upstreams::sessions().await;
+    let s = Scenario::on(&upstream.url())
+        .tools(json!({ "required": ["list_*"] }))
+        .start()
+        .await;
+    let (env, conn, token) = (&s.env, s.conn.as_str(), s.run.token.as_str());
+    assert_eq!(listed(env, conn, token, 1).await, ["list_channels"]);
+
+    // Wider: every tool of the connector.
+    env.actor("actor", any_loopback(Some(json!({ "required": ["*"] }))))
+        .await;
+    assert_eq!(
+        listed(env, conn, token, 2).await,
+        ["list_channels"],
+        "widened a live run"
+    );
+    let wider = env.run("actor", "alice", json!({ "conn": conn })).await;
+    assert!(
+        listed(env, conn, &wider.token, 3).await.len() > 1,
+        "a new run gets the new schema"
+    );
+
+    // Narrower: no field, no server rule matches any more.
+    let nothing = json!([{"url": "https://nothing.example/*"}]);
+    env.actor_schema("actor", json!({ "other": field("string", nothing) }))
+        .await;
+    assert_eq!(
+        listed(env, conn, token, 4).await,
+        ["list_channels"],
+        "narrowed a live run"
+    );
+    let session = env.initialize(conn, token).await;
+    let call = portcullis_test_upstreams::wire::call_tool(5, "list_channels", json!({}));
+    let call = env.post(conn, Some(token), Some(&session), &call).await;
+    assert!(call.response(5).get("result").is_some(), "{}", call.text);
+    let narrower = env.run("actor", "alice", json!({ "conn": conn })).await;
+    assert_eq!(
+        env.mcp_initialize(conn, &narrower.token).await,
+        StatusCode::FORBIDDEN,
+        "a new run gets the new schema"
     );
 }

@@ -33,7 +33,7 @@ impl Write for Capture {
 /// Every log line of this test binary, at debug level and finer for the proxy. `rmcp`
 /// is left out: only the in-process demo upstream uses it, and that upstream logs what
 /// it received, the injected credential included, as any upstream may.
-fn capture_logs() {
+pub(crate) fn capture_logs() {
     static INIT: OnceLock<()> = OnceLock::new();
     INIT.get_or_init(|| {
         tracing_subscriber::fmt()
@@ -44,25 +44,8 @@ fn capture_logs() {
     });
 }
 
-fn logs() -> String {
+pub(crate) fn logs() -> String {
     String::from_utf8_lossy(&LOG.lock().unwrap()).into_owned()
-}
-
-fn database_bytes(dir: &std::path::Path) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    for suffix in ["", "-wal", "-shm"] {
-        let path = dir.join(format!("{}{suffix}", portcullis::app::DATABASE_FILE));
-        if let Ok(data) = std::fs::read(&path) {
-            bytes.extend_from_slice(&data);
-        }
-    }
-    bytes
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -293,4 +276,180 @@ async fn generated_key_and_admin_token_live_in_the_data_directory() {
             .expect("a lost key stops the start")
     );
     assert!(error.contains("master key does not match"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_weak_admin_token_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_token = |token: Option<&str>| {
+        let mut config = config(dir.path());
+        config.admin_token = token.map(Secret::new);
+        config
+    };
+    for weak in [
+        "x",
+        "short-admin-token",
+        "a token with spaces in the middle",
+    ] {
+        let error = format!(
+            "{:#}",
+            spawn(with_token(Some(weak)))
+                .await
+                .err()
+                .expect("a weak token stops the start")
+        );
+        assert!(error.contains("PORTCULLIS_ADMIN_TOKEN"), "{error}");
+        assert!(error.contains("at least 24"), "{error}");
+        assert!(!error.contains(weak), "the token is echoed: {error}");
+    }
+    for weak in ["", "\n", "weak-token\n"] {
+        std::fs::write(dir.path().join("admin.token"), weak).unwrap();
+        let error = format!(
+            "{:#}",
+            spawn(with_token(None))
+                .await
+                .err()
+                .expect("a weak token file stops the start")
+        );
+        assert!(error.contains("admin.token"), "{error}");
+        assert!(error.contains("at least 24"), "{error}");
+    }
+    std::fs::write(dir.path().join("admin.token"), format!("{ADMIN_TOKEN}\n")).unwrap();
+    spawn(with_token(None)).await.unwrap().shutdown().await;
+}
+
+/// Runs `portcullis vault rotate` on `dir`, the real binary, with `master_key` as
+/// PORTCULLIS_MASTER_KEY when given; answers its status and standard output.
+fn rotate(dir: &std::path::Path, master_key: Option<&str>) -> (bool, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    command
+        .args(["vault", "rotate", "--data-dir"])
+        .arg(dir)
+        .env_remove("PORTCULLIS_CONFIG")
+        .env_remove("PORTCULLIS_DATA_DIR")
+        .env_remove("PORTCULLIS_MASTER_KEY");
+    if let Some(key) = master_key {
+        command.env("PORTCULLIS_MASTER_KEY", key);
+    }
+    let output = command.output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}
+
+/// A connector whose upstream accepts only `secret`; re-authorizing it proves the
+/// stored credential opens.
+async fn reauthorize(h: &Proxy, id: &str) -> StatusCode {
+    let path = format!("/connectors/{id}/reauthorize");
+    h.api(Method::POST, &path, None).await.0
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotating_the_master_key_keeps_every_credential() {
+    let locked = demo_requiring(SECRET).await;
+    // The key from the environment: the new one is printed.
+    let first = Proxy::start().await;
+    let id = first
+        .add_connector("alice", &locked.url, Some(SECRET))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let Proxy { server, dir, .. } = first;
+    server.shutdown().await;
+    let (ok, text) = rotate(dir.path(), Some(OTHER_MASTER_KEY));
+    assert!(
+        !ok && text.contains("does not match"),
+        "a wrong key rotates nothing: {text}"
+    );
+    let (ok, text) = rotate(dir.path(), Some(MASTER_KEY));
+    assert!(ok, "{text}");
+    let new_key = text.lines().last().unwrap().trim().to_owned();
+    assert_eq!(new_key.len(), 44, "{text}");
+    assert!(
+        !text.contains(SECRET) && !text.contains(MASTER_KEY),
+        "{text}"
+    );
+    let error = format!(
+        "{:#}",
+        spawn(config(dir.path()))
+            .await
+            .err()
+            .expect("the old key no longer opens")
+    );
+    assert!(error.contains("master key does not match"), "{error}");
+    let mut rotated = config(dir.path());
+    rotated.master_key = Some(Secret::new(new_key.as_str()));
+    let second = Proxy::on(rotated, dir).await;
+    assert_eq!(reauthorize(&second, &id).await, StatusCode::OK);
+
+    // The key from the key file: the file is replaced.
+    let Proxy { server, dir, .. } = second;
+    server.shutdown().await;
+    std::fs::write(dir.path().join("master.key"), format!("{new_key}\n")).unwrap();
+    let (ok, text) = rotate(dir.path(), None);
+    assert!(ok, "{text}");
+    let newest = std::fs::read_to_string(dir.path().join("master.key")).unwrap();
+    assert_ne!(newest.trim(), new_key);
+    assert!(!dir.path().join("master.key.new").exists());
+    assert!(
+        !text.contains(newest.trim()),
+        "the file's key is not printed: {text}"
+    );
+    let mut from_file = config(dir.path());
+    from_file.master_key = None;
+    let third = Proxy::on(from_file, dir).await;
+    assert_eq!(reauthorize(&third, &id).await, StatusCode::OK);
+    third.server.shutdown().await;
+}
+
+/// A sealed credential copied into another connector's row does not open there: the
+/// other connector's upstream never receives it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_credential_moved_to_another_connector_does_not_open() {
+    let first = Proxy::start().await;
+    let locked = demo_requiring(SECRET).await;
+    let victim = first
+        .add_connector("alice", &locked.url, Some(SECRET))
+        .await;
+    let script = std::sync::Arc::new(Mutex::new(Script {
+        tools: vec!["t".to_owned()],
+        ..Script::default()
+    }));
+    let attacker_upstream = scripted_upstream(script.clone()).await;
+    let attacker = first
+        .add_connector("mallory", &attacker_upstream.url, Some(WRONG_SECRET))
+        .await;
+    let Proxy { server, dir, .. } = first;
+    server.shutdown().await;
+
+    let path = dir.path().join(portcullis::app::DATABASE_FILE);
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE connectors SET sealed_secret = (SELECT sealed_secret FROM connectors WHERE id = ?) \
+         WHERE id = ?",
+    )
+    .bind(victim["id"].as_str().unwrap())
+    .bind(attacker["id"].as_str().unwrap())
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let second = Proxy::on(config(dir.path()), dir).await;
+    script.lock().unwrap().seen_auth.clear();
+    let status = reauthorize(&second, attacker["id"].as_str().unwrap()).await;
+    assert_ne!(status, StatusCode::OK);
+    let seen = script.lock().unwrap().seen_auth.clone();
+    assert!(
+        seen.iter().all(|auth| !auth.contains(SECRET)),
+        "the moved credential reached the other upstream: {seen:?}"
+    );
+    assert_eq!(
+        reauthorize(&second, victim["id"].as_str().unwrap()).await,
+        StatusCode::OK
+    );
+    second.server.shutdown().await;
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use portcullis_test_upstreams as upstreams;
 use portcullis_test_upstreams::wire;
 use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::support::*;
@@ -86,6 +87,34 @@ async fn connectors_outside_the_input_are_indistinguishable() {
     );
 }
 
+/// ERR-6's `data.reason` names the first layer that leaves the tool out, whichever plugin
+/// of the request chain the operator put first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denied_call_names_why_the_tool_is_not_permitted() {
+    let upstream = upstreams::sessions().await;
+    let s = Scenario::on(&upstream.url()).session().start().await;
+    let (status, answer) = s
+        .env
+        .api(
+            Method::PATCH,
+            &format!("/connectors/{}", s.conn),
+            Some(json!({"allowed_tools": ["list_channels"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let calls_before = count_calls(&upstream);
+    for (id, tool, reason) in [
+        (3, "send_message", "not_allowed_by_connector"),
+        (4, "no_such_tool", "unknown_tool"),
+    ] {
+        let denied = s.call(id, tool, json!({})).await;
+        let error = &denied.response(id)["error"];
+        assert_eq!(error["code"], -32602, "{tool}: {}", denied.text);
+        assert_eq!(error["data"]["reason"], reason, "{tool}: {}", denied.text);
+    }
+    assert_eq!(count_calls(&upstream), calls_before);
+}
+
 /// Scenario 3 and ERR-6: `tools/list` shows only the declared tools and a call outside
 /// them is answered by the proxy without contacting the upstream.
 #[tokio::test(flavor = "multi_thread")]
@@ -120,7 +149,10 @@ async fn declared_tools_filter_lists_and_guard_calls() {
     );
     assert_eq!(count_calls(&upstream), calls_before + 1);
 
-    let audit = s.env.audit(&s.run).await;
+    let audit = s
+        .env
+        .audit_once(&s.run, |r| r["tool"] == "send_message")
+        .await;
     let denial = audit
         .iter()
         .find(|r| r["tool"] == "send_message")
@@ -452,6 +484,14 @@ async fn upstream_401_becomes_err_8_without_the_challenge() {
     assert_eq!(answer.response(2)["error"]["code"], -32004);
     assert!(answer.header("www-authenticate").is_none());
     assert!(answer.header("set-cookie").is_none());
+    // FR-34: the key must be replaced; until then the connector is not available.
+    let (_, shown) = s
+        .env
+        .api(Method::GET, &format!("/connectors/{}", s.conn), None)
+        .await;
+    assert_eq!(shown["status"], "needs_reauthorization", "{shown}");
+    let later = s.call(3, "echo", json!({})).await;
+    assert_eq!(later.status, 403, "{}", later.text);
 }
 
 /// ERR-2, ERR-7, ERR-12, FR-13 and DELETE.

@@ -171,6 +171,47 @@ async fn no_socket_can_be_opened() {
     );
 }
 
+/// Printing (a panic message goes to standard error) and sockets are WASI I/O that blocks
+/// on tokio, which panics on a thread driving async tasks, where an inline evaluation runs.
+/// Each command is asked first on a fresh runtime, so that no earlier call sent the plugin
+/// to the blocking pool, on both kinds of tokio runtime.
+#[test]
+fn blocking_wasi_io_answers_and_never_panics_the_host() {
+    let runtimes = [
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    ];
+    for tokio in runtimes.map(Result::unwrap) {
+        for (command, expected) in [
+            ("print", Some(("print_outcome", "printed"))),
+            ("udp", None),
+            ("panic", None),
+        ] {
+            let rt = hostile_runtime();
+            let verdict = tokio.block_on(rt.request(context("run_1"), call(command)));
+            let denial = denial(&verdict);
+            match (command, expected) {
+                (_, Some((reason, message))) => {
+                    assert_eq!((&*denial.reason, &*denial.message), (reason, message));
+                    assert_eq!(verdict.fault, None, "{verdict:?}");
+                }
+                ("udp", _) => {
+                    assert_eq!(denial.reason, "udp_outcome", "{verdict:?}");
+                    assert_ne!(denial.message, "bound");
+                }
+                _ => assert!(
+                    matches!(&verdict.fault, Some(Fault::Trap { plugin, .. }) if plugin == "hostile"),
+                    "{command}: {verdict:?}"
+                ),
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn no_environment_time_or_entropy_and_no_state_between_calls() {
     assert_eq!(report("env", "env_outcome").await, "vars=0 args=0");
@@ -213,10 +254,11 @@ impl Write for Capture {
 async fn log_spam_is_cut_at_the_budget() {
     let logs = captured_logs();
     let verdict = runtime().request(context("run_1"), call("log-spam")).await;
-    // `hostile` allows after logging; `declared-tools` then denies the undeclared tool.
+    // `hostile` allows after logging; `declared-tools` then denies the tool, which is
+    // not in the connector's snapshot.
     assert_eq!(verdict.fault, None, "{verdict:?}");
     assert_eq!(verdict.plugins.len(), 2, "{verdict:?}");
-    assert_eq!(denial(&verdict).reason, "not_declared");
+    assert_eq!(denial(&verdict).reason, "unknown_tool");
     let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
     let written = text
         .lines()

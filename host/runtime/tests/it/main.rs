@@ -10,9 +10,11 @@
 //! | `install` | installing, refusing and rolling back plugins, and swapping under load |
 //! | `abi` | canonical-ABI garbage from a hand-written component |
 //! | `ops` | chains changed live, removals, shadows, per-plugin metrics, inspection |
+//! | `evaluation` | calls asked together share an instance per plugin, and nothing else does |
 //! | `support` | what they share: the hostile plugin, runtimes, contexts |
 
 mod abi;
+mod evaluation;
 mod hostile;
 mod install;
 mod ops;

@@ -18,6 +18,8 @@
 //! | `huge-message` | denies with a message of 4 MiB |
 //! | `file` | reads `/etc/passwd` and reports the outcome in the deny message |
 //! | `tcp:<port>` | connects to `127.0.0.1:<port>` and reports the outcome |
+//! | `udp` | binds a UDP socket on `127.0.0.1` and reports the outcome |
+//! | `print` | writes to standard output and standard error, then reports it did |
 //! | `env` | reports its environment variables and arguments |
 //! | `clock` | reports the wall clock and a monotonic duration |
 //! | `entropy` | reports a value derived from the random seed of `HashMap` |
@@ -97,6 +99,18 @@ fn act(command: &str) -> Option<Decision> {
                 Err(e) => e.to_string(),
             };
             report("tcp_outcome", outcome)
+        }
+        "udp" => {
+            let outcome = match std::net::UdpSocket::bind(("127.0.0.1", 0)) {
+                Ok(_) => "bound".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            report("udp_outcome", outcome)
+        }
+        "print" => {
+            println!("the hostile plugin prints to standard output");
+            eprintln!("the hostile plugin prints to standard error");
+            report("print_outcome", "printed")
         }
         "env" => {
             let vars = std::env::vars().count();

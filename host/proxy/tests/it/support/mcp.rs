@@ -73,11 +73,20 @@ impl Proxy {
         assert_eq!(status, StatusCode::OK, "finish run: {answer}");
     }
 
-    pub async fn audit(&self, run: &Run) -> Vec<Value> {
+    /// The run's audit records once one satisfies `written`: the audit is written off
+    /// the request path, so a record may land a moment after the answer it describes.
+    pub async fn audit_once(&self, run: &Run, written: impl Fn(&Value) -> bool) -> Vec<Value> {
         let path = format!("/audit?run={}", run.id);
-        let (status, answer) = self.api(Method::GET, &path, None).await;
-        assert_eq!(status, StatusCode::OK, "audit: {answer}");
-        answer.as_array().cloned().unwrap_or_default()
+        for _ in 0..500 {
+            let (status, answer) = self.api(Method::GET, &path, None).await;
+            assert_eq!(status, StatusCode::OK, "audit: {answer}");
+            let records = answer.as_array().cloned().unwrap_or_default();
+            if records.iter().any(&written) {
+                return records;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the expected audit record was not written within 10 s");
     }
 
     /// One POST to the data plane; the answer as status, headers and JSON-RPC messages
@@ -273,6 +282,20 @@ impl Scenario {
                 headers,
             )
             .await
+    }
+
+    /// POSTs `body` as it is (any bytes) with the run's token, in the scenario's session;
+    /// the response as it arrives, for a test that reads it its own way.
+    pub async fn post_raw(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.env
+            .http
+            .post(self.env.mcp_url(&self.conn))
+            .headers(wire::mcp_headers(self.session.as_deref()))
+            .bearer_auth(&self.run.token)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// `tools/list` as request `id`.

@@ -64,6 +64,19 @@ impl Proxy {
         Self::on(config, dir).await
     }
 
+    /// A server whose plugin runtime `hook` adjusts as it is built.
+    pub async fn start_hooked(hook: portcullis::app::RuntimeHook) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let server = portcullis::app::spawn_with(config(dir.path()), hook)
+            .await
+            .expect("the server starts");
+        Self {
+            server,
+            dir,
+            http: reqwest::Client::new(),
+        }
+    }
+
     /// A server with `config` on `dir`, a data directory kept from an earlier one, say.
     pub async fn on(config: Config, dir: TempDir) -> Self {
         let server = spawn(config).await.expect("the server starts");
@@ -228,6 +241,24 @@ pub fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str
     assert_eq!(answer.1.as_object().unwrap().len(), 1, "{}", answer.1);
 }
 
+/// Every byte of the database as it is on disk: the file, its WAL and shared memory.
+pub fn database_bytes(dir: &Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        let path = dir.join(format!("{}{suffix}", portcullis::app::DATABASE_FILE));
+        if let Ok(data) = std::fs::read(&path) {
+            bytes.extend_from_slice(&data);
+        }
+    }
+    bytes
+}
+
+pub fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
 /// The tool names of a connector as the API shows it.
 pub fn tool_names(connector: &Value) -> Vec<String> {
     connector["tools"]
@@ -236,4 +267,28 @@ pub fn tool_names(connector: &Value) -> Vec<String> {
         .iter()
         .map(|t| t["name"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// The resident memory of this process (the proxy under test runs in it), in KiB.
+pub fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Reads `response`'s body to its end: how many bytes arrived, and whether it broke off
+/// instead of ending.
+pub async fn drain(response: reqwest::Response) -> (usize, bool) {
+    let mut body = response.bytes_stream();
+    let mut received = 0;
+    while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
+        match chunk {
+            Ok(chunk) => received += chunk.len(),
+            Err(_) => return (received, true),
+        }
+    }
+    (received, false)
 }

@@ -45,7 +45,8 @@ impl Drop for Upstream {
     }
 }
 
-async fn serve(router: axum::Router) -> Upstream {
+/// Serves `router` on a loopback port; its MCP endpoint is `/mcp`.
+pub async fn serve(router: axum::Router) -> Upstream {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {

@@ -1,0 +1,247 @@
+//! Crash safety: the real `portcullis serve` binary is killed with SIGKILL while it
+//! writes (connectors created and deleted, runs started and finished, audit records),
+//! then started again on the same data directory. Every change a client saw
+//! acknowledged is still there, no finished run's token works again, and the start is
+//! clean.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portcullis_test_upstreams::wire;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// A `portcullis serve` process, killed with SIGKILL when dropped (also when a test
+/// fails).
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `portcullis serve` on `dir`; answers the process and a client of its API.
+fn serve(dir: &Path) -> (Process, Api) {
+    let config = dir.join("crash.toml");
+    // Debug builds on two shared cores: the plugin deadlines of the test harness.
+    std::fs::write(
+        &config,
+        "[plugins.limits]\ncpu_deadline_ms = 2000\nwall_timeout_ms = 10000\n",
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("PORTCULLIS_LISTEN", "127.0.0.1:0")
+        .env("PORTCULLIS_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("PORTCULLIS_MASTER_KEY", MASTER_KEY)
+        .env("PORTCULLIS_ALLOW_PRIVATE_UPSTREAMS", "1")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Process(child);
+    let stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let base = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.strip_prefix("Admin API: ")
+                .map(|api| api.trim_end_matches("/admin/v1").to_owned())
+        })
+        .expect("portcullis serve started and announced its address");
+    let api = Api {
+        base,
+        http: reqwest::Client::new(),
+    };
+    (child, api)
+}
+
+#[derive(Clone)]
+struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Result<(StatusCode, Value)> {
+        let mut request = self
+            .http
+            .request(method, format!("{}/admin/v1{path}", self.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .timeout(Duration::from_secs(30));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let body = response.json().await.unwrap_or(Value::Null);
+        Ok((status, body))
+    }
+
+    /// The status of an `initialize` with a run token.
+    async fn initialize(&self, connector: &str, token: &str) -> reqwest::Result<StatusCode> {
+        let response = self
+            .http
+            .post(format!("{}/mcp/{connector}", self.base))
+            .bearer_auth(token)
+            .header("accept", "application/json, text/event-stream")
+            .json(&wire::initialize(1))
+            .send()
+            .await?;
+        Ok(response.status())
+    }
+}
+
+/// What the clients saw acknowledged before the kill.
+#[derive(Default)]
+struct Acknowledged {
+    created: Vec<String>,
+    deleted: Vec<String>,
+    /// (run id, token)
+    finished: Vec<(String, String)>,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_while_writing_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = demo().await;
+    let (child, api) = serve(dir.path());
+    let create = json!({"owner": "alice", "server_url": demo.url, "auth": {"method": "none"}});
+    let (status, used) = api
+        .call(Method::POST, "/connectors", Some(create.clone()))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{used}");
+    let used = id(&used);
+    let properties = json!({"conn": field("string", json!([{"url": "*"}]))});
+    let schema = json!({"input_schema": {"title": "A", "type": "object", "schemaVersion": 1, "properties": properties}});
+    let (status, _) = api
+        .call(Method::PUT, "/actors/a", Some(schema))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::CREATED);
+
+    // Writers that go on until the server dies under them.
+    let seen = Arc::new(Mutex::new(Acknowledged::default()));
+    let mut workers = Vec::new();
+    {
+        let (api, seen, create) = (api.clone(), seen.clone(), create.clone());
+        workers.push(tokio::spawn(async move {
+            loop {
+                let Ok((StatusCode::CREATED, made)) = api
+                    .call(Method::POST, "/connectors", Some(create.clone()))
+                    .await
+                else {
+                    return;
+                };
+                let made = id(&made);
+                let delete = {
+                    let mut seen = seen.lock().unwrap();
+                    seen.created.push(made.clone());
+                    seen.created.len() % 2 == 0
+                };
+                if delete {
+                    let path = format!("/connectors/{made}");
+                    let Ok((StatusCode::NO_CONTENT, _)) =
+                        api.call(Method::DELETE, &path, None).await
+                    else {
+                        return;
+                    };
+                    seen.lock().unwrap().deleted.push(made);
+                }
+            }
+        }));
+    }
+    for _ in 0..2 {
+        let (api, seen, used) = (api.clone(), seen.clone(), used.clone());
+        workers.push(tokio::spawn(async move {
+            let start = json!({"actor": "a", "user": "alice", "input": {"conn": used}});
+            loop {
+                let Ok((StatusCode::CREATED, run)) =
+                    api.call(Method::POST, "/runs", Some(start.clone())).await
+                else {
+                    return;
+                };
+                let token = run["token"].as_str().unwrap().to_owned();
+                // A data-plane request: an audit record to write.
+                if api.initialize(&used, &token).await.is_err() {
+                    return;
+                }
+                let path = format!("/runs/{}/finish", id(&run));
+                let Ok((StatusCode::OK, _)) = api.call(Method::POST, &path, Some(json!({}))).await
+                else {
+                    return;
+                };
+                seen.lock().unwrap().finished.push((id(&run), token));
+            }
+        }));
+    }
+
+    // Kill it mid-write, once every kind of write has been acknowledged a few times.
+    let patience = Instant::now() + Duration::from_secs(60);
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let seen = seen.lock().unwrap();
+        if seen.deleted.len() >= 3 && seen.finished.len() >= 6 {
+            break;
+        }
+        assert!(Instant::now() < patience, "the writers made no progress");
+    }
+    drop(child);
+    for worker in workers {
+        worker.await.unwrap();
+    }
+
+    let (child, api) = serve(dir.path());
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    for made in &seen.created {
+        let (status, _) = api
+            .call(Method::GET, &format!("/connectors/{made}"), None)
+            .await
+            .unwrap();
+        let expected = if seen.deleted.contains(made) {
+            StatusCode::NOT_FOUND
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(status, expected, "connector {made} after the crash");
+    }
+    for (run, token) in &seen.finished {
+        let (_, shown) = api
+            .call(Method::GET, &format!("/runs/{run}"), None)
+            .await
+            .unwrap();
+        assert_eq!(shown["status"], "succeeded", "run {run} after the crash");
+        assert_eq!(
+            api.initialize(&used, token).await.unwrap(),
+            StatusCode::UNAUTHORIZED,
+            "a finished run's token works again after the crash"
+        );
+    }
+    // A clean start: it takes new writes, and its audit answers.
+    let (status, _) = api
+        .call(Method::POST, "/connectors", Some(create))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = api.call(Method::GET, "/audit", None).await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    drop(child);
+}
