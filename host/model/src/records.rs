@@ -6,9 +6,9 @@
 //! Keeping them apart is what lets a later contract version live beside this one without
 //! touching the proxy.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolHints {
     pub read_only: Option<bool>,
     pub destructive: Option<bool>,
@@ -16,13 +16,13 @@ pub struct ToolHints {
     pub open_world: Option<bool>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tool {
     pub name: String,
     pub hints: ToolHints,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectorStatus {
     Authorized,
@@ -32,7 +32,7 @@ pub enum ConnectorStatus {
 }
 
 /// A connector without its credential.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connector {
     pub id: String,
     pub owner: String,
@@ -43,7 +43,7 @@ pub struct Connector {
     pub allowed_tools: Option<Vec<String>>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolRule {
     pub required: Option<Vec<String>>,
     pub read_only: Option<bool>,
@@ -52,20 +52,20 @@ pub struct ToolRule {
     pub open_world: Option<bool>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerRule {
     pub url: String,
     pub tools: Option<ToolRule>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldKind {
     Single,
     Multiple,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectorField {
     pub name: String,
     pub kind: FieldKind,
@@ -73,7 +73,7 @@ pub struct ConnectorField {
     pub provided: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Run {
     pub id: String,
     pub actor: String,
@@ -82,7 +82,7 @@ pub struct Run {
 }
 
 /// What every policy decision of one run on one connector depends on.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DecisionContext {
     pub run: Run,
     pub connector: Connector,
@@ -155,7 +155,7 @@ impl ToolSet {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CredentialKind {
     None,
@@ -164,7 +164,7 @@ pub enum CredentialKind {
 }
 
 /// What a provider plugin is told about a connector.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanRequest {
     pub connector_id: String,
     pub server_url: String,

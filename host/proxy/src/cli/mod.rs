@@ -10,6 +10,7 @@
 
 mod client;
 mod ops;
+mod plugin_local;
 
 use std::io::Write;
 use std::net::SocketAddr;

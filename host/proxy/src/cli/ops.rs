@@ -14,6 +14,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::client::{ApiArgs, Body, encode, print, request};
+use super::plugin_local;
 use crate::app::DATABASE_FILE;
 
 #[derive(Clone, Copy, Default, ValueEnum)]
@@ -58,6 +59,34 @@ pub enum PluginCommand {
     },
     /// Delete plugin NAME (refused while a chain uses it).
     Delete { name: String },
+    /// Make a minisign key pair for `plugin sign` (PORTCULLIS_SIGNING_PASSWORD, when set,
+    /// encrypts the secret key).
+    Keygen {
+        /// Where the secret key goes (created owner-only; must not exist).
+        #[arg(long, default_value = "portcullis.key")]
+        secret_key: PathBuf,
+        /// Where the public key goes, for the proxy's `trusted_keys`.
+        #[arg(long, default_value = "portcullis.pub")]
+        public_key: PathBuf,
+    },
+    /// Sign a component file: writes FILE.minisig, for `install --signature`.
+    Sign {
+        file: PathBuf,
+        /// A minisign secret key (from `plugin keygen` or `minisign -G`).
+        #[arg(long)]
+        secret_key: PathBuf,
+        /// Where the signature goes (default: FILE.minisig).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Try a component file locally on a sample decision and print its answers.
+    Test {
+        file: PathBuf,
+        /// A JSON sample: `context` (a run and a connector), `request` and `settings`
+        /// for a policy plugin; `plan` for a provider plugin.
+        #[arg(long)]
+        request: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -209,6 +238,16 @@ pub async fn plugin(api: &ApiArgs, command: PluginCommand) -> anyhow::Result<()>
             request(api, Method::DELETE, &path, None).await?;
             print(&format!("plugin {name} deleted"));
         }
+        PluginCommand::Keygen {
+            secret_key,
+            public_key,
+        } => plugin_local::keygen(&secret_key, &public_key)?,
+        PluginCommand::Sign {
+            file,
+            secret_key,
+            output,
+        } => plugin_local::sign(&file, &secret_key, output)?,
+        PluginCommand::Test { file, request } => plugin_local::test(&file, &request).await?,
     }
     Ok(())
 }

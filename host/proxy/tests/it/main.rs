@@ -17,6 +17,7 @@
 //! | `lifecycle` | sessions and streams against rates, caps, lifetimes and connector changes |
 //! | `plugin_faults` | a faulting chain denies one request and is asked again next time |
 //! | `oauth` | OAuth connectors against a real authorization server (`tests/oauth/` peers) |
+//! | `plugin_cli` | `plugin keygen`, `sign` and `test`, and a signed install through the CLI |
 //! | `plugin_restart` | installed plugins survive a restart |
 //! | `plugin_ops` | chains changed live, versions, rollback, deletion, provenance refusals |
 //! | `support` | the harness: a server per test, admin calls, MCP calls, test upstreams |
@@ -33,6 +34,7 @@ mod hostile_run;
 mod hostile_upstream;
 mod lifecycle;
 mod oauth;
+mod plugin_cli;
 mod plugin_faults;
 mod plugin_ops;
 mod plugin_restart;
