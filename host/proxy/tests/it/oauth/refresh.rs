@@ -156,10 +156,17 @@ async fn a_revoked_grant_needs_reauthorization_and_reauthorizing_brings_it_back(
     // The failed grant is not tried again.
     let refreshes = counters(pair, &client).await["token_requests"]["refresh_token"].clone();
     assert_eq!(refreshes, 1);
+    // Every later message of the run gets the same ERR-8, and nothing reaches the AS.
     let later = call_whoami(&h, &conn, &run, &session, 3).await;
-    // From then on the access chain refuses the connector, which is not authorized (ERR-3).
-    assert_eq!(later.status, 403, "{}", later.text);
-    assert_eq!(later.messages[0]["error"]["code"], -32002, "{}", later.text);
+    assert_reauthorization(&later, 200, Some(3), &conn, "invalid_grant");
+    let again = h
+        .post(&conn, Some(&run.token), None, &wire::initialize(7))
+        .await;
+    assert_reauthorization(&again, 200, Some(7), &conn, "invalid_grant");
+    h.audit_once(&run, |r| {
+        r["method"] == "initialize" && r["reason"] == "needs_reauthorization:invalid_grant"
+    })
+    .await;
     assert_eq!(
         counters(pair, &client).await["token_requests"]["refresh_token"],
         refreshes
