@@ -296,6 +296,7 @@ async fn audit_decision(
             message.method(),
             message.tool(),
             verdict,
+            &checked.policy.access.plugins,
             provider_stamps,
         )
     };
