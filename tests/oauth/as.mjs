@@ -27,6 +27,8 @@
 //   --no-pkce-advertised          [AS_ADVERTISE_PKCE=0]     drop code_challenge_methods_supported from
 //                                                           metadata (PKCE stays REQUIRED at /auth)
 //   --lenient-client-auth         [AS_STRICT_CLIENT_AUTH=0] accept basic and post for any secret client
+//   --registered-auth-method M    [AS_REGISTERED_AUTH_METHOD] register every dynamic client with M,
+//                                                          whatever it asks for (RFC 7591 lets an AS)
 //   --static-client-id ID         [AS_STATIC_CLIENT_ID]
 //   --static-client-secret S      [AS_STATIC_CLIENT_SECRET]
 //   --static-client-redirect-uris "u1,u2" [AS_STATIC_CLIENT_REDIRECT_URIS]
@@ -73,6 +75,7 @@ const cfg = {
   registration: args['no-registration'] ? false : envBool('AS_REGISTRATION', true),
   advertisePkce: args['no-pkce-advertised'] ? false : envBool('AS_ADVERTISE_PKCE', true),
   strictClientAuth: args['lenient-client-auth'] ? false : envBool('AS_STRICT_CLIENT_AUTH', true),
+  registeredAuthMethod: opt('registered-auth-method', 'AS_REGISTERED_AUTH_METHOD', ''),
   staticClient: null,
   rsClientId: opt('rs-client-id', 'AS_RS_CLIENT_ID', 'mcp-resource-server'),
   rsClientSecret: opt('rs-client-secret', 'AS_RS_CLIENT_SECRET', 'rs-secret-for-tests'),
@@ -301,7 +304,13 @@ provider.use(async (ctx, next) => {
       mine.authorization_requests_without_resource += 1;
     }
   }
-  if (ctx.method === 'POST' && ctx.path === '/reg') counters.registration_requests += 1;
+  if (ctx.method === 'POST' && ctx.path === '/reg') {
+    counters.registration_requests += 1;
+    if (cfg.registeredAuthMethod && ctx.is('application/json')) {
+      const asked = await readJson(ctx);
+      ctx.request.body = JSON.stringify({ ...asked, token_endpoint_auth_method: cfg.registeredAuthMethod });
+    }
+  }
 
   if (ctx.method === 'POST' && TOKEN_PATHS.has(ctx.path)) {
     const form = await readFormBody(ctx);

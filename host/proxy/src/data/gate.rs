@@ -3,6 +3,12 @@
 //! token, its protocol version, the run's and the connector's rate limits, the
 //! connector's access decision and the session it names. Each refusal is the catalogue's
 //! answer; nothing here talks to an upstream.
+//!
+//! A connector that needs re-authorization (its upstream rejected the credential, or the
+//! OAuth grant was refused) is judged by the access chain as if it were authorized: a
+//! run the chain would let use it learns that it needs re-authorization (ERR-8, on every
+//! message until its owner re-authorizes it), any other run gets the same ERR-3 as for a
+//! connector it may not use, so no run learns the state of another's connector.
 
 // A refusal is the finished response for the client, returned straight from the handler;
 // boxing it would buy nothing on a path that ends the request.
@@ -13,7 +19,7 @@ use std::time::Instant;
 
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
-use portcullis_model::Decision;
+use portcullis_model::{ConnectorStatus, Decision};
 use serde_json::Value;
 
 use crate::auth;
@@ -28,7 +34,7 @@ use crate::data::runs::RunState;
 use crate::data::session::Session;
 use crate::data::upstream::SESSION_HEADER;
 use crate::state::AppState;
-use crate::store::{ConnectorRecord, RunRecord};
+use crate::store::{AuthMethod, ConnectorRecord, RunRecord};
 use crate::vault;
 
 /// The 2026-07-28 revision has no sessions: every request stands alone.
@@ -44,6 +50,9 @@ pub struct Checked {
     pub connector: Arc<ConnectorRecord>,
     pub policy: Arc<Policy>,
     pub version: String,
+    /// Set when the connector needs re-authorization: ERR-8's `data.reason`, the answer
+    /// to every message (see [`reauthorization`]).
+    pub reauthorization: Option<String>,
 }
 
 impl Checked {
@@ -95,9 +104,19 @@ pub async fn check(
         .map_err(|wait| catalogue::rate_limited(None, "connector_rate", retry_after(wait)))?;
     let actor = data.records.actor(store, &run.actor, seen).await;
     let actor = actor.ok().flatten().ok_or_else(unavailable)?;
+    let needs_reauthorization = connector.status == ConnectorStatus::NeedsReauthorization;
+    // The memo keys on the revision, whose status is fixed: it never mixes the two.
+    let judged = if needs_reauthorization {
+        Arc::new(ConnectorRecord {
+            status: ConnectorStatus::Authorized,
+            ..(*connector).clone()
+        })
+    } else {
+        connector.clone()
+    };
     let policy = data
         .decisions
-        .policy(&state.runtime, (&run, &actor, &connector), seen)
+        .policy(&state.runtime, (&run, &actor, &judged), seen)
         .await;
     if let Decision::Deny(denial) = &policy.access.value {
         state.metrics.decision("access", "deny", &denial.reason);
@@ -105,13 +124,55 @@ pub async fn check(
         data.audit.record(record).await;
         return Err(unavailable());
     }
+    let reauthorization = match needs_reauthorization {
+        true => Some(reauthorization_reason(state, &connector).await),
+        false => None,
+    };
     Ok(Checked {
         run,
         live,
         connector,
         policy,
         version,
+        reauthorization,
     })
+}
+
+/// Why the connector needs re-authorization: the OAuth error its grant was refused with
+/// (or `token_rejected`), `credential_rejected` for a static credential.
+async fn reauthorization_reason(state: &AppState, connector: &ConnectorRecord) -> String {
+    if connector.auth == AuthMethod::OAuth
+        && let Some(reason) = state.oauth.failed_reason(&connector.id).await
+    {
+        return reason;
+    }
+    "credential_rejected".to_owned()
+}
+
+/// ERR-8 for every message to a connector that needs re-authorization, audited with the
+/// message's method and tool (none for GET and DELETE, whose answer is then a 502).
+pub async fn reauthorization(
+    state: &AppState,
+    checked: &Checked,
+    message: Option<&Message>,
+) -> Result<(), Response> {
+    let Some(reason) = &checked.reauthorization else {
+        return Ok(());
+    };
+    state
+        .metrics
+        .decision("access", "deny", "needs_reauthorization");
+    let method = message.map_or("", Message::method);
+    let tool = message.and_then(Message::tool);
+    let (run, connector) = (&checked.run.id, &checked.connector.id);
+    let record = audit::reauthorization(run, connector, method, tool, reason);
+    state.data.audit.record(record).await;
+    let id = message.and_then(Message::id);
+    Err(catalogue::needs_reauthorization(
+        id,
+        connector,
+        Some(reason),
+    ))
 }
 
 /// The live run behind `Authorization: Bearer <token>` (ERR-1 otherwise).
@@ -174,6 +235,7 @@ pub async fn check_session(
     headers: &HeaderMap,
 ) -> Result<(Checked, Arc<Session>), Response> {
     let checked = check(state, connector_id, headers).await?;
+    reauthorization(state, &checked, None).await?;
     let session = session(state, &checked, headers, None)?;
     Ok((checked, session))
 }

@@ -86,6 +86,7 @@ async fn post_message(
     }
     let body = read_body(state, headers, body).await?;
     let incoming = classify(state, headers, body)?;
+    gate::reauthorization(state, &checked, Some(&incoming.message)).await?;
     let session = named_session(state, &checked, &incoming)?;
     let verdict = decide(state, &checked, &incoming.message).await;
     let plan = audit_decision(state, &checked, &incoming.message, &verdict).await?;

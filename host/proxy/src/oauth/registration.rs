@@ -7,6 +7,11 @@
 //! are never presented to another authorization server. The whole response is kept sealed
 //! (it may hold a `registration_access_token`); a client secret that expires is replaced by
 //! a new registration shortly before.
+//!
+//! The key's method is the one Portcullis asks for, which is known before registering; the
+//! server may register another (RFC 7591 lets it), and that one, read from the kept
+//! response, is what the client then authenticates with. Keyed by what was registered
+//! instead, a registration the server changed would never be found again.
 
 use portcullis_model::ClientAuth;
 use serde_json::{Value, json};
@@ -44,8 +49,8 @@ pub struct Registered {
     pub secret: Option<Zeroizing<String>>,
 }
 
-/// The client Portcullis has at `server` for `redirect_uri` and `client_auth`: the stored
-/// registration, or a new one.
+/// The client Portcullis has at `server` for `redirect_uri` when it asks for `client_auth`:
+/// the stored registration, or a new one.
 pub async fn client_for(
     net: Net<'_>,
     store: &dyn Store,
@@ -66,16 +71,12 @@ pub async fn client_for(
             .client_secret_expires_at
             .is_none_or(|at| at > now_secs() + EXPIRY_MARGIN_SECS);
         if fresh && stored.registration_endpoint == endpoint {
-            let secret = stored
-                .sealed_client_secret
-                .as_deref()
-                .map(|sealed| vault.open(sealed, bound_to(server)))
-                .transpose()?;
-            return Ok(Registered {
-                client_id: stored.client_id,
-                client_auth,
-                secret,
-            });
+            match reuse(vault, server, stored) {
+                Ok(registered) => return Ok(registered),
+                Err(error) => {
+                    tracing::warn!(issuer = %server.issuer, %error, "the stored registration is unusable; registering again");
+                }
+            }
         }
     }
     register(
@@ -88,6 +89,44 @@ pub async fn client_for(
         client_auth,
     )
     .await
+}
+
+/// A stored registration, with the method the server registered (from its response).
+fn reuse(
+    vault: &Vault,
+    server: &AuthServerMetadata,
+    stored: RegistrationRecord,
+) -> Result<Registered, RegistrationError> {
+    let response = vault.open(&stored.sealed_response, bound_to(server))?;
+    let response: Value = serde_json::from_str(&response)
+        .map_err(|_| RegistrationError::Malformed("the kept response is not JSON".to_owned()))?;
+    let secret = stored
+        .sealed_client_secret
+        .as_deref()
+        .map(|sealed| vault.open(sealed, bound_to(server)))
+        .transpose()?;
+    Ok(Registered {
+        client_id: stored.client_id,
+        client_auth: registered_method(&response, stored.client_auth)?,
+        secret,
+    })
+}
+
+/// The method a registration response says the client authenticates with: the one asked
+/// for when it does not say.
+fn registered_method(response: &Value, asked: ClientAuth) -> Result<ClientAuth, RegistrationError> {
+    match response
+        .get("token_endpoint_auth_method")
+        .and_then(Value::as_str)
+    {
+        None => Ok(asked),
+        Some(name) => ClientAuth::parse(name).ok_or_else(|| {
+            RegistrationError::Malformed(format!(
+                "it registered the client authentication method {name:?}, which Portcullis \
+                 does not implement"
+            ))
+        }),
+    }
 }
 
 async fn register(
@@ -138,27 +177,16 @@ async fn register(
         .filter(|id| !id.is_empty())
         .ok_or_else(|| RegistrationError::Malformed("it has no client_id".to_owned()))?;
     // The server may register another method than the one asked for; use what it says.
-    let client_auth = match body
-        .get("token_endpoint_auth_method")
-        .and_then(Value::as_str)
-    {
-        None => client_auth,
-        Some(name) => ClientAuth::parse(name).ok_or_else(|| {
-            RegistrationError::Malformed(format!(
-                "it registered the client authentication method {name:?}, which Portcullis \
-                 does not implement"
-            ))
-        })?,
-    };
+    let registered = registered_method(&body, client_auth)?;
     let secret = body
         .get("client_secret")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(|s| Zeroizing::new(s.to_owned()));
-    if client_auth != ClientAuth::None && secret.is_none() {
+    if registered != ClientAuth::None && secret.is_none() {
         return Err(RegistrationError::Malformed(format!(
             "it gave no client_secret for {}",
-            client_auth.as_str()
+            registered.as_str()
         )));
     }
     let expires_at = body
@@ -168,6 +196,7 @@ async fn register(
     let record = RegistrationRecord {
         issuer: server.issuer.clone(),
         redirect_uri: redirect_uri.to_owned(),
+        // The key: what is asked for, so the next authorization that asks finds it.
         client_auth,
         registration_endpoint: endpoint.to_owned(),
         client_id: client_id.to_owned(),
@@ -180,10 +209,10 @@ async fn register(
         created_at: now_secs(),
     };
     store.put_registration(&record).await?;
-    tracing::info!(issuer = %server.issuer, client_id = %client_id, method = client_auth.as_str(), "registered an OAuth client");
+    tracing::info!(issuer = %server.issuer, client_id = %client_id, method = registered.as_str(), "registered an OAuth client");
     Ok(Registered {
         client_id: record.client_id,
-        client_auth,
+        client_auth: registered,
         secret,
     })
 }

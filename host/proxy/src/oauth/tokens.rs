@@ -339,6 +339,18 @@ impl Tokens {
         }
     }
 
+    /// Why the authorization server refused `connector_id`'s grant, when it did (and the
+    /// store could say).
+    pub async fn failed_reason(&self, connector_id: &str) -> Option<String> {
+        match self.store.grant(connector_id).await {
+            Ok(grant) => grant?.failed_reason,
+            Err(e) => {
+                tracing::error!(connector = %connector_id, error = %e, "could not read the OAuth grant");
+                None
+            }
+        }
+    }
+
     /// Forgets the tokens kept for `connector_id` (its grant was replaced or deleted).
     pub fn forget(&self, connector_id: &str) {
         self.live

@@ -490,8 +490,61 @@ async fn upstream_401_becomes_err_8_without_the_challenge() {
         .api(Method::GET, &format!("/connectors/{}", s.conn), None)
         .await;
     assert_eq!(shown["status"], "needs_reauthorization", "{shown}");
+    let seen = upstream.requests().len();
+    // Every later message of the run gets ERR-8 too, without reaching the upstream: a
+    // call in the ended session, a new `initialize`, a notification, and the GET stream.
     let later = s.call(3, "echo", json!({})).await;
-    assert_eq!(later.status, 403, "{}", later.text);
+    assert_reauthorization(&later, 200, Some(3), &s.conn, "credential_rejected");
+    let again = s
+        .env
+        .post(&s.conn, Some(&s.run.token), None, &wire::initialize(4))
+        .await;
+    assert_reauthorization(&again, 200, Some(4), &s.conn, "credential_rejected");
+    let notification = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let notified = s.send(&notification).await;
+    assert_reauthorization(&notified, 502, None, &s.conn, "credential_rejected");
+    let stream = s
+        .env
+        .http
+        .get(s.env.mcp_url(&s.conn))
+        .headers(wire::mcp_headers(Some(s.session())))
+        .bearer_auth(&s.run.token)
+        .send()
+        .await
+        .unwrap();
+    let stream = Answer::read(stream).await;
+    assert_reauthorization(&stream, 502, None, &s.conn, "credential_rejected");
+    assert_eq!(
+        upstream.requests().len(),
+        seen,
+        "a refused message went upstream"
+    );
+    s.env
+        .audit_once(&s.run, |r| {
+            r["method"] == "tools/call"
+                && r["tool"] == "echo"
+                && r["reason"] == "needs_reauthorization:credential_rejected"
+        })
+        .await;
+    // A run the access chain would not let use the connector learns nothing of its state.
+    let other = s.env.connector("alice", &upstream.url(), None).await;
+    let stranger = s.env.run("actor", "alice", json!({ "conn": other })).await;
+    let refused = s
+        .env
+        .post(&s.conn, Some(&stranger.token), None, &wire::initialize(1))
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert_eq!(refused.messages[0]["error"]["code"], -32002);
+    let run = json!({"actor": "actor", "user": "alice", "input": {"conn": s.conn}});
+    let refused = s.env.api(Method::POST, "/runs", Some(run)).await;
+    assert_error(
+        &refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "connector_not_available",
+    );
+    for answer in [&later, &again, &notified, &stream] {
+        assert!(!answer.text.contains(SECRET), "{}", answer.text);
+    }
 }
 
 /// ERR-2, ERR-7, ERR-12, FR-13 and DELETE.

@@ -10,6 +10,7 @@
 //! | `probe` | `POST /connectors/probe` on no-auth, API-key and OAuth servers; no PKCE S256 |
 //! | `flow` | create → authorize → callback → run; own clients; bad, expired, replayed `state`; wrong `iss` |
 //! | `refresh` | expiry, single flight, revoked grants and ERR-8, re-authorization, delete |
+//! | `registration` | one dynamic registration per issuer, reused whatever method the AS registered |
 //! | `cli` | `portcullis connector probe` and `connector add --oauth`, as the binary |
 
 mod browser;
@@ -18,13 +19,14 @@ mod flow;
 mod peers;
 mod probe;
 mod refresh;
+mod registration;
 
 use reqwest::{Method, StatusCode, Url};
 use serde_json::{Value, json};
 
 use crate::support::*;
 pub use browser::Browser;
-pub use peers::{Pair, peers, peers_without_pkce};
+pub use peers::{Pair, peers, peers_registering_post, peers_without_pkce};
 
 /// A connector waiting for its authorization.
 pub struct PendingConnector {

@@ -156,6 +156,14 @@ pub async fn peers_without_pkce() -> &'static Pair {
     shared(&PAIR, &["--no-pkce-advertised"], "nopkce").await
 }
 
+/// A pair whose authorization server registers every dynamic client as a confidential
+/// `client_secret_post` client, whatever it asks for.
+pub async fn peers_registering_post() -> &'static Pair {
+    static PAIR: OnceLock<Result<Pair, String>> = OnceLock::new();
+    let flags = &["--registered-auth-method", "client_secret_post"];
+    shared(&PAIR, flags, "post").await
+}
+
 /// Starts a pair once per test binary; every caller waits for the same start.
 async fn shared(
     cell: &'static OnceLock<Result<Pair, String>>,

@@ -156,10 +156,17 @@ async fn a_revoked_grant_needs_reauthorization_and_reauthorizing_brings_it_back(
     // The failed grant is not tried again.
     let refreshes = counters(pair, &client).await["token_requests"]["refresh_token"].clone();
     assert_eq!(refreshes, 1);
+    // Every later message of the run gets the same ERR-8, and nothing reaches the AS.
     let later = call_whoami(&h, &conn, &run, &session, 3).await;
-    // From then on the access chain refuses the connector, which is not authorized (ERR-3).
-    assert_eq!(later.status, 403, "{}", later.text);
-    assert_eq!(later.messages[0]["error"]["code"], -32002, "{}", later.text);
+    assert_reauthorization(&later, 200, Some(3), &conn, "invalid_grant");
+    let again = h
+        .post(&conn, Some(&run.token), None, &wire::initialize(7))
+        .await;
+    assert_reauthorization(&again, 200, Some(7), &conn, "invalid_grant");
+    h.audit_once(&run, |r| {
+        r["method"] == "initialize" && r["reason"] == "needs_reauthorization:invalid_grant"
+    })
+    .await;
     assert_eq!(
         counters(pair, &client).await["token_requests"]["refresh_token"],
         refreshes
@@ -221,4 +228,81 @@ async fn delete_revokes_the_tokens_and_ends_sessions() {
     let after = call_whoami(&h, &conn, &run, &session, 2).await;
     assert_eq!(after.status, 403, "{}", after.text);
     assert_eq!(after.messages[0]["error"]["code"], -32002);
+}
+
+/// The client's grants at the authorization server.
+async fn grants(pair: &Pair, client: &str) -> usize {
+    let all: Vec<Value> = reqwest::get(pair.control("/grants"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    all.iter().filter(|g| g["client_id"] == client).count()
+}
+
+/// Re-authorization does not revoke the old grant, and this is why: an authorization
+/// server that keeps one grant per user and client (oidc-provider, as Google or GitHub do)
+/// answers a re-authorization from the owner's still logged-in browser with new tokens of
+/// the same grant, and revoking a token revokes its whole grant (RFC 7009 section 2.1), so
+/// revoking the old tokens would kill the new ones. Shown here on the real AS.
+#[tokio::test(flavor = "multi_thread")]
+async fn reauthorization_keeps_the_old_grant_which_may_be_the_new_one() {
+    let pair = peers().await;
+    let h = Proxy::start().await;
+    let callback = h.url("/oauth/callback");
+    let mut browser = Browser::new("alice");
+    let pending = create(&h, "alice", &pair.mcp_url, DYNAMIC()).await;
+    let (conn, client) = (pending.id.clone(), pending.client_id());
+    let landing = land(
+        &browser
+            .authorize(&pending.authorization_url, &callback)
+            .await,
+    )
+    .await;
+    assert_eq!(landing.status, StatusCode::OK, "{}", landing.page);
+    let old_refresh = issued(pair, &client)
+        .await
+        .into_iter()
+        .find_map(|(kind, value)| (kind == "refresh_token").then_some(value))
+        .expect("a refresh token");
+
+    let (status, body) = h
+        .api(
+            Method::POST,
+            &format!("/connectors/{conn}/reauthorize"),
+            Some(json!({"auth": DYNAMIC()})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let url = body["authorization_url"].as_str().unwrap();
+    let landing = land(&browser.authorize(url, &callback).await).await;
+    assert_eq!(landing.status, StatusCode::OK, "{}", landing.page);
+    let seen = counters(pair, &client).await;
+    assert_eq!(seen["token_requests"]["authorization_code"], 2, "{seen}");
+    assert_eq!(seen["revocation_requests"], 0, "{seen}");
+    let run = run_with(&h, "alice", &conn).await;
+    let session = h.initialize(&conn, &run.token).await;
+    assert!(ok(&whoami(&h, &conn, &run, &session, 1).await));
+
+    // The AS gave the new tokens under the old grant: revoking the old refresh token, as
+    // RFC 7009 revocation of the old grant would, takes the new tokens with it.
+    assert_eq!(grants(pair, &client).await, 1);
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("token", old_refresh.as_str()),
+            ("token_type_hint", "refresh_token"),
+            ("client_id", client.as_str()),
+        ])
+        .finish();
+    let revoked = reqwest::Client::new()
+        .post(format!("{}/token/revocation", pair.issuer))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let answer = call_whoami(&h, &conn, &run, &session, 2).await;
+    assert_reauthorization(&answer, 200, Some(2), &conn, "invalid_grant");
 }

@@ -158,6 +158,29 @@ impl Proxy {
 }
 
 /// The `id` of a record the API answered.
+/// ERR-8 (`-32004`) answering request `id` (none for GET, DELETE or a notification) with
+/// `status`, naming `connector` and `reason`.
+pub fn assert_reauthorization(
+    answer: &Answer,
+    status: u16,
+    id: Option<i64>,
+    connector: &str,
+    reason: &str,
+) {
+    assert_eq!(answer.status, status, "{}", answer.text);
+    let message = &answer.messages[0];
+    assert_eq!(message["id"], json!(id), "{}", answer.text);
+    let error = &message["error"];
+    assert_eq!(error["code"], -32004, "{}", answer.text);
+    assert_eq!(error["message"], "Connector requires re-authorization");
+    assert_eq!(
+        error["data"],
+        json!({"connectorId": connector, "reason": reason}),
+        "{}",
+        answer.text
+    );
+}
+
 pub fn id(record: &Value) -> String {
     record["id"].as_str().unwrap().to_owned()
 }
