@@ -34,7 +34,7 @@ pub async fn install(
     Path(name): Path<String>,
     request: Request,
 ) -> ApiResult<Json<PluginSummary>> {
-    let bytes = read_body(request, &()).await?;
+    let bytes = read_body(request, &state).await?;
     if bytes.is_empty() {
         return Err(ApiError::invalid(
             "plugin_rejected",
