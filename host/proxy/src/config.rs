@@ -164,6 +164,9 @@ pub struct LimitsConfig {
     pub header_read_timeout_ms: u64,
     /// Time a client has to send a request's whole body, in ms.
     pub body_read_timeout_ms: u64,
+    /// Bytes of a data-plane body over `http.max_body_bytes` read and thrown away before
+    /// the 413, so that a client still sending can read it; 0 never reads any.
+    pub body_drain_bytes: usize,
     /// Open client connections; further connections wait to be accepted.
     pub max_connections: usize,
 }
@@ -184,6 +187,7 @@ impl Default for LimitsConfig {
             audit_queue_bytes: 16 << 20,
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 30_000,
+            body_drain_bytes: 16 << 20,
             max_connections: 4_096,
         }
     }

@@ -34,6 +34,7 @@ use crate::data::relay::{Relay, Rewrite};
 use crate::data::session::{ClientCapabilities, Session};
 use crate::data::slots::{Full, ListWatch, StreamSlot};
 use crate::data::upstream::{self, Answer, Failure, Outgoing, SESSION_HEADER};
+use crate::http_body::{self, BodyError, BodyLimits};
 use crate::injection::InjectionError;
 use crate::state::AppState;
 
@@ -162,42 +163,27 @@ struct Incoming<'a> {
 }
 
 /// The request body, read only now that the token is checked: at most
-/// `http.max_body_bytes` (413 beyond), within `limits.body_read_timeout_ms` (408).
+/// `http.max_body_bytes` (413 beyond, after draining up to `limits.body_drain_bytes` so
+/// that the client can read it), within `limits.body_read_timeout_ms` (408).
 async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Step<Bytes> {
-    use futures_util::StreamExt;
-
     let max = state.config.http.max_body_bytes;
-    let too_large = || {
-        catalogue::unreadable_body(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("the body is larger than http.max_body_bytes ({max} bytes)"),
-        )
+    let limits = BodyLimits {
+        max,
+        drain: state.data.limits.body_drain_bytes,
+        timeout: Duration::from_millis(state.data.limits.body_read_timeout_ms),
     };
-    let declared = headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return Err(too_large());
-    }
-    let read = async {
-        let mut stream = body.into_data_stream();
-        let mut bytes = Vec::with_capacity(declared.map_or(0, |n| n as usize).min(max));
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|_| {
-                catalogue::unreadable_body(StatusCode::BAD_REQUEST, "the body broke off")
-            })?;
-            if bytes.len() + chunk.len() > max {
-                return Err(too_large());
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok(Bytes::from(bytes))
-    };
-    let timeout = Duration::from_millis(state.data.limits.body_read_timeout_ms);
-    tokio::time::timeout(timeout, read)
+    http_body::read(headers, body, limits)
         .await
-        .unwrap_or_else(|_| Err(catalogue::body_timeout()))
+        .map_err(|error| match error {
+            BodyError::TooLarge => catalogue::unreadable_body(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("the body is larger than http.max_body_bytes ({max} bytes)"),
+            ),
+            BodyError::TimedOut => catalogue::body_timeout(),
+            BodyError::Broken => {
+                catalogue::unreadable_body(StatusCode::BAD_REQUEST, "the body broke off")
+            }
+        })
 }
 
 /// The body as one JSON-RPC message, then `Mcp-Method`/`Mcp-Name`.
