@@ -29,6 +29,7 @@ use crate::data::catalogue;
 use crate::data::decisions::{Asked, CachedPlan};
 use crate::data::gate::{self, Checked};
 use crate::data::jsonrpc::{self, Lengths, Message};
+use crate::data::live_hints;
 use crate::data::plane::NoSession;
 use crate::data::relay::{Relay, Rewrite};
 use crate::data::session::{ClientCapabilities, Session};
@@ -243,13 +244,23 @@ fn stream_slot(
 
 /// The request chain's decision on the message, counted.
 async fn decide(state: &AppState, checked: &Checked, message: &Message) -> Verdict<Decision> {
-    let asked = Asked {
+    let asked = || Asked {
         method: message.method(),
         tool: message.tool(),
         arguments: message.params().and_then(|p| p.get("arguments")),
         protocol_version: &checked.version,
     };
-    let verdict = checked.policy.request(&state.runtime, asked).await;
+    let mut verdict = checked.policy.request(&state.runtime, asked()).await;
+    // Spec 4.4.10: a tool whose live annotations differ from the snapshot's must pass
+    // the request chain on those too.
+    if verdict.value.is_allow()
+        && let Some(ctx) = message.tool().and_then(|tool| {
+            let live = &state.data.live_hints;
+            live.context(&checked.connector, &checked.policy.ctx, Some(tool))
+        })
+    {
+        verdict = live_hints::request(&state.runtime, ctx, asked()).await;
+    }
     let (decision, reason) = match &verdict.value {
         Decision::Allow => ("allow", ""),
         Decision::Deny(d) => ("deny", d.reason.as_str()),
@@ -562,6 +573,7 @@ fn relay(
         state: state.clone(),
         connector: checked.connector.clone(),
         permitted: checked.policy.permitted.value.clone(),
+        ctx: checked.policy.ctx.clone(),
         run: checked.live.clone(),
         session,
         request_id: None,
