@@ -292,6 +292,7 @@ async fn audit_decision(
             message.method(),
             message.tool(),
             verdict,
+            &checked.policy.access.plugins,
             provider_stamps,
         )
     };
