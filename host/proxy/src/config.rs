@@ -164,8 +164,21 @@ pub struct LimitsConfig {
     pub header_read_timeout_ms: u64,
     /// Time a client has to send a request's whole body, in ms.
     pub body_read_timeout_ms: u64,
+    /// Bytes of a data-plane body over `http.max_body_bytes` read and thrown away before
+    /// the 413, so that a client still sending can read it; 0 never reads any.
+    pub body_drain_bytes: usize,
     /// Open client connections; further connections wait to be accepted.
     pub max_connections: usize,
+    /// Time a whole discovery (initialize and every tools/list page) may take, in ms.
+    pub discovery_timeout_ms: u64,
+    /// `tools/list` pages followed at discovery.
+    pub discovery_pages: usize,
+    /// The largest answer read from the upstream at discovery, in bytes.
+    pub discovery_page_bytes: usize,
+    /// The most tools a discovery snapshot holds.
+    pub discovery_tools: usize,
+    /// The largest discovery snapshot, in bytes of its stored JSON.
+    pub discovery_snapshot_bytes: usize,
 }
 
 impl Default for LimitsConfig {
@@ -184,7 +197,13 @@ impl Default for LimitsConfig {
             audit_queue_bytes: 16 << 20,
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 30_000,
+            body_drain_bytes: 16 << 20,
             max_connections: 4_096,
+            discovery_timeout_ms: 30_000,
+            discovery_pages: 100,
+            discovery_page_bytes: 4 << 20,
+            discovery_tools: 2_000,
+            discovery_snapshot_bytes: 2 << 20,
         }
     }
 }
@@ -204,10 +223,15 @@ impl LimitsConfig {
             ("sse_event_bytes", self.sse_event_bytes),
             ("audit_queue_bytes", self.audit_queue_bytes),
             ("max_connections", self.max_connections),
+            ("discovery_pages", self.discovery_pages),
+            ("discovery_page_bytes", self.discovery_page_bytes),
+            ("discovery_tools", self.discovery_tools),
+            ("discovery_snapshot_bytes", self.discovery_snapshot_bytes),
         ];
         let times = [
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("body_read_timeout_ms", self.body_read_timeout_ms),
+            ("discovery_timeout_ms", self.discovery_timeout_ms),
         ];
         let zero = sizes
             .iter()

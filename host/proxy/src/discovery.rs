@@ -7,9 +7,9 @@
 //! client of our own rather than rmcp's, because the injection plan may put the
 //! credential in any header or query parameter.
 //!
-//! The upstream is not trusted. What it says is bounded ([`MAX_PAGE_BYTES`] per answer,
-//! [`MAX_PAGES`] pages, [`MAX_TOOLS`] tools and [`MAX_SNAPSHOT_BYTES`] of snapshot, all
-//! within [`DEADLINE`]), and the credential is redacted ([`crate::redact`]) from every
+//! The upstream is not trusted. What it says is bounded by the `discovery_*` limits of
+//! `[limits]` ([`Bounds`]: bytes per answer, pages, tools and bytes of snapshot, all
+//! within one deadline; 422 `upstream_too_large` naming the limit), and the credential is redacted ([`crate::redact`]) from every
 //! string of the snapshot (names, titles, descriptions, annotation keys and values)
 //! before it leaves this module, so it is never stored or shown; upstream text quoted in
 //! an error is redacted the same way.
@@ -23,23 +23,41 @@ use reqwest::{Response, StatusCode, Url};
 use serde_json::{Value, json};
 use sse_stream::SseByteStream;
 
+use crate::config::LimitsConfig;
 use crate::egress::Egress;
 use crate::injection::Injection;
 use crate::store::DiscoveredTool;
 
 /// The protocol revision we offer; servers answer with the one they speak.
 const PROTOCOL_VERSION: &str = "2025-11-25";
-/// The whole discovery must finish within this time.
-const DEADLINE: Duration = Duration::from_secs(30);
-/// The most `tools/list` pages followed.
-pub const MAX_PAGES: usize = 100;
-/// The largest answer read from the upstream (one page, or any other answer).
-pub const MAX_PAGE_BYTES: usize = 4 << 20;
-/// The most tools a snapshot holds.
-pub const MAX_TOOLS: usize = 2_000;
-/// The largest snapshot, in bytes of the stored JSON: it is kept in the database and
-/// handed to every plugin call about the connector.
-pub const MAX_SNAPSHOT_BYTES: usize = 2 << 20;
+
+/// What one discovery may take, from the `discovery_*` limits of `[limits]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    /// The whole discovery must finish within this time.
+    pub deadline: Duration,
+    /// The most `tools/list` pages followed.
+    pub pages: usize,
+    /// The largest answer read from the upstream (one page, or any other answer).
+    pub page_bytes: usize,
+    /// The most tools a snapshot holds.
+    pub tools: usize,
+    /// The largest snapshot, in bytes of the stored JSON: it is kept in the database and
+    /// handed to every plugin call about the connector.
+    pub snapshot_bytes: usize,
+}
+
+impl From<&LimitsConfig> for Bounds {
+    fn from(limits: &LimitsConfig) -> Self {
+        Self {
+            deadline: Duration::from_millis(limits.discovery_timeout_ms),
+            pages: limits.discovery_pages,
+            page_bytes: limits.discovery_page_bytes,
+            tools: limits.discovery_tools,
+            snapshot_bytes: limits.discovery_snapshot_bytes,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
@@ -88,6 +106,7 @@ pub async fn discover(
     egress: &Egress,
     injection: &Injection,
     server_url: &Url,
+    bounds: Bounds,
 ) -> Result<Vec<DiscoveredTool>, DiscoveryError> {
     let mut headers = HeaderMap::new();
     let url = injection.apply(server_url, &mut headers);
@@ -104,13 +123,14 @@ pub async fn discover(
         url,
         headers,
         next_id: 1,
+        bounds,
     };
-    let outcome = tokio::time::timeout(DEADLINE, client.run()).await;
+    let outcome = tokio::time::timeout(bounds.deadline, client.run()).await;
     let result = match outcome {
         Ok(result) => result,
         Err(_) => Err(DiscoveryError::Unreachable(format!(
-            "no complete answer within {} seconds",
-            DEADLINE.as_secs()
+            "no complete answer within {} ms (limits.discovery_timeout_ms)",
+            bounds.deadline.as_millis()
         ))),
     };
     let secret = injection.secret();
@@ -155,6 +175,7 @@ struct Client<'a> {
     url: Url,
     headers: HeaderMap,
     next_id: u64,
+    bounds: Bounds,
 }
 
 impl Client<'_> {
@@ -188,7 +209,8 @@ impl Client<'_> {
         let mut tools = Vec::new();
         let mut snapshot_bytes = 0usize;
         let mut cursor: Option<String> = None;
-        for _ in 0..MAX_PAGES {
+        let bounds = self.bounds;
+        for _ in 0..bounds.pages {
             let params = match &cursor {
                 Some(c) => json!({ "cursor": c }),
                 None => json!({}),
@@ -197,17 +219,20 @@ impl Client<'_> {
             let items = page.get("tools").and_then(Value::as_array).ok_or_else(|| {
                 DiscoveryError::NotMcp("a tools/list result has no tools array".to_owned())
             })?;
-            if tools.len() + items.len() > MAX_TOOLS {
+            if tools.len() + items.len() > bounds.tools {
                 return Err(DiscoveryError::TooLarge(format!(
-                    "tools/list lists more than {MAX_TOOLS} tools"
+                    "tools/list lists more than {} tools (limits.discovery_tools)",
+                    bounds.tools
                 )));
             }
             for item in items {
                 let tool = parse_tool(item)?;
                 snapshot_bytes += serde_json::to_vec(&tool).map_or(usize::MAX, |v| v.len());
-                if snapshot_bytes > MAX_SNAPSHOT_BYTES {
+                if snapshot_bytes > bounds.snapshot_bytes {
                     return Err(DiscoveryError::TooLarge(format!(
-                        "the tools listed take more than {MAX_SNAPSHOT_BYTES} bytes"
+                        "the tools listed take more than {} bytes \
+                         (limits.discovery_snapshot_bytes)",
+                        bounds.snapshot_bytes
                     )));
                 }
                 tools.push(tool);
@@ -223,7 +248,8 @@ impl Client<'_> {
             }
         }
         Err(DiscoveryError::TooLarge(format!(
-            "tools/list did not end within {MAX_PAGES} pages"
+            "tools/list did not end within {} pages (limits.discovery_pages)",
+            bounds.pages
         )))
     }
 
@@ -236,7 +262,7 @@ impl Client<'_> {
         if let Some(session) = response.headers().get("mcp-session-id") {
             self.headers.insert("mcp-session-id", session.clone());
         }
-        let message = read_response(response, id, method).await?;
+        let message = read_response(response, id, method, self.bounds.page_bytes).await?;
         if let Some(error) = message.get("error") {
             let text = error
                 .get("message")
@@ -308,23 +334,28 @@ pub(crate) fn content_type(response: &Response) -> String {
 }
 
 /// The JSON-RPC response with `id` from a JSON or event-stream answer of at most
-/// [`MAX_PAGE_BYTES`].
-async fn read_response(response: Response, id: u64, method: &str) -> Result<Value, DiscoveryError> {
+/// `max` bytes.
+async fn read_response(
+    response: Response,
+    id: u64,
+    method: &str,
+    max: usize,
+) -> Result<Value, DiscoveryError> {
     let content_type = content_type(&response);
     let read = AtomicUsize::new(0);
     // Counted as it arrives, before any parsing: an event that never ends its line
     // cannot grow past the limit either.
     let body = response.bytes_stream().map(|chunk| {
         let chunk = chunk.map_err(|e| std::io::Error::other(describe(e)))?;
-        if read.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len() > MAX_PAGE_BYTES {
+        if read.fetch_add(chunk.len(), Ordering::Relaxed) + chunk.len() > max {
             return Err(std::io::Error::other("over the size limit"));
         }
         Ok(chunk)
     });
     let broke = |detail: String| {
-        if read.load(Ordering::Relaxed) > MAX_PAGE_BYTES {
+        if read.load(Ordering::Relaxed) > max {
             DiscoveryError::TooLarge(format!(
-                "the {method} answer is over {MAX_PAGE_BYTES} bytes"
+                "the {method} answer is over {max} bytes (limits.discovery_page_bytes)"
             ))
         } else {
             DiscoveryError::Unreachable(format!("the {method} answer broke off: {detail}"))

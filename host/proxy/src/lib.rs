@@ -22,6 +22,7 @@
 //! | `oauth` | OAuth connectors: discovery, registration, PKCE, the callback's code exchange, refresh, revocation |
 //! | `metrics` | the Prometheus counters behind `/metrics` |
 //! | `http_server` | serving HTTP/1.1 within the connection limits and header timeout |
+//! | `http_body` | reading a request body within its size limit and deadline, drained before a 413 |
 //! | `plugin_store` | the plugins operators installed, kept in the data directory across restarts |
 //! | `cli` | the `portcullis` command line: `serve`, `demo-upstream`, admin commands |
 //! | `executor` | the tokio runtime the binaries run on, and its tuning |
@@ -42,6 +43,7 @@ pub mod demo_upstream;
 pub mod discovery;
 pub mod egress;
 pub mod executor;
+mod http_body;
 mod http_server;
 pub mod injection;
 pub mod metrics;

@@ -447,7 +447,7 @@ async fn discover(
     url: &reqwest::Url,
     outcome: &str,
 ) -> ApiResult<Vec<DiscoveredTool>> {
-    discovery::discover(&state.egress, injection, url)
+    discovery::discover(&state.egress, injection, url, (&state.config.limits).into())
         .await
         .map_err(|e: DiscoveryError| {
             tracing::info!(code = e.code(), error = %e, "discovery failed");

@@ -5,6 +5,9 @@
 //! Codes are stable identifiers a platform can branch on; messages say what went wrong
 //! and what to do, and never carry a secret.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
@@ -107,10 +110,10 @@ impl IntoResponse for ApiError {
 /// malformed JSON, unknown fields and wrong types rejected with the API's error shape.
 pub struct JsonBody<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
         let bytes = read_body(req, state).await?;
         let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
@@ -152,9 +155,23 @@ fn body_error(e: serde_json::Error, path: &str) -> ApiError {
     }
 }
 
-/// The raw body, with an over-limit body answered 413.
-pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, state).await.map_err(|rejection| {
+/// The raw body, read only after the admin token was checked: over the route's size
+/// limit 413, not all sent within `limits.body_read_timeout_ms` 408 (a client trickling
+/// its body holds neither a task nor memory for longer).
+pub async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    let timeout = Duration::from_millis(state.config.limits.body_read_timeout_ms);
+    let Ok(read) = tokio::time::timeout(timeout, Bytes::from_request(req, &())).await else {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the request body did not arrive within limits.body_read_timeout_ms \
+                 ({} ms); send it at once",
+                timeout.as_millis()
+            ),
+        ));
+    };
+    read.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -266,9 +266,14 @@ async fn with_tools(
     let injection = injection::prepare_with_secret(&state.runtime, &connector, Some(token))
         .await
         .map_err(|e| format!("the provider plugin refused: {e}"))?;
-    let tools = discovery::discover(&state.egress, &injection, &url)
-        .await
-        .map_err(|e| format!("listing the tools with the new token failed: {e}"))?;
+    let tools = discovery::discover(
+        &state.egress,
+        &injection,
+        &url,
+        (&state.config.limits).into(),
+    )
+    .await
+    .map_err(|e| format!("listing the tools with the new token failed: {e}"))?;
     if let Some(allowed) = &mut connector.allowed_tools {
         let names: BTreeSet<&str> = tools.iter().map(|t| t.name.as_str()).collect();
         allowed.retain(|name| names.contains(name.as_str()));

@@ -135,7 +135,7 @@ pub async fn upload(
     params: UploadParams,
     request: Request,
 ) -> ApiResult<Upload> {
-    let bytes = read_body(request, &()).await?;
+    let bytes = read_body(request, state).await?;
     if bytes.is_empty() {
         return Err(ApiError::invalid(
             "plugin_rejected",

@@ -29,11 +29,13 @@ use crate::data::catalogue;
 use crate::data::decisions::{Asked, CachedPlan};
 use crate::data::gate::{self, Checked};
 use crate::data::jsonrpc::{self, Lengths, Message};
+use crate::data::live_hints;
 use crate::data::plane::NoSession;
 use crate::data::relay::{Relay, Rewrite};
 use crate::data::session::{ClientCapabilities, Session};
 use crate::data::slots::{Full, ListWatch, StreamSlot};
 use crate::data::upstream::{self, Answer, Failure, Outgoing, SESSION_HEADER};
+use crate::http_body::{self, BodyError, BodyLimits};
 use crate::injection::InjectionError;
 use crate::state::AppState;
 
@@ -163,42 +165,27 @@ struct Incoming<'a> {
 }
 
 /// The request body, read only now that the token is checked: at most
-/// `http.max_body_bytes` (413 beyond), within `limits.body_read_timeout_ms` (408).
+/// `http.max_body_bytes` (413 beyond, after draining up to `limits.body_drain_bytes` so
+/// that the client can read it), within `limits.body_read_timeout_ms` (408).
 async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Step<Bytes> {
-    use futures_util::StreamExt;
-
     let max = state.config.http.max_body_bytes;
-    let too_large = || {
-        catalogue::unreadable_body(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("the body is larger than http.max_body_bytes ({max} bytes)"),
-        )
+    let limits = BodyLimits {
+        max,
+        drain: state.data.limits.body_drain_bytes,
+        timeout: Duration::from_millis(state.data.limits.body_read_timeout_ms),
     };
-    let declared = headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return Err(too_large());
-    }
-    let read = async {
-        let mut stream = body.into_data_stream();
-        let mut bytes = Vec::with_capacity(declared.map_or(0, |n| n as usize).min(max));
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|_| {
-                catalogue::unreadable_body(StatusCode::BAD_REQUEST, "the body broke off")
-            })?;
-            if bytes.len() + chunk.len() > max {
-                return Err(too_large());
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok(Bytes::from(bytes))
-    };
-    let timeout = Duration::from_millis(state.data.limits.body_read_timeout_ms);
-    tokio::time::timeout(timeout, read)
+    http_body::read(headers, body, limits)
         .await
-        .unwrap_or_else(|_| Err(catalogue::body_timeout()))
+        .map_err(|error| match error {
+            BodyError::TooLarge => catalogue::unreadable_body(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("the body is larger than http.max_body_bytes ({max} bytes)"),
+            ),
+            BodyError::TimedOut => catalogue::body_timeout(),
+            BodyError::Broken => {
+                catalogue::unreadable_body(StatusCode::BAD_REQUEST, "the body broke off")
+            }
+        })
 }
 
 /// The body as one JSON-RPC message, then `Mcp-Method`/`Mcp-Name`.
@@ -258,13 +245,23 @@ fn stream_slot(
 
 /// The request chain's decision on the message, counted.
 async fn decide(state: &AppState, checked: &Checked, message: &Message) -> Verdict<Decision> {
-    let asked = Asked {
+    let asked = || Asked {
         method: message.method(),
         tool: message.tool(),
         arguments: message.params().and_then(|p| p.get("arguments")),
         protocol_version: &checked.version,
     };
-    let verdict = checked.policy.request(&state.runtime, asked).await;
+    let mut verdict = checked.policy.request(&state.runtime, asked()).await;
+    // Spec 4.4.10: a tool whose live annotations differ from the snapshot's must pass
+    // the request chain on those too.
+    if verdict.value.is_allow()
+        && let Some(ctx) = message.tool().and_then(|tool| {
+            let live = &state.data.live_hints;
+            live.context(&checked.connector, &checked.policy.ctx, Some(tool))
+        })
+    {
+        verdict = live_hints::request(&state.runtime, ctx, asked()).await;
+    }
     let (decision, reason) = match &verdict.value {
         Decision::Allow => ("allow", ""),
         Decision::Deny(d) => ("deny", d.reason.as_str()),
@@ -578,6 +575,7 @@ fn relay(
         state: state.clone(),
         connector: checked.connector.clone(),
         permitted: checked.policy.permitted.value.clone(),
+        ctx: checked.policy.ctx.clone(),
         run: checked.live.clone(),
         session,
         request_id: None,

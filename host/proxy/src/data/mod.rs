@@ -8,6 +8,7 @@
 //! | `jsonrpc` | parsing and classifying one client message, strictly; comparing ids |
 //! | `catalogue` | the proxy's own answers: the error catalogue |
 //! | `decisions` | asking the plugin chains, and memoizing their pure answers |
+//! | `live_hints` | the live `tools/list` annotations that differ from the snapshot, asked of the chains again |
 //! | `upstream` | building and sending the upstream request (header policy, injection) |
 //! | `relay` | streaming the answer back, bounded, filtered and redacted |
 //! | `sse` | reading and writing event streams, bounded |
@@ -41,6 +42,7 @@ mod gate;
 mod generation;
 mod handler;
 mod jsonrpc;
+mod live_hints;
 pub mod plane;
 mod relay;
 mod runs;

@@ -7,6 +7,7 @@
 //! | `runs` | the live runs: cancellation, counters, rate limit, tombstones of finished ones |
 //! | `records` | runs by token hash, connectors and actors, as last read from the store |
 //! | `decisions` | the plugin chains' memoized answers |
+//! | `live_hints` | per connector, the live tool annotations that differ from the snapshot |
 //! | `generations` | the versions every cache fill is checked against |
 //! | `connectors` | per connector: the token its streams end with, its rate limit |
 //! | `audit` | the audit writer |
@@ -32,6 +33,7 @@ use crate::data::cache::{RecordCache, Table};
 use crate::data::closer::{self, Closer, Closing};
 use crate::data::decisions::Decisions;
 use crate::data::generation::{Generations, Kind};
+use crate::data::live_hints::LiveHints;
 use crate::data::runs::{LiveRuns, RunState};
 use crate::data::session::{ClientCapabilities, NewSession, Session, SessionTable};
 use crate::revocation::{Revocation, Revocations};
@@ -41,6 +43,7 @@ pub struct DataPlane {
     pub(super) runs: LiveRuns,
     pub(super) records: RecordCache,
     pub(super) decisions: Decisions,
+    pub(super) live_hints: LiveHints,
     pub(super) generations: Arc<Generations>,
     pub(crate) audit: AuditSink,
     pub(super) limits: LimitsConfig,
@@ -86,6 +89,7 @@ impl DataPlane {
             ),
             records: RecordCache::new(generations.clone()),
             decisions: Decisions::new(generations.clone()),
+            live_hints: LiveHints::default(),
             generations,
             audit,
             limits,
@@ -245,6 +249,7 @@ impl DataPlane {
         self.generations.bump(Kind::Connectors);
         self.records.forget_connector(connector_id);
         self.decisions.forget_connector(connector_id);
+        self.live_hints.forget(connector_id);
         if let Some(token) = self.connector_streams.remove(connector_id) {
             token.cancel();
         }

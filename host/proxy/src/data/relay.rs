@@ -15,8 +15,10 @@
 //! or a response without an id, is dropped. The answer to the relayed request itself is recognised by its id
 //! compared as a JSON-RPC id (`2` is `2.0`), written back with the client's own id; if it
 //! needs a rewrite and cannot be read, or its `result.tools` is not an array, the client
-//! gets an error instead. The answer to `initialize`/`server/discover` loses the
-//! capabilities of denied methods.
+//! gets an error instead. A listed tool whose live annotations differ from the
+//! snapshot's stays only if the permitted-tools chain, asked again with them, permits it
+//! too (spec 4.4.10, see `live_hints`). The answer to `initialize`/`server/discover`
+//! loses the capabilities of denied methods.
 //!
 //! Every text is redacted of what the request carried that is confidential (every SSE
 //! field included). A server-to-client request the client did not declare a capability
@@ -35,7 +37,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use portcullis_model::ToolSet;
+use portcullis_model::{DecisionContext, ToolSet};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -43,6 +45,7 @@ use self::streams::{PassThrough, SseState};
 use self::tools::strip_capabilities;
 use crate::data::catalogue::{self, error_body, unusable_answer_body};
 use crate::data::jsonrpc;
+use crate::data::live_hints;
 use crate::data::runs::RunState;
 use crate::data::session::{ClientCapabilities, Session};
 use crate::data::slots::{ListWatch, StreamSlot};
@@ -70,6 +73,9 @@ pub struct Relay {
     pub connector: Arc<ConnectorRecord>,
     /// The run's permitted tools on this connector.
     pub permitted: ToolSet,
+    /// What the permitted set was decided on (the snapshot's hints); asked again with
+    /// a tool's live hints where they differ ([`live_hints`]).
+    pub ctx: Arc<DecisionContext>,
     pub run: Arc<RunState>,
     pub session: Option<Arc<Session>>,
     /// The id of the request this answer is for (none for GET streams).
@@ -181,7 +187,7 @@ impl Relaying {
         };
         let session_header = self.session_header.clone();
         let mut response = if ended {
-            let body = match self.message(&body) {
+            let body = match self.message(&body).await {
                 Outcome::Forward(bytes) => self.redactor.redact(&bytes).into_owned(),
                 Outcome::Drop => Vec::new(),
             };
@@ -294,7 +300,7 @@ impl Relaying {
     }
 
     /// One upstream event, as the client gets it.
-    fn event(&self, event: Event) -> Option<Bytes> {
+    async fn event(&self, event: Event) -> Option<Bytes> {
         if event.id.as_deref().is_some_and(|id| !id.is_empty()) {
             self.resumable.store(true, Ordering::Relaxed);
         }
@@ -303,7 +309,7 @@ impl Relaying {
                 event: None,
                 ..event
             },
-            Some(data) => match self.message(data.as_bytes()) {
+            Some(data) => match self.message(data.as_bytes()).await {
                 Outcome::Drop => return None,
                 Outcome::Forward(bytes) => Event {
                     event: event.event.filter(|name| name == "message"),
@@ -341,7 +347,7 @@ impl Relaying {
     }
 
     /// Applies the filter, the rewrites and the capability check to one message.
-    fn message<'a>(&self, bytes: &'a [u8]) -> Outcome<'a> {
+    async fn message<'a>(&self, bytes: &'a [u8]) -> Outcome<'a> {
         let watching = self.watching();
         let own_due = self.own_due();
         // A message that might carry `result.tools` or a request is read whatever is
@@ -393,7 +399,7 @@ impl Relaying {
             _ => lists_tools.then_some(Rewrite::ToolsList),
         };
         let ok = match rewrite {
-            Some(Rewrite::ToolsList) => self.filter_tools(&mut value),
+            Some(Rewrite::ToolsList) => self.filter_tools(&mut value).await,
             Some(Rewrite::Capabilities(denied)) => {
                 strip_capabilities(&mut value, &denied);
                 true
@@ -452,8 +458,9 @@ impl Relaying {
     }
 
     /// Keeps the permitted tools of the snapshot in `result.tools` (see
-    /// [`tools::filter_tools`]).
-    fn filter_tools(&self, value: &mut Value) -> bool {
+    /// [`tools::filter_tools`]), then hides those the permitted-tools chain no longer
+    /// permits on their live annotations.
+    async fn filter_tools(&self, value: &mut Value) -> bool {
         let snapshot: HashSet<&str> = self
             .relay
             .connector
@@ -461,7 +468,34 @@ impl Relaying {
             .iter()
             .map(|t| t.name.as_str())
             .collect();
-        tools::filter_tools(value, &snapshot, &self.relay.permitted)
+        if !tools::filter_tools(value, &snapshot, &self.relay.permitted) {
+            return false;
+        }
+        self.filter_live(value).await;
+        true
+    }
+
+    /// Spec 4.4.10: a listed tool whose live annotations differ from the snapshot's is
+    /// kept only if the permitted-tools chain, asked with those annotations, permits it
+    /// too (a fault permits nothing).
+    async fn filter_live(&self, value: &mut Value) {
+        let Some(tools) = value
+            .pointer_mut("/result/tools")
+            .and_then(Value::as_array_mut)
+        else {
+            return;
+        };
+        let relay = &self.relay;
+        let live = &relay.state.data.live_hints;
+        let Some(ctx) = live.observe(&relay.connector, &relay.ctx, tools) else {
+            return;
+        };
+        let permitted = live_hints::permitted(&relay.state.runtime, ctx).await;
+        tools.retain(|tool| {
+            tool.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|name| permitted.contains(name))
+        });
     }
 
     /// Answers a server-to-client request upstream with -32601, since the client never

@@ -277,3 +277,44 @@ async fn health_and_metrics_endpoints() {
         "{text}"
     );
 }
+
+/// Issue 10, defect 3 (the admin API): a body sent a byte at a time is answered 408
+/// `body_timeout` once `limits.body_read_timeout_ms` has passed, on a JSON endpoint and
+/// on the plugin upload alike, and the connection is closed.
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_admin_bodies_time_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Proxy::start_with(|c| c.limits.body_read_timeout_ms = 500).await;
+    for (method, path) in [("PUT", "/actors/slow"), ("PUT", "/plugins/slow")] {
+        let stream = tokio::net::TcpStream::connect(h.server.addr).await.unwrap();
+        let (mut read, mut write) = stream.into_split();
+        let head = format!(
+            "{method} /admin/v1{path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {ADMIN_TOKEN}\r\n\
+             content-type: application/json\r\ncontent-length: 1000\r\n\r\n"
+        );
+        write.write_all(head.as_bytes()).await.unwrap();
+        let writer = tokio::spawn(async move {
+            for _ in 0..1_000 {
+                if write.write_all(b" ").await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        });
+        let started = std::time::Instant::now();
+        let mut got = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            read.read_to_end(&mut got),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{method} {path}: the slow body was waited for"))
+        .ok();
+        writer.abort();
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 408"), "{method} {path}: {text}");
+        let body: Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert_eq!(body["error"]["code"], "body_timeout", "{text}");
+    }
+}

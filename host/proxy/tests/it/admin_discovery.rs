@@ -273,8 +273,78 @@ async fn discovery_is_bounded_and_refuses_what_is_not_mcp() {
     }
     assert_eq!(
         pages.load(Ordering::Relaxed),
-        portcullis::discovery::MAX_PAGES,
+        portcullis::config::LimitsConfig::default().discovery_pages,
         "the endless cursor was followed to the limit and no further"
     );
     assert_eq!(h.count("connectors").await, 0);
+}
+
+/// Issue 10, limits as configuration: the discovery bounds come from `[limits]`; a
+/// connector over a lowered one is refused naming the limit, one within it is created.
+#[tokio::test(flavor = "multi_thread")]
+async fn discovery_bounds_are_configured() {
+    let h = Proxy::start_with(|c| {
+        c.limits.discovery_tools = 3;
+        c.limits.discovery_pages = 2;
+        c.limits.discovery_page_bytes = 4_096;
+    })
+    .await;
+    let create = |url: String| {
+        let h = &h;
+        async move {
+            h.api(
+                Method::POST,
+                "/connectors",
+                Some(json!({"owner": "a", "server_url": url, "auth": {"method": "none"}})),
+            )
+            .await
+        }
+    };
+    let paged = |pages: usize| {
+        move |request: &Value, _: &str| {
+            let page: usize = request["params"]["cursor"]
+                .as_str()
+                .map_or(0, |c| c.parse().unwrap());
+            let next = (page + 1 < pages).then(|| (page + 1).to_string());
+            json_answer(
+                request,
+                json!({"tools": [{"name": format!("p{page}")}], "nextCursor": next}),
+            )
+        }
+    };
+    let cases: Vec<(&str, Upstream, &str)> = vec![
+        (
+            "4 tools",
+            hostile(|request, _| json_answer(request, json!({"tools": tools(4, "")}))).await,
+            "limits.discovery_tools",
+        ),
+        ("3 pages", hostile(paged(3)).await, "limits.discovery_pages"),
+        (
+            "a 5 KiB page",
+            hostile(|request, _| {
+                json_answer(request, json!({"tools": tools(1, &"d".repeat(5_000))}))
+            })
+            .await,
+            "limits.discovery_page_bytes",
+        ),
+    ];
+    for (name, upstream, limit) in &cases {
+        let answer = create(upstream.url.clone()).await;
+        assert_error(
+            &answer,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "upstream_too_large",
+        );
+        let message = answer.1["error"]["message"].as_str().unwrap();
+        assert!(message.contains(limit), "{name}: {message}");
+    }
+    assert_eq!(h.count("connectors").await, 0);
+
+    for within in [
+        hostile(|request, _| json_answer(request, json!({"tools": tools(3, "")}))).await,
+        hostile(paged(2)).await,
+    ] {
+        let (status, body) = create(within.url.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
 }

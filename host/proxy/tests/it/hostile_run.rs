@@ -319,6 +319,82 @@ async fn slow_bodies_time_out_and_tokens_come_first() {
     drop(write);
 }
 
+/// Black-box DP-413: a client that writes its whole oversized body before reading (as
+/// Python's `http.client` does) reads the 413, since the proxy drains what is declared
+/// within `limits.body_drain_bytes`; one that declares more than that, or trickles, is
+/// answered without being waited for past the read timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_bodies_are_answered_readably() {
+    use std::io::{Read, Write};
+    use tokio::io::AsyncWriteExt;
+    let upstream = upstreams::sessions().await;
+    let s = Scenario::on(&upstream.url())
+        .configure(|c| {
+            c.http.max_body_bytes = 64 << 10;
+            c.limits.body_read_timeout_ms = 500;
+        })
+        .start()
+        .await;
+    let head = |length: usize| {
+        format!(
+            "POST /mcp/{} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\n\
+             accept: application/json, text/event-stream\r\ncontent-type: application/json\r\n\
+             content-length: {length}\r\n\r\n",
+            s.conn, s.run.token
+        )
+    };
+
+    // Blocking, whole body first, then the answer.
+    let before = upstream.requests().len();
+    let addr = s.env.server.addr;
+    let mut request = head(4 << 20).into_bytes();
+    request.extend(std::iter::repeat_n(b' ', 4 << 20));
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(&request)
+            .expect("the whole body could be sent");
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("-32600"), "{answer}");
+    assert_eq!(upstream.requests().len(), before);
+
+    // Declared within the drain bound but trickled, or declared far beyond it: 413 within
+    // the read timeout, never waited for longer.
+    for length in [1 << 20, 1 << 40] {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut read, mut write) = stream.into_split();
+        write.write_all(head(length).as_bytes()).await.unwrap();
+        let writer = tokio::spawn(async move {
+            for _ in 0..1_000 {
+                if write.write_all(b" ").await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        });
+        let started = std::time::Instant::now();
+        let answer = until_closed(&mut read)
+            .await
+            .expect("the trickled body was waited for");
+        writer.abort();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(answer.starts_with("HTTP/1.1 413"), "{length}: {answer}");
+    }
+}
+
 /// Issue 10, defect 3: past `limits.max_connections` a connection waits to be accepted
 /// until another closes.
 #[tokio::test(flavor = "multi_thread")]

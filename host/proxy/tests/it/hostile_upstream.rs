@@ -299,3 +299,71 @@ async fn huge_answers_end_at_the_limit() {
     let grown = rss_kib().saturating_sub(rss_before);
     assert!(grown < 64 * 1024, "RSS grew by {grown} KiB");
 }
+
+/// Black-box FLT-ANNOT-FLIP, spec 4.4.10: a permitted tool whose annotations in the live
+/// `tools/list` answer stop matching the rule's hints is hidden from that answer (JSON
+/// and SSE) and its `tools/call` refused as a tool outside the permitted set, decided by
+/// the plugin chains on the live hints; a tool whose live hints still match is kept, and
+/// the flipped one comes back once its live hints match again.
+#[tokio::test(flavor = "multi_thread")]
+async fn live_annotations_that_stop_matching_hide_the_tool() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let upstream = hostile::hostile().await;
+    let flipped = Arc::new(AtomicBool::new(false));
+    let sse = Arc::new(AtomicBool::new(false));
+    upstream.on_list({
+        let (flipped, sse) = (flipped.clone(), sse.clone());
+        move |id| {
+            // `visible` turns destructive when flipped; `hidden` stays read-only.
+            let read_only = !flipped.load(Ordering::Relaxed);
+            let tools = json!([
+                {"name": "visible", "inputSchema": {"type": "object"},
+                 "annotations": {"readOnlyHint": read_only, "destructiveHint": !read_only}},
+                {"name": "hidden", "inputSchema": {"type": "object"},
+                 "annotations": {"readOnlyHint": true}},
+            ]);
+            reply(
+                sse.load(Ordering::Relaxed),
+                format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"tools":{tools}}}}}"#),
+            )
+        }
+    });
+    let s = Scenario::on(&upstream.url())
+        .tools(json!({ "readOnly": true }))
+        .session()
+        .start()
+        .await;
+    let calls = || {
+        upstream
+            .requests()
+            .iter()
+            .filter(|r| r.rpc_method().as_deref() == Some("tools/call"))
+            .count()
+    };
+    assert_eq!(s.list(2).await.tool_names(2), ["hidden", "visible"]);
+
+    flipped.store(true, Ordering::Relaxed);
+    for (id, as_sse) in [(3, false), (4, true)] {
+        sse.store(as_sse, Ordering::Relaxed);
+        assert_eq!(s.list(id).await.tool_names(id), ["hidden"], "sse: {as_sse}");
+    }
+    let before = calls();
+    let refused = s.call(5, "visible", json!({})).await;
+    assert_eq!(
+        refused.response(5)["error"]["code"],
+        -32602,
+        "{}",
+        refused.text
+    );
+    assert_eq!(calls(), before, "the flipped tool's call was forwarded");
+    let kept = s.call(6, "hidden", json!({})).await;
+    assert!(kept.response(6).get("result").is_some(), "{}", kept.text);
+
+    flipped.store(false, Ordering::Relaxed);
+    sse.store(false, Ordering::Relaxed);
+    assert_eq!(s.list(7).await.tool_names(7), ["hidden", "visible"]);
+    let back = s.call(8, "visible", json!({})).await;
+    assert!(back.response(8).get("result").is_some(), "{}", back.text);
+}

@@ -41,18 +41,21 @@ impl SseState {
                 }
                 chunk = self.chunks.next() => chunk,
             };
-            self.read(chunk);
+            self.read(chunk).await;
         }
     }
 
-    fn read(&mut self, chunk: Option<reqwest::Result<Bytes>>) {
+    async fn read(&mut self, chunk: Option<reqwest::Result<Bytes>>) {
         let relay = &self.relay;
         match chunk {
             Some(Ok(chunk)) => {
                 let mut events = Vec::new();
                 let parsed = self.parser.push(&chunk, &mut events);
-                self.out
-                    .extend(events.into_iter().filter_map(|event| relay.event(event)));
+                for event in events {
+                    if let Some(bytes) = relay.event(event).await {
+                        self.out.push_back(bytes);
+                    }
+                }
                 if parsed.is_err() {
                     relay.relay.state.metrics.upstream_error("too_large");
                     tracing::warn!(connector = %relay.relay.connector.id, "an upstream SSE event passed limits.sse_event_bytes");
