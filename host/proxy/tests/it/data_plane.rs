@@ -217,15 +217,7 @@ async fn tools_added_after_authorization_stay_hidden() {
 async fn finishing_the_run_ends_access_and_sessions() {
     let upstream = upstreams::sessions().await;
     let s = Scenario::on(&upstream.url()).session().start().await;
-    let stream = s
-        .env
-        .http
-        .get(s.env.mcp_url(&s.conn))
-        .headers(wire::mcp_headers(Some(s.session())))
-        .bearer_auth(&s.run.token)
-        .send()
-        .await
-        .unwrap();
+    let stream = s.open_stream().await;
     assert_eq!(stream.status(), 200);
 
     s.env.finish(&s.run).await;
@@ -503,15 +495,7 @@ async fn upstream_401_becomes_err_8_without_the_challenge() {
     let notification = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
     let notified = s.send(&notification).await;
     assert_reauthorization(&notified, 502, None, &s.conn, "credential_rejected");
-    let stream = s
-        .env
-        .http
-        .get(s.env.mcp_url(&s.conn))
-        .headers(wire::mcp_headers(Some(s.session())))
-        .bearer_auth(&s.run.token)
-        .send()
-        .await
-        .unwrap();
+    let stream = s.open_stream().await;
     let stream = Answer::read(stream).await;
     assert_reauthorization(&stream, 502, None, &s.conn, "credential_rejected");
     assert_eq!(

@@ -26,6 +26,19 @@ async fn whoami(h: &Proxy, conn: &str, run: &Run, session: &str, id: i64) -> Val
         .clone()
 }
 
+/// Starts a dynamic re-authorization of `conn`, asserting the 202; answers its body.
+async fn reauthorize(h: &Proxy, conn: &str) -> Value {
+    let (status, body) = h
+        .api(
+            Method::POST,
+            &format!("/connectors/{conn}/reauthorize"),
+            Some(json!({"auth": DYNAMIC()})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    body
+}
+
 fn ok(answer: &Value) -> bool {
     answer["result"]["content"][0]["text"]
         .as_str()
@@ -173,14 +186,7 @@ async fn a_revoked_grant_needs_reauthorization_and_reauthorizing_brings_it_back(
     );
 
     // Re-authorization (AUTH-9) brings it back.
-    let (status, body) = h
-        .api(
-            Method::POST,
-            &format!("/connectors/{conn}/reauthorize"),
-            Some(json!({"auth": DYNAMIC()})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let body = reauthorize(&h, &conn).await;
     assert_eq!(body["connector"]["status"], "needs_reauthorization");
     let url = body["authorization_url"].as_str().unwrap();
     let landing = land(&visit(&h, url, "alice").await).await;
@@ -191,14 +197,7 @@ async fn a_revoked_grant_needs_reauthorization_and_reauthorizing_brings_it_back(
     assert!(ok(&whoami(&h, &conn, &run, &session, 4).await));
 
     // A re-authorization in progress leaves the current grant working.
-    let (status, body) = h
-        .api(
-            Method::POST,
-            &format!("/connectors/{conn}/reauthorize"),
-            Some(json!({"auth": DYNAMIC()})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let body = reauthorize(&h, &conn).await;
     assert_eq!(body["connector"]["status"], "authorized");
     assert!(ok(&whoami(&h, &conn, &run, &session, 5).await));
     let without = h
@@ -267,14 +266,7 @@ async fn reauthorization_keeps_the_old_grant_which_may_be_the_new_one() {
         .find_map(|(kind, value)| (kind == "refresh_token").then_some(value))
         .expect("a refresh token");
 
-    let (status, body) = h
-        .api(
-            Method::POST,
-            &format!("/connectors/{conn}/reauthorize"),
-            Some(json!({"auth": DYNAMIC()})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let body = reauthorize(&h, &conn).await;
     let url = body["authorization_url"].as_str().unwrap();
     let landing = land(&browser.authorize(url, &callback).await).await;
     assert_eq!(landing.status, StatusCode::OK, "{}", landing.page);

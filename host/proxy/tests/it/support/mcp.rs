@@ -321,6 +321,18 @@ impl Scenario {
             .unwrap()
     }
 
+    /// GET: the stream of the scenario's session.
+    pub async fn open_stream(&self) -> reqwest::Response {
+        self.env
+            .http
+            .get(self.env.mcp_url(&self.conn))
+            .headers(wire::mcp_headers(Some(self.session())))
+            .bearer_auth(&self.run.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// `tools/list` as request `id`.
     pub async fn list(&self, id: i64) -> Answer {
         self.send(&wire::request(id, "tools/list", json!({}))).await
