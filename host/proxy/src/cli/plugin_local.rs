@@ -189,13 +189,12 @@ pub async fn test(file: &Path, sample: &Path) -> anyhow::Result<()> {
 
 /// Runs the sample's decisions against the component; the JSON `test` prints.
 async fn answers(wasm: Vec<u8>, sample: Sample) -> anyhow::Result<Value> {
-    let kind = tokio::task::spawn_blocking({
-        let wasm = wasm.clone();
-        move || lone_runtime(&wasm, ChainConfig::default()).map(|rt| rt.plugin(NAME))
-    })
-    .await
-    .context("the loading task failed")??
-    .context("the component was not loaded")?;
+    let runtime = tokio::task::spawn_blocking(move || lone_runtime(&wasm))
+        .await
+        .context("the loading task failed")??;
+    let kind = runtime
+        .plugin(NAME)
+        .context("the component was not loaded")?;
     let link = if sample.settings.is_empty() {
         ChainEntry::Name(NAME.to_owned())
     } else {
@@ -217,9 +216,12 @@ async fn answers(wasm: Vec<u8>, sample: Sample) -> anyhow::Result<Value> {
                 .insert(TEST_PROFILE.to_owned(), NAME.to_owned());
         }
     }
-    let runtime = tokio::task::spawn_blocking(move || lone_runtime(&wasm, chains))
-        .await
-        .context("the loading task failed")??;
+    runtime
+        .change(|draft| {
+            draft.set_chains(chains);
+            Ok(())
+        })
+        .map_err(|e| anyhow::anyhow!("the component cannot serve as a link: {e}"))?;
     let mut answers = json!({ "plugin": kind });
     match kind.kind {
         PluginKind::Policy => {
@@ -267,8 +269,8 @@ async fn answers(wasm: Vec<u8>, sample: Sample) -> anyhow::Result<Value> {
 /// The name the component under test is loaded as.
 const NAME: &str = "under-test";
 
-/// A runtime holding the built-ins and the component as [`NAME`], with `chains`.
-fn lone_runtime(wasm: &[u8], chains: ChainConfig) -> anyhow::Result<Runtime> {
+/// A runtime holding the built-ins and the component as [`NAME`], in no chain yet.
+fn lone_runtime(wasm: &[u8]) -> anyhow::Result<Runtime> {
     let mut plugins: Vec<InitialPlugin> = portcullis_builtins::BUILTINS
         .iter()
         .map(|b| InitialPlugin::builtin(b.name, b.wasm))
@@ -279,7 +281,6 @@ fn lone_runtime(wasm: &[u8], chains: ChainConfig) -> anyhow::Result<Runtime> {
         builtin: false,
     });
     let config = RuntimeConfig {
-        chains,
         memoize: false,
         ..RuntimeConfig::default()
     };

@@ -125,6 +125,16 @@ async fn a_component_signed_by_plugin_sign_installs_where_signatures_are_require
     h.server.shutdown().await;
 }
 
+/// What `plugin test` prints for the component at `file` on `sample`.
+fn plugin_test(dir: &Path, file: &str, sample: &Value) -> Value {
+    let sample = write(dir, "sample.json", sample.to_string().as_bytes());
+    let printed = succeeded(&portcullis(
+        &["plugin", "test", file, "--request", &sample],
+        &[],
+    ));
+    serde_json::from_str(&printed).unwrap()
+}
+
 #[test]
 fn plugin_test_prints_the_answers_of_a_policy_and_of_a_provider() {
     let dir = tempfile::tempdir().unwrap();
@@ -151,12 +161,7 @@ fn plugin_test_prints_the_answers_of_a_policy_and_of_a_provider() {
         },
         "request": {"method": "tools/call", "tool": "send_message", "arguments": {"text": "hi"}},
     });
-    let sample = write(dir.path(), "sample.json", sample.to_string().as_bytes());
-    let printed = succeeded(&portcullis(
-        &["plugin", "test", &allowlist, "--request", &sample],
-        &[],
-    ));
-    let answers: Value = serde_json::from_str(&printed).unwrap();
+    let answers = plugin_test(dir.path(), &allowlist, &sample);
     assert_eq!(answers["plugin"]["kind"], "policy", "{answers}");
     assert_eq!(
         answers["permitted_tools"]["tools"],
@@ -182,12 +187,7 @@ fn plugin_test_prints_the_answers_of_a_policy_and_of_a_provider() {
         "config": "{}",
         "credential": "api_key",
     }});
-    let plan = write(dir.path(), "plan.json", plan.to_string().as_bytes());
-    let printed = succeeded(&portcullis(
-        &["plugin", "test", &bearer, "--request", &plan],
-        &[],
-    ));
-    let answers: Value = serde_json::from_str(&printed).unwrap();
+    let answers = plugin_test(dir.path(), &bearer, &plan);
     assert_eq!(answers["plugin"]["kind"], "provider", "{answers}");
     assert_eq!(
         answers["plan"]["headers"],
