@@ -118,6 +118,7 @@ pub(crate) fn admit(
         loaded_at: SystemTime::now(),
         builtin,
         reads_arguments: info.reads_arguments,
+        contract: pre.contract(),
         pre,
     })
 }
