@@ -151,6 +151,10 @@ async fn builtins_built_against_0_1_0_load_and_decide_as_their_0_2_0_builds() {
     for plugin in old.plugins() {
         assert_eq!(plugin.contract, "0.1.0", "{}", plugin.name);
     }
+    for (name, wasm) in builtins_v0_1_0() {
+        let inspection = inspect(wasm).expect("inspect");
+        assert_eq!(inspection.wit_version.as_deref(), Some("0.1.0"), "{name}");
+    }
     for plugin in new.plugins() {
         assert_eq!(plugin.contract, "0.2.0", "{}", plugin.name);
     }
