@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use portcullis_builtins::list::{
     CONNECTOR_ACCESS, CONNECTOR_ALLOWLIST, DECLARED_TOOLS, PROVIDER_BEARER, PROVIDER_GITHUB,
-    PROVIDER_SENTRY,
+    PROVIDER_NOTION, PROVIDER_SENTRY, PROVIDER_SLACK, PROVIDER_SUPABASE,
 };
 use portcullis_model::{self as model, Fault};
 use portcullis_plugin_connector_access::ConnectorAccess;
@@ -26,7 +26,10 @@ use portcullis_plugin_connector_allowlist::ConnectorAllowlist;
 use portcullis_plugin_declared_tools::DeclaredTools;
 use portcullis_plugin_provider_bearer::ProviderBearer;
 use portcullis_plugin_provider_github::ProviderGithub;
+use portcullis_plugin_provider_notion::ProviderNotion;
 use portcullis_plugin_provider_sentry::ProviderSentry;
+use portcullis_plugin_provider_slack::ProviderSlack;
+use portcullis_plugin_provider_supabase::ProviderSupabase;
 use portcullis_runtime::{Decider, Link, Plugin, RawPlan, RawToolSet};
 use portcullis_sdk::policy::{self as sdk, Policy};
 use portcullis_sdk::provider::{self as sdk_provider, Provider};
@@ -52,6 +55,7 @@ enum Native {
     },
     Provider {
         plan: fn(sdk_provider::PlanRequest) -> Result<sdk_provider::InjectionPlan, String>,
+        oauth: fn(sdk_provider::OAuthRequest) -> Result<sdk_provider::OAuthProfile, String>,
     },
 }
 
@@ -64,7 +68,10 @@ fn policy<P: Policy>() -> Native {
 }
 
 fn provider<P: Provider>() -> Native {
-    Native::Provider { plan: P::plan }
+    Native::Provider {
+        plan: P::plan,
+        oauth: P::oauth,
+    }
 }
 
 /// The code of the built-in plugin `name`, or `None` when `name` is not one.
@@ -79,6 +86,9 @@ fn native(name: &str) -> Option<Native> {
         (PROVIDER_BEARER, provider::<ProviderBearer>),
         (PROVIDER_SENTRY, provider::<ProviderSentry>),
         (PROVIDER_GITHUB, provider::<ProviderGithub>),
+        (PROVIDER_SLACK, provider::<ProviderSlack>),
+        (PROVIDER_NOTION, provider::<ProviderNotion>),
+        (PROVIDER_SUPABASE, provider::<ProviderSupabase>),
     ];
     code.iter()
         .find(|(entry, _)| entry.name == name)
@@ -134,7 +144,7 @@ impl Decider for NativeDecider {
         request: &model::PlanRequest,
     ) -> Result<Result<RawPlan, String>, Fault> {
         match native(&provider.name) {
-            Some(Native::Provider { plan }) => {
+            Some(Native::Provider { plan, .. }) => {
                 Ok(answered(plan(plan_request(request)).map(|plan| RawPlan {
                     headers: plan.headers,
                     query: plan.query,
@@ -144,14 +154,17 @@ impl Decider for NativeDecider {
         }
     }
 
-    /// The built-in providers are `0.1.0` plugins, whose profile is the standard one: the
-    /// wrapped decider answers it.
     fn oauth(
         &self,
         provider: &Plugin,
         request: &model::OAuthRequest,
     ) -> Result<Result<model::OAuthProfile, String>, Fault> {
-        self.fallback.oauth(provider, request)
+        match native(&provider.name) {
+            Some(Native::Provider { oauth, .. }) => {
+                Ok(answered(oauth(oauth_request(request)).map(oauth_profile)))
+            }
+            _ => self.fallback.oauth(provider, request),
+        }
     }
 
     fn blocks(&self, plugin: &Plugin) -> bool {
@@ -221,9 +234,11 @@ fn decision_context(ctx: &model::DecisionContext, settings: &str) -> sdk::Decisi
             provider: c.provider.clone(),
             status: match c.status {
                 model::ConnectorStatus::Authorized => sdk::ConnectorStatus::Authorized,
-                model::ConnectorStatus::NeedsReauthorization
-                | model::ConnectorStatus::PendingAuthorization => {
+                model::ConnectorStatus::NeedsReauthorization => {
                     sdk::ConnectorStatus::NeedsReauthorization
+                }
+                model::ConnectorStatus::PendingAuthorization => {
+                    sdk::ConnectorStatus::PendingAuthorization
                 }
             },
             tools: c
@@ -277,6 +292,43 @@ fn plan_request(r: &model::PlanRequest) -> sdk_provider::PlanRequest {
                 sdk_provider::CredentialKind::OauthAccessToken
             }
         },
+    }
+}
+
+fn oauth_request(r: &model::OAuthRequest) -> sdk_provider::OAuthRequest {
+    sdk_provider::OAuthRequest {
+        connector_id: r.connector_id.clone(),
+        server_url: r.server_url.clone(),
+        provider: r.provider.clone(),
+        config: r.config.clone(),
+        registration: match r.registration {
+            model::Registration::Dynamic => sdk_provider::Registration::Dynamic,
+            model::Registration::Own => sdk_provider::Registration::Own,
+        },
+        discovered_scopes: r.discovered_scopes.clone(),
+        client_auth_methods: r
+            .client_auth_methods
+            .iter()
+            .map(|auth| match auth {
+                model::ClientAuth::None => sdk_provider::ClientAuth::None,
+                model::ClientAuth::ClientSecretBasic => sdk_provider::ClientAuth::ClientSecretBasic,
+                model::ClientAuth::ClientSecretPost => sdk_provider::ClientAuth::ClientSecretPost,
+            })
+            .collect(),
+    }
+}
+
+fn oauth_profile(p: sdk_provider::OAuthProfile) -> model::OAuthProfile {
+    model::OAuthProfile {
+        scopes: p.scopes,
+        authorization_params: p.authorization_params,
+        token_params: p.token_params,
+        client_auth: p.client_auth.map(|auth| match auth {
+            sdk_provider::ClientAuth::None => model::ClientAuth::None,
+            sdk_provider::ClientAuth::ClientSecretBasic => model::ClientAuth::ClientSecretBasic,
+            sdk_provider::ClientAuth::ClientSecretPost => model::ClientAuth::ClientSecretPost,
+        }),
+        access_token_pointer: p.access_token_pointer,
     }
 }
 

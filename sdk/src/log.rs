@@ -8,10 +8,26 @@ pub use crate::bindings::policy::portcullis::plugin::log::Level;
 
 /// Writes one line to the operator's log.
 pub fn log(level: Level, message: &str) {
-    #[cfg(target_arch = "wasm32")]
+    #[cfg(all(target_arch = "wasm32", not(feature = "contract-v0-1-0")))]
     crate::bindings::policy::portcullis::plugin::log::log(level, message);
+    #[cfg(all(target_arch = "wasm32", feature = "contract-v0-1-0"))]
+    log_v0_1_0(level, message);
     #[cfg(not(target_arch = "wasm32"))]
     native::record(level, message);
+}
+
+/// Writes one line through `0.1.0`'s `log` import (see `crate::v0_1_0`).
+#[cfg(all(target_arch = "wasm32", feature = "contract-v0-1-0"))]
+fn log_v0_1_0(level: Level, message: &str) {
+    use crate::v0_1_0::policy::portcullis::plugin::log as v0_1_0;
+    let level = match level {
+        Level::Trace => v0_1_0::Level::Trace,
+        Level::Debug => v0_1_0::Level::Debug,
+        Level::Info => v0_1_0::Level::Info,
+        Level::Warn => v0_1_0::Level::Warn,
+        Level::Error => v0_1_0::Level::Error,
+    };
+    v0_1_0::log(level, message);
 }
 
 pub fn debug(message: &str) {

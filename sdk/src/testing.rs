@@ -19,7 +19,10 @@ use crate::policy::{
     Connector, ConnectorField, ConnectorStatus, Decision, DecisionContext, DenyCode, FieldKind,
     McpRequest, Run, ServerRule, Tool, ToolHints, ToolRule, ToolSet,
 };
-use crate::provider::{CredentialKind, PlanRequest};
+use crate::provider::{
+    ClientAuth, CredentialKind, OAuthProfile, OAuthRequest, PlanRequest,
+    RESERVED_AUTHORIZATION_PARAMS, RESERVED_TOKEN_PARAMS, Registration,
+};
 
 /// The log lines the plugin wrote on this thread since the last call.
 #[cfg(not(target_arch = "wasm32"))]
@@ -326,6 +329,123 @@ pub fn plan_headers<P: crate::provider::Provider>(
         plan.query
     );
     plan.headers
+}
+
+/// What the host asks a provider before it authorizes connector `conn_1` of
+/// `https://mcp.example.com/mcp` with `registration`: no configuration, nothing
+/// discovered. Add what a test needs with the builder's methods.
+pub fn oauth_request(registration: Registration) -> OAuthRequestBuilder {
+    OAuthRequestBuilder(OAuthRequest {
+        connector_id: "conn_1".to_owned(),
+        server_url: "https://mcp.example.com/mcp".to_owned(),
+        provider: "bearer".to_owned(),
+        config: "{}".to_owned(),
+        registration,
+        discovered_scopes: Vec::new(),
+        client_auth_methods: Vec::new(),
+    })
+}
+
+pub struct OAuthRequestBuilder(OAuthRequest);
+
+impl OAuthRequestBuilder {
+    pub fn server_url(mut self, url: &str) -> Self {
+        url.clone_into(&mut self.0.server_url);
+        self
+    }
+    /// The connector's provider configuration, as JSON.
+    pub fn config(mut self, json: &str) -> Self {
+        json.clone_into(&mut self.0.config);
+        self
+    }
+    /// The scopes discovery found.
+    pub fn discovered_scopes<const N: usize>(mut self, scopes: [&str; N]) -> Self {
+        self.0.discovered_scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+    /// The client authentication methods the authorization server lists.
+    pub fn client_auth_methods<const N: usize>(mut self, methods: [ClientAuth; N]) -> Self {
+        self.0.client_auth_methods = methods.to_vec();
+        self
+    }
+    pub fn build(self) -> OAuthRequest {
+        self.0
+    }
+}
+
+/// The value of parameter `name` among `params` (a profile's authorization or token
+/// parameters), if it is there once; panics if it is there twice.
+#[track_caller]
+pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    let mut found = params
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str());
+    let first = found.next();
+    assert!(found.next().is_none(), "parameter {name} is set twice");
+    first
+}
+
+/// Panics unless the host would accept `profile`: no parameter the host's flow sets
+/// itself, parameter names of visible ASCII without separators, values of visible ASCII
+/// and spaces, RFC 6749 scope tokens, and an access-token pointer that is a JSON pointer.
+/// A profile the host refuses makes every authorization of the connector fail.
+#[track_caller]
+pub fn assert_profile_accepted(profile: &OAuthProfile) {
+    for (params, reserved) in [
+        (
+            &profile.authorization_params,
+            &RESERVED_AUTHORIZATION_PARAMS[..],
+        ),
+        (&profile.token_params, &RESERVED_TOKEN_PARAMS[..]),
+    ] {
+        for (name, value) in params {
+            assert!(
+                !reserved.contains(&name.as_str()),
+                "parameter {name} is set by the host's flow"
+            );
+            assert!(
+                !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)),
+                "{name:?} is not a parameter name"
+            );
+            assert!(
+                value
+                    .bytes()
+                    .all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic()),
+                "the value of {name} holds a control or non-ASCII character"
+            );
+        }
+    }
+    for scope in profile.scopes.iter().flatten() {
+        assert!(
+            !scope.is_empty()
+                && scope
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'),
+            "{scope:?} is not a scope token"
+        );
+    }
+    if let Some(pointer) = &profile.access_token_pointer {
+        assert!(
+            pointer.starts_with('/') && pointer.bytes().all(|b| b.is_ascii_graphic()),
+            "{pointer:?} is not a JSON pointer"
+        );
+    }
+}
+
+/// Panics unless `profile` is the standard flow (the inherited [`Provider::oauth`]).
+///
+/// [`Provider::oauth`]: crate::provider::Provider::oauth
+#[track_caller]
+pub fn assert_standard_profile(profile: &OAuthProfile) {
+    assert_eq!(
+        *profile,
+        crate::provider::standard_profile(),
+        "not the standard profile"
+    );
 }
 
 /// Owned `(name, value)` pairs, to compare with a plan's headers.

@@ -9,8 +9,8 @@ use portcullis_model::fixtures::{
     ConnectorBuilder, FieldBuilder, call, connector, context, examples, plan_request, request, tool,
 };
 use portcullis_model::{
-    ConnectorStatus, CredentialKind, DecisionContext, McpRequest, OAuthProfile, OAuthRequest,
-    PlanRequest,
+    ClientAuth, ConnectorStatus, CredentialKind, DecisionContext, McpRequest, OAuthProfile,
+    OAuthRequest, PlanRequest, Registration,
 };
 use portcullis_runtime::{
     ChainConfig, ChainEntry, Decider, Decision, Fault, InitialPlugin, Limits, Link, Plugin,
@@ -197,10 +197,13 @@ async fn every_provider_plans_identically_natively_and_sandboxed() {
         r#"{"extra_headers":{"authorization":"x"}}"#,
         r#"{"toolsets":["repos","issues"],"readonly":true}"#,
         r#"{"toolsets":[]}"#,
+        r#"{"user_scopes":["chat:write"]}"#,
+        r#"{"project_ref":"abcdefghijklmnopqrst","read_only":true,"features":["docs"]}"#,
+        r#"{"project_ref":"../x"}"#,
         "[]",
         "not json",
     ];
-    for profile in ["bearer", "sentry", "github", "unknown"] {
+    for profile in profiles() {
         for credential in [
             CredentialKind::None,
             CredentialKind::ApiKey,
@@ -220,6 +223,50 @@ async fn every_provider_plans_identically_natively_and_sandboxed() {
             }
         }
     }
+}
+
+/// Every built-in provider profile, and one that names no provider.
+fn profiles() -> Vec<&'static str> {
+    let mut profiles: Vec<&str> = portcullis_builtins::list::providers()
+        .map(|(profile, _)| profile)
+        .collect();
+    profiles.push("unknown");
+    profiles
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_provider_answers_the_same_oauth_profile_natively_and_sandboxed() {
+    let (wasm, native) = runtimes(ChainConfig::default(), &builtins());
+    let mut compared = 0;
+    for profile in profiles() {
+        for registration in [Registration::Dynamic, Registration::Own] {
+            for (config, scopes) in [
+                ("{}", vec![]),
+                ("{}", vec!["read".to_owned(), "chat:write".to_owned()]),
+                (r#"{"user_scopes":["chat:write"]}"#, vec![]),
+                (r#"{"project_ref":"abcdefghijklmnopqrst"}"#, vec![]),
+                ("[]", vec![]),
+            ] {
+                let request = OAuthRequest {
+                    connector_id: "conn_1".into(),
+                    server_url: "https://mcp.example.com/mcp".into(),
+                    provider: profile.into(),
+                    config: config.into(),
+                    registration,
+                    discovered_scopes: scopes,
+                    client_auth_methods: vec![ClientAuth::None, ClientAuth::ClientSecretPost],
+                };
+                let sandboxed = wasm.oauth_profile(request.clone()).await;
+                assert_eq!(
+                    native.oauth_profile(request.clone()).await,
+                    sandboxed,
+                    "{request:?}"
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared >= 40, "only {compared} requests compared");
 }
 
 #[tokio::test(flavor = "multi_thread")]

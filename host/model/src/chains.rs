@@ -158,7 +158,10 @@ mod tests {
             [
                 ("bearer", "provider-bearer"),
                 ("github", "provider-github"),
-                ("sentry", "provider-sentry")
+                ("notion", "provider-notion"),
+                ("sentry", "provider-sentry"),
+                ("slack", "provider-slack"),
+                ("supabase", "provider-supabase")
             ]
         );
     }

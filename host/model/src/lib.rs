@@ -23,7 +23,10 @@ mod template;
 mod verdict;
 
 pub use chains::{ChainConfig, ChainEntry};
-pub use oauth::{ClientAuth, OAuthProfile, OAuthRequest, Registration};
+pub use oauth::{
+    ClientAuth, OAuthProfile, OAuthRequest, RESERVED_AUTHORIZATION_PARAMS, RESERVED_TOKEN_PARAMS,
+    Registration,
+};
 pub use records::*;
 pub use template::{PLACEHOLDERS, Template, TemplateError};
 pub use verdict::{Fault, Stamp, Verdict};

@@ -87,3 +87,35 @@ pub struct OAuthProfile {
     /// `None` is the standard `/access_token`.
     pub access_token_pointer: Option<String>,
 }
+
+/// Parameters of the authorization request that the host's OAuth flow sets itself, or
+/// that would replace the request the flow builds (request objects, response modes): an
+/// [`OAuthProfile`] may add parameters, never one of these.
+pub const RESERVED_AUTHORIZATION_PARAMS: [&str; 11] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "state",
+    "scope",
+    "code_challenge",
+    "code_challenge_method",
+    "resource",
+    "request",
+    "request_uri",
+    "response_mode",
+];
+
+/// Parameters of token requests (code exchange and refresh) that the host's OAuth flow
+/// sets itself, or that would authenticate the client in its place (client assertions).
+pub const RESERVED_TOKEN_PARAMS: [&str; 10] = [
+    "grant_type",
+    "code",
+    "code_verifier",
+    "redirect_uri",
+    "client_id",
+    "client_secret",
+    "refresh_token",
+    "resource",
+    "client_assertion",
+    "client_assertion_type",
+];

@@ -122,6 +122,7 @@ pub(crate) fn admit(
         loaded_at: SystemTime::now(),
         builtin,
         reads_arguments: info.reads_arguments,
+        contract: pre.contract(),
         pre,
         stats,
     })

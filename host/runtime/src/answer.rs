@@ -9,7 +9,10 @@
 //! smuggle a second header or override the transport's own. Any failure makes the answer
 //! [`Malformed`], which the chain turns into a deny.
 
-use portcullis_model::{Decision, InjectionPlan, OAuthProfile, Template, TemplateError, ToolSet};
+use portcullis_model::{
+    Decision, InjectionPlan, OAuthProfile, RESERVED_AUTHORIZATION_PARAMS, RESERVED_TOKEN_PARAMS,
+    Template, TemplateError, ToolSet,
+};
 
 const MAX_REASON: usize = 64;
 const MAX_MESSAGE: usize = 4096;
@@ -23,31 +26,6 @@ const MAX_SCOPES: usize = 64;
 const MAX_SCOPE: usize = 256;
 const MAX_PARAMS: usize = 32;
 const MAX_PARAM_NAME: usize = 128;
-
-/// Parameters of the authorization request that the host's OAuth flow sets itself: a
-/// provider may add parameters, never replace these.
-const RESERVED_AUTHORIZATION_PARAMS: [&str; 8] = [
-    "response_type",
-    "client_id",
-    "redirect_uri",
-    "state",
-    "code_challenge",
-    "code_challenge_method",
-    "resource",
-    "scope",
-];
-
-/// Parameters of token requests that the host's OAuth flow sets itself.
-const RESERVED_TOKEN_PARAMS: [&str; 8] = [
-    "grant_type",
-    "code",
-    "code_verifier",
-    "redirect_uri",
-    "client_id",
-    "client_secret",
-    "refresh_token",
-    "resource",
-];
 
 /// Headers a provider plan may not set: the transport's own, the proxy's session and
 /// protocol headers, and those that only make sense between client and proxy.
@@ -258,9 +236,9 @@ pub(crate) fn check_oauth_profile(
     for (params, reserved) in [
         (
             &profile.authorization_params,
-            &RESERVED_AUTHORIZATION_PARAMS,
+            &RESERVED_AUTHORIZATION_PARAMS[..],
         ),
-        (&profile.token_params, &RESERVED_TOKEN_PARAMS),
+        (&profile.token_params, &RESERVED_TOKEN_PARAMS[..]),
     ] {
         for (name, value) in params {
             if name.is_empty()
@@ -450,6 +428,26 @@ mod tests {
             with(|p| p.token_params = vec![("client_secret".into(), "x".into())]),
             Err(Malformed::ReservedParam("client_secret".into()))
         );
+        for name in RESERVED_AUTHORIZATION_PARAMS {
+            let profile = OAuthProfile {
+                authorization_params: vec![(name.into(), "x".into())],
+                ..OAuthProfile::default()
+            };
+            let refused = Err(Malformed::ReservedParam(name.into()));
+            assert_eq!(check_oauth_profile(Ok(profile)), refused, "{name}");
+        }
+        for name in RESERVED_TOKEN_PARAMS {
+            let profile = OAuthProfile {
+                token_params: vec![(name.into(), "x".into())],
+                ..OAuthProfile::default()
+            };
+            let refused = Err(Malformed::ReservedParam(name.into()));
+            assert_eq!(check_oauth_profile(Ok(profile)), refused, "{name}");
+        }
+        for name in ["request_uri", "response_mode", "request"] {
+            assert!(RESERVED_AUTHORIZATION_PARAMS.contains(&name), "{name}");
+        }
+        assert!(RESERVED_TOKEN_PARAMS.contains(&"client_assertion"));
         assert_eq!(
             with(|p| p.token_params = vec![("a b".into(), "x".into())]),
             Err(Malformed::ParamName("a b".into()))

@@ -42,6 +42,8 @@ pub struct Plugin {
     pub builtin: bool,
     /// Whether `request` needs tool arguments (policy plugins only).
     pub reads_arguments: bool,
+    /// The version of the plugin contract (`wit/`) it implements, such as `0.2.0`.
+    pub contract: &'static str,
     /// Linked once, instantiated per call; shareable across threads.
     pub(crate) pre: Pre,
     /// The counters of this plugin's name (`metering`).
@@ -68,6 +70,7 @@ impl Plugin {
             loaded_at: self.loaded_at,
             builtin: self.builtin,
             reads_arguments: self.reads_arguments,
+            contract: self.contract,
             previous: previous.map(|p| PreviousVersion {
                 version: p.version.to_string(),
                 sha256: p.sha256.to_string(),
@@ -89,6 +92,10 @@ pub struct PluginSummary {
     pub loaded_at: SystemTime,
     pub builtin: bool,
     pub reads_arguments: bool,
+    /// The version of the plugin contract it implements. Not (yet) in the admin API's
+    /// answer, whose shape the README fixes.
+    #[serde(skip)]
+    pub contract: &'static str,
     pub previous: Option<PreviousVersion>,
 }
 

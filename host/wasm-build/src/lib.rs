@@ -73,6 +73,7 @@ impl PluginCrate {
 pub struct PluginBuild {
     manifest_path: PathBuf,
     target_dir: PathBuf,
+    features: Vec<String>,
 }
 
 impl PluginBuild {
@@ -82,7 +83,16 @@ impl PluginBuild {
         Self {
             manifest_path: manifest_path.into(),
             target_dir: target_dir.into(),
+            features: Vec::new(),
         }
+    }
+
+    /// Builds with these cargo features too, such as `portcullis-sdk/contract-v0-1-0`
+    /// (the built-ins as components of an older contract). Components built with other
+    /// features belong in a target directory of their own.
+    pub fn with_features<S: Into<String>>(mut self, features: impl IntoIterator<Item = S>) -> Self {
+        self.features.extend(features.into_iter().map(Into::into));
+        self
     }
 
     /// Builds every crate in one cargo invocation and returns the component paths, in order.
@@ -104,6 +114,9 @@ impl PluginBuild {
             .arg(&self.target_dir);
         for krate in crates {
             command.arg("-p").arg(&krate.package);
+        }
+        if !self.features.is_empty() {
+            command.arg("--features").arg(self.features.join(","));
         }
         scrub_environment(&mut command);
         let status = command.status().map_err(|source| BuildError::Spawn {

@@ -107,3 +107,14 @@ fn bad_configuration_is_refused() {
         assert!(error.contains(expected), "{config}: {error}");
     }
 }
+
+#[test]
+fn oauth_is_the_standard_flow() {
+    use portcullis_sdk::testing::{assert_standard_profile, oauth_request};
+    for registration in [Registration::Dynamic, Registration::Own] {
+        let request = oauth_request(registration)
+            .discovered_scopes(["read"])
+            .build();
+        assert_standard_profile(&<ProviderBearer as Provider>::oauth(request).unwrap());
+    }
+}

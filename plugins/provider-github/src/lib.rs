@@ -15,6 +15,14 @@
 //!
 //! These headers change which tools the server offers, so a connector must be
 //! re-authorized (re-discovered) after its configuration changes.
+//!
+//! OAuth (spec 9.2): GitHub does not register clients dynamically, so an OAuth connector
+//! uses an own client (a GitHub OAuth App or GitHub App the owner created, whose client id
+//! and secret the owner gives); a dynamic registration is refused with what to do
+//! instead. Otherwise the flow is the standard one: discovery finds GitHub's endpoints in
+//! the server's metadata (GitHub asks clients to follow it rather than hard-code them),
+//! and an owner may name them (`https://github.com/login/oauth/authorize`,
+//! `https://github.com/login/oauth/access_token`).
 
 use portcullis_sdk::provider::*;
 use serde::Deserialize;
@@ -86,6 +94,19 @@ impl Provider for ProviderGithub {
             headers,
             query: Vec::new(),
         })
+    }
+
+    fn oauth(request: OAuthRequest) -> Result<OAuthProfile, String> {
+        typed_config::<Config>(&request.config, "provider-github")?;
+        match request.registration {
+            Registration::Own => Ok(standard_profile()),
+            Registration::Dynamic => Err(
+                "GitHub does not register OAuth clients dynamically: create a GitHub OAuth App \
+                 (or GitHub App) with Portcullis' callback URL, and connect with \
+                 `\"registration\": \"own\"`, its client id and its client secret"
+                    .to_owned(),
+            ),
+        }
     }
 }
 

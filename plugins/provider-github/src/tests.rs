@@ -97,3 +97,20 @@ fn bad_entries_are_refused() {
         assert!(error.contains(expected), "{config}: {error}");
     }
 }
+
+#[test]
+fn oauth_needs_an_own_client_and_is_otherwise_the_standard_flow() {
+    use portcullis_sdk::testing::{assert_standard_profile, oauth_request};
+    let own = oauth_request(Registration::Own)
+        .server_url("https://api.githubcopilot.com/mcp/")
+        .config(r#"{"toolsets":["repos"]}"#)
+        .build();
+    assert_standard_profile(&<ProviderGithub as Provider>::oauth(own).unwrap());
+    let dynamic = <ProviderGithub as Provider>::oauth(oauth_request(Registration::Dynamic).build());
+    let refusal = dynamic.unwrap_err();
+    assert!(refusal.contains("\"registration\": \"own\""), "{refusal}");
+    let bad = oauth_request(Registration::Own)
+        .config(r#"{"toolset":"repos"}"#)
+        .build();
+    assert!(<ProviderGithub as Provider>::oauth(bad).is_err());
+}

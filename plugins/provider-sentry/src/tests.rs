@@ -61,3 +61,18 @@ fn configuration_is_refused() {
         assert!(error.contains(expected), "{config}: {error}");
     }
 }
+
+#[test]
+fn oauth_is_the_standard_flow_with_a_dynamic_client_only() {
+    use portcullis_sdk::testing::{assert_standard_profile, oauth_request};
+    let dynamic = oauth_request(Registration::Dynamic)
+        .server_url("https://mcp.sentry.dev/mcp/acme/web")
+        .build();
+    assert_standard_profile(&<ProviderSentry as Provider>::oauth(dynamic).unwrap());
+    let own = <ProviderSentry as Provider>::oauth(oauth_request(Registration::Own).build());
+    assert!(own.unwrap_err().contains("\"registration\": \"dynamic\""));
+    let configured = oauth_request(Registration::Dynamic)
+        .config(r#"{"org":"acme"}"#)
+        .build();
+    assert!(<ProviderSentry as Provider>::oauth(configured).is_err());
+}

@@ -22,8 +22,8 @@ use std::sync::Arc;
 
 use portcullis_runtime::{
     ChainConfig, ChainEntry, Decision, DecisionContext, InitialPlugin, InjectionPlan, Limits,
-    LoadError, McpRequest, PlanError, PlanRequest, PluginKind, PluginSummary, Runtime,
-    RuntimeConfig, ToolSet, Verdict,
+    LoadError, McpRequest, OAuthProfile, OAuthRequest, PlanError, PlanRequest, PluginKind,
+    PluginSummary, Runtime, RuntimeConfig, ToolSet, Verdict,
 };
 use portcullis_wasm_build::{
     BuildError, PluginBuild, PluginCrate, nested_target_dir, workspace_root,
@@ -177,6 +177,15 @@ impl Harness {
         request: PlanRequest,
     ) -> Verdict<Result<InjectionPlan, PlanError>> {
         self.runtime.injection_plan(request).await
+    }
+
+    /// The provider's OAuth profile for `request`, checked as the host checks it: a
+    /// profile the host would refuse is a [`PlanError::Fault`].
+    pub async fn oauth_profile(
+        &self,
+        request: OAuthRequest,
+    ) -> Verdict<Result<OAuthProfile, PlanError>> {
+        self.runtime.oauth_profile(request).await
     }
 
     /// The plan for `request` with `credential` in place of every placeholder.

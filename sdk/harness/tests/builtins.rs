@@ -139,3 +139,88 @@ fn a_core_module_is_refused() {
         "{error}"
     );
 }
+
+/// Each built-in provider's OAuth profile, from its component in the sandbox, checked as
+/// the host checks it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_providers_oauth_profiles_come_from_their_components() {
+    let oauth = |provider: &str, registration: Registration, config: &str| OAuthRequest {
+        connector_id: "conn_1".into(),
+        server_url: "https://mcp.example.com/mcp".into(),
+        provider: provider.into(),
+        config: config.into(),
+        registration,
+        discovered_scopes: vec!["search:read.public".into(), "chat:write".into()],
+        client_auth_methods: vec![ClientAuth::ClientSecretPost],
+    };
+    let load = |name: &str, profile: &str| {
+        let options = Options {
+            profiles: vec![profile.into()],
+            ..options()
+        };
+        Harness::load_with(builtin(name), options).unwrap()
+    };
+
+    let slack = load("provider-slack", "slack");
+    let profile = slack
+        .oauth_profile(oauth("slack", Registration::Own, "{}"))
+        .await
+        .value
+        .unwrap();
+    assert_eq!(profile.client_auth, Some(ClientAuth::ClientSecretPost));
+    assert_eq!(profile.scopes, Some(vec![]));
+    assert_eq!(
+        profile.authorization_params,
+        [(
+            "user_scope".to_owned(),
+            "search:read.public,chat:write".to_owned()
+        )]
+    );
+    assert_eq!(
+        profile.access_token_pointer.as_deref(),
+        Some("/authed_user/access_token")
+    );
+    let refused = slack
+        .oauth_profile(oauth("slack", Registration::Dynamic, "{}"))
+        .await;
+    assert!(
+        matches!(&refused.value, Err(PlanError::Refused(_))),
+        "{refused:?}"
+    );
+
+    for (name, profile, standard, refused) in [
+        ("provider-bearer", "bearer", Registration::Dynamic, None),
+        (
+            "provider-notion",
+            "notion",
+            Registration::Dynamic,
+            Some(Registration::Own),
+        ),
+        ("provider-supabase", "supabase", Registration::Dynamic, None),
+        (
+            "provider-github",
+            "github",
+            Registration::Own,
+            Some(Registration::Dynamic),
+        ),
+        (
+            "provider-sentry",
+            "sentry",
+            Registration::Dynamic,
+            Some(Registration::Own),
+        ),
+    ] {
+        let plugin = load(name, profile);
+        let verdict = plugin.oauth_profile(oauth(profile, standard, "{}")).await;
+        assert_eq!(verdict.value, Ok(OAuthProfile::default()), "{name}");
+        if let Some(registration) = refused {
+            let verdict = plugin
+                .oauth_profile(oauth(profile, registration, "{}"))
+                .await;
+            assert!(
+                matches!(&verdict.value, Err(PlanError::Refused(_))),
+                "{name}: {verdict:?}"
+            );
+        }
+    }
+}

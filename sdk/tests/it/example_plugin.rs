@@ -63,7 +63,7 @@ mod tests {
 // ---- end ----
 
 /// The lines after the marker line `start` up to the next end marker.
-fn between(text: &str, start: &str) -> String {
+pub(crate) fn between(text: &str, start: &str) -> String {
     let mut lines = text.lines().skip_while(|line| *line != start).skip(1);
     let block: Vec<&str> = lines
         .by_ref()

@@ -6,8 +6,12 @@
 //! | `spec_examples` | the specification's input-schema examples through that algorithm |
 //! | `harness` | the native test harness plugin tests rely on |
 //! | `example_plugin` | the README's example plugin, compiled, tested and compared with the text |
+//! | `example_provider` | the README's example provider plugin, likewise |
+//! | `contract` | the SDK's copy of what the host refuses in an OAuth profile |
 
+mod contract;
 mod example_plugin;
+mod example_provider;
 mod harness;
 mod rules;
 mod spec_examples;

@@ -79,15 +79,36 @@ pub const PROVIDER_GITHUB: Entry = Entry {
     role: Role::Provider("github"),
 };
 
+pub const PROVIDER_SLACK: Entry = Entry {
+    name: "provider-slack",
+    package: "portcullis-plugin-provider-slack",
+    role: Role::Provider("slack"),
+};
+
+pub const PROVIDER_NOTION: Entry = Entry {
+    name: "provider-notion",
+    package: "portcullis-plugin-provider-notion",
+    role: Role::Provider("notion"),
+};
+
+pub const PROVIDER_SUPABASE: Entry = Entry {
+    name: "provider-supabase",
+    package: "portcullis-plugin-provider-supabase",
+    role: Role::Provider("supabase"),
+};
+
 /// Every built-in plugin. A chain's default order is this order: `declared-tools` is asked
 /// before `connector-allowlist`.
-pub const LIST: [Entry; 6] = [
+pub const LIST: [Entry; 9] = [
     CONNECTOR_ACCESS,
     DECLARED_TOOLS,
     CONNECTOR_ALLOWLIST,
     PROVIDER_BEARER,
     PROVIDER_SENTRY,
     PROVIDER_GITHUB,
+    PROVIDER_SLACK,
+    PROVIDER_NOTION,
+    PROVIDER_SUPABASE,
 ];
 
 /// The names of the built-in policies in `chain`, in list order.
@@ -154,7 +175,10 @@ mod tests {
             [
                 ("bearer", "provider-bearer"),
                 ("sentry", "provider-sentry"),
-                ("github", "provider-github")
+                ("github", "provider-github"),
+                ("slack", "provider-slack"),
+                ("notion", "provider-notion"),
+                ("supabase", "provider-supabase")
             ]
         );
         assert_eq!(entry("declared-tools"), Some(&DECLARED_TOOLS));

@@ -9,11 +9,13 @@
 //! | `hostile` | the sandbox against a plugin that misbehaves on purpose |
 //! | `install` | installing, refusing and rolling back plugins, and swapping under load |
 //! | `abi` | canonical-ABI garbage from a hand-written component |
+//! | `contracts` | the built-ins built against `0.1.0` beside their `0.2.0` builds |
 //! | `ops` | chains changed live, removals, shadows, per-plugin metrics, inspection |
 //! | `evaluation` | calls asked together share an instance per plugin, and nothing else does |
 //! | `support` | what they share: the hostile plugin, runtimes, contexts |
 
 mod abi;
+mod contracts;
 mod evaluation;
 mod hostile;
 mod install;

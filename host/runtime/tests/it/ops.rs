@@ -192,12 +192,12 @@ fn inspect_reads_the_world_imports_and_exports() {
         inspection.world.as_deref(),
         Some("portcullis:plugin/policy-plugin")
     );
-    assert_eq!(inspection.wit_version.as_deref(), Some("0.1.0"));
+    assert_eq!(inspection.wit_version.as_deref(), Some("0.2.0"));
     assert_eq!(inspection.size, wasm.len());
     let export = inspection
         .exports
         .iter()
-        .find(|e| e.name == "portcullis:plugin/policy@0.1.0")
+        .find(|e| e.name == "portcullis:plugin/policy@0.2.0")
         .expect("the policy export");
     assert!(
         export
@@ -210,7 +210,7 @@ fn inspect_reads_the_world_imports_and_exports() {
         inspection
             .imports
             .iter()
-            .any(|i| i.name == "portcullis:plugin/types@0.1.0"),
+            .any(|i| i.name == "portcullis:plugin/types@0.2.0"),
         "{:?}",
         inspection.imports
     );
