@@ -108,9 +108,20 @@ async fn the_request_chain_changes_under_load_without_a_failure_and_survives_a_r
         })
         .collect();
 
-    while calls.load(Ordering::Relaxed) < 8 {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let wait_for = |target: usize| {
+        let calls = calls.clone();
+        let clients = &clients;
+        async move {
+            while calls.load(Ordering::Relaxed) < target {
+                // A client that stopped has failed: its panic is reported at its join.
+                if clients.iter().any(|c: &tokio::task::JoinHandle<_>| c.is_finished()) {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    };
+    wait_for(8).await;
     let mut last = Value::Null;
     for round in 0..12 {
         let methods: &[&str] = if round % 2 == 0 {
@@ -127,9 +138,7 @@ async fn the_request_chain_changes_under_load_without_a_failure_and_survives_a_r
         last = answer;
     }
     let during = calls.load(Ordering::Relaxed);
-    while calls.load(Ordering::Relaxed) < during + 8 {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    wait_for(during + 8).await;
     stop.store(true, Ordering::Relaxed);
     let mut sessions = Vec::new();
     for client in clients {

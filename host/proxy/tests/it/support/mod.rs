@@ -49,6 +49,10 @@ pub fn config(dir: &Path) -> Config {
     // default 10 ms plugin CPU deadline is for release builds on a quiet machine.
     config.plugins.limits.cpu_deadline_ms = 2_000;
     config.plugins.limits.wall_timeout_ms = 10_000;
+    // Tests that drive load must not depend on how fast this machine is: the per-run and
+    // per-connector rate limits are off unless a test sets them (lifecycle does).
+    config.limits.requests_per_second_per_run = 0;
+    config.limits.requests_per_second_per_connector = 0;
     config
 }
 
