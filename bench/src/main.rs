@@ -110,11 +110,20 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `[limits]` of every proxied mode: the harness drives one run with many clients and
+/// 10,000 sessions, so the per-run and per-connector rate and session limits, which a
+/// batch job's proxy keeps, are lifted; everything else stays at its default.
+const LIMITS: &str = "[limits]\nrequests_per_second_per_run = 0\n\
+                      requests_per_second_per_connector = 0\nsessions_per_run = 100000\n\
+                      streams_per_run = 100000\n";
+
 /// The configuration file of each proxied mode.
-fn config(mode: Mode) -> &'static str {
+fn config(mode: Mode) -> String {
     match mode {
-        Mode::Direct | Mode::Floor | Mode::Wasm => "",
-        Mode::WasmEveryRequest | Mode::NativeEveryRequest => "[plugins]\nmemoize = false\n",
+        Mode::Direct | Mode::Floor | Mode::Wasm => LIMITS.to_owned(),
+        Mode::WasmEveryRequest | Mode::NativeEveryRequest => {
+            format!("{LIMITS}[plugins]\nmemoize = false\n")
+        }
     }
 }
 
@@ -188,7 +197,7 @@ async fn bench(options: &Options, binaries: &Binaries) -> anyhow::Result<Results
         (Mode::NativeEveryRequest, Binary::Native),
     ] {
         let dir = data(&format!("{mode:?}").to_lowercase());
-        let proxy = Proxy::start(binaries, binary, &dir, config(mode)).await?;
+        let proxy = Proxy::start(binaries, binary, &dir, &config(mode)).await?;
         let setup = proxy::setup(&proxy, &echo.url(), &list_upstream.url()).await?;
         eprintln!("{} on {} (pid {})", mode.label(), proxy.addr, proxy.pid());
         proxied.push(Proxied { mode, proxy, setup });
@@ -312,7 +321,7 @@ async fn bench(options: &Options, binaries: &Binaries) -> anyhow::Result<Results
         if let Some(previous) = proxy.take() {
             Proxy::stop(previous).await;
         }
-        let started = Proxy::start(binaries, Binary::Wasm, &dir, config(Mode::Wasm)).await?;
+        let started = Proxy::start(binaries, Binary::Wasm, &dir, &config(Mode::Wasm)).await?;
         results.restarts.push(started.ready_after);
         proxy = Some(started);
     }
