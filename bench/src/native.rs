@@ -306,6 +306,7 @@ fn oauth_request(r: &model::OAuthRequest) -> sdk_provider::OAuthRequest {
             model::Registration::Own => sdk_provider::Registration::Own,
         },
         discovered_scopes: r.discovered_scopes.clone(),
+        requested_scopes: r.requested_scopes.clone(),
         client_auth_methods: r
             .client_auth_methods
             .iter()

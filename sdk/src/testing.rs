@@ -342,6 +342,7 @@ pub fn oauth_request(registration: Registration) -> OAuthRequestBuilder {
         config: "{}".to_owned(),
         registration,
         discovered_scopes: Vec::new(),
+        requested_scopes: None,
         client_auth_methods: Vec::new(),
     })
 }
@@ -361,6 +362,11 @@ impl OAuthRequestBuilder {
     /// The scopes discovery found.
     pub fn discovered_scopes<const N: usize>(mut self, scopes: [&str; N]) -> Self {
         self.0.discovered_scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+    /// The scopes the connector's owner asked for.
+    pub fn requested_scopes<const N: usize>(mut self, scopes: [&str; N]) -> Self {
+        self.0.requested_scopes = Some(scopes.iter().map(|s| (*s).to_owned()).collect());
         self
     }
     /// The client authentication methods the authorization server lists.

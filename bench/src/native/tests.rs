@@ -247,26 +247,29 @@ async fn every_provider_answers_the_same_oauth_profile_natively_and_sandboxed() 
                 (r#"{"project_ref":"abcdefghijklmnopqrst"}"#, vec![]),
                 ("[]", vec![]),
             ] {
-                let request = OAuthRequest {
-                    connector_id: "conn_1".into(),
-                    server_url: "https://mcp.example.com/mcp".into(),
-                    provider: profile.into(),
-                    config: config.into(),
-                    registration,
-                    discovered_scopes: scopes,
-                    client_auth_methods: vec![ClientAuth::None, ClientAuth::ClientSecretPost],
-                };
-                let sandboxed = wasm.oauth_profile(request.clone()).await;
-                assert_eq!(
-                    native.oauth_profile(request.clone()).await,
-                    sandboxed,
-                    "{request:?}"
-                );
-                compared += 1;
+                for requested in [None, Some(vec!["files:read".to_owned()])] {
+                    let request = OAuthRequest {
+                        connector_id: "conn_1".into(),
+                        server_url: "https://mcp.example.com/mcp".into(),
+                        provider: profile.into(),
+                        config: config.into(),
+                        registration,
+                        discovered_scopes: scopes.clone(),
+                        requested_scopes: requested,
+                        client_auth_methods: vec![ClientAuth::None, ClientAuth::ClientSecretPost],
+                    };
+                    let sandboxed = wasm.oauth_profile(request.clone()).await;
+                    assert_eq!(
+                        native.oauth_profile(request.clone()).await,
+                        sandboxed,
+                        "{request:?}"
+                    );
+                    compared += 1;
+                }
             }
         }
     }
-    assert!(compared >= 40, "only {compared} requests compared");
+    assert!(compared >= 80, "only {compared} requests compared");
 }
 
 #[tokio::test(flavor = "multi_thread")]

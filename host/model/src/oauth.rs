@@ -64,6 +64,9 @@ pub struct OAuthRequest {
     /// The scopes discovery found: those of the server's `WWW-Authenticate` challenge,
     /// else the protected resource metadata's `scopes_supported`; empty when neither says.
     pub discovered_scopes: Vec<String>,
+    /// The scopes the connector's owner asked for (`auth.scopes`), each already checked as
+    /// a scope token; `None` when the owner named none.
+    pub requested_scopes: Option<Vec<String>>,
     /// The authorization server's `token_endpoint_auth_methods_supported` the host
     /// implements; empty when the metadata does not say (or there is none, for an own
     /// client with explicit endpoints).
@@ -74,7 +77,7 @@ pub struct OAuthRequest {
 /// flow. The default is the standard flow.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OAuthProfile {
-    /// The scopes to request; `None` requests the discovered ones.
+    /// The scopes to request; `None` requests the owner's, else the discovered ones.
     pub scopes: Option<Vec<String>>,
     /// Extra query parameters of the authorization request.
     pub authorization_params: Vec<(String, String)>,

@@ -581,6 +581,7 @@ mod tests {
             config: "{}".into(),
             registration: Registration::Dynamic,
             discovered_scopes: vec!["mcp:tools".into()],
+            requested_scopes: None,
             client_auth_methods: Vec::new(),
         };
         let v = rt.oauth_profile(request.clone()).await;

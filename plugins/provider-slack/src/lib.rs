@@ -99,7 +99,12 @@ impl Provider for ProviderSlack {
             );
         }
         let config = Config::read(&request.config)?;
-        let scopes = config.user_scopes.unwrap_or(request.discovered_scopes);
+        // The owner's scopes are user scopes too: Slack reads `scope` as bot scopes, and
+        // the MCP server acts as the user.
+        let scopes = config
+            .user_scopes
+            .or(request.requested_scopes)
+            .unwrap_or(request.discovered_scopes);
         if scopes.is_empty() {
             return Err(
                 "Slack's server lists no scopes: name the user scopes the tools need in the \

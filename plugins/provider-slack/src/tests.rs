@@ -70,6 +70,29 @@ fn configured_user_scopes_replace_the_discovered_ones() {
 }
 
 #[test]
+fn the_owners_scopes_are_user_scopes_and_never_bot_scopes() {
+    let request = own()
+        .discovered_scopes(["search:read.public", "chat:write"])
+        .requested_scopes(["channels:history"])
+        .build();
+    let p = profile(request).unwrap();
+    assert_eq!(p.scopes, Some(Vec::new()));
+    assert_eq!(
+        param(&p.authorization_params, "user_scope"),
+        Some("channels:history")
+    );
+    let configured = own()
+        .requested_scopes(["channels:history"])
+        .config(r#"{"user_scopes": ["users:read"]}"#)
+        .build();
+    let p = profile(configured).unwrap();
+    assert_eq!(
+        param(&p.authorization_params, "user_scope"),
+        Some("users:read")
+    );
+}
+
+#[test]
 fn refusals_say_what_to_do() {
     let dynamic = profile(oauth_request(Registration::Dynamic).build()).unwrap_err();
     assert!(dynamic.contains("\"registration\": \"own\""), "{dynamic}");

@@ -151,6 +151,7 @@ async fn the_providers_oauth_profiles_come_from_their_components() {
         config: config.into(),
         registration,
         discovered_scopes: vec!["search:read.public".into(), "chat:write".into()],
+        requested_scopes: None,
         client_auth_methods: vec![ClientAuth::ClientSecretPost],
     };
     let load = |name: &str, profile: &str| {

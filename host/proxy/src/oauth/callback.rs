@@ -8,7 +8,7 @@
 //! issuer is known and required when the server advertises it; errors name the connector
 //! but never hold the code, the state or a token.
 
-use super::endpoint::{self, Client, EndpointError, TokenResponse};
+use super::endpoint::{self, Client, EndpointError, TokenAt, TokenResponse};
 use super::flow::Context;
 use super::metadata::same_issuer;
 use crate::clock::now_secs;
@@ -165,7 +165,10 @@ pub async fn redeem(
         client,
         &form,
         &setup.token_params,
-        setup.access_token_pointer.as_deref(),
+        TokenAt {
+            pointer: setup.access_token_pointer.as_deref(),
+            refresh: false,
+        },
     )
     .await
     .map_err(|e| fail(CallbackError::Exchange(e)))?;

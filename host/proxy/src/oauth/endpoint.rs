@@ -127,16 +127,27 @@ fn encode_form(fields: &[(String, String)]) -> Zeroizing<Vec<u8>> {
     Zeroizing::new(serializer.finish().into_bytes())
 }
 
+/// Where a successful token answer holds the access token.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenAt<'a> {
+    /// The provider plugin's JSON pointer; `/access_token` when `None`.
+    pub pointer: Option<&'a str>,
+    /// The answer is to a refresh. A refresh renews one token, and a provider may then put
+    /// it at the top level although its code exchange nested it: Slack answers the refresh
+    /// of a user token with `access_token` and `token_type: "user"` at the top level. So a
+    /// refresh answer that has nothing at the pointer is read at `/access_token`.
+    pub refresh: bool,
+}
+
 /// One token request: `form` (the grant's own fields), then the provider's `extra`
-/// parameters, then the client's authentication. `pointer` says where the access token is
-/// (`/access_token` when `None`).
+/// parameters, then the client's authentication. `at` says where the access token is.
 pub async fn token(
     net: Net<'_>,
     endpoint: &Url,
     client: Client<'_>,
     form: &[(&str, &str)],
     extra: &[(String, String)],
-    pointer: Option<&str>,
+    at: TokenAt<'_>,
 ) -> Result<TokenResponse, EndpointError> {
     let mut fields: Vec<(&str, &str)> = form.to_vec();
     fields.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -166,7 +177,7 @@ pub async fn token(
             "it is not JSON (the server must answer application/json)".to_owned(),
         )
     })?;
-    parse_token_response(&value, pointer).map_err(|e| match e {
+    parse_token_response(&value, at).map_err(|e| match e {
         // A 200 that carries an OAuth error instead of a token is a refusal.
         EndpointError::Malformed(_) if error_code(&value).is_some() => {
             refusal(200, Some(&value), &sent)
@@ -250,21 +261,28 @@ fn error_code(body: &Value) -> Option<String> {
 
 /// The tokens of a successful answer. The refresh token, lifetime and scope are read next
 /// to the access token (its parent object), then at the top level.
-fn parse_token_response(
-    value: &Value,
-    pointer: Option<&str>,
-) -> Result<TokenResponse, EndpointError> {
+fn parse_token_response(value: &Value, at: TokenAt<'_>) -> Result<TokenResponse, EndpointError> {
     if value.get("ok").and_then(Value::as_bool) == Some(false) {
         return Err(EndpointError::Malformed("it says ok: false".to_owned()));
     }
-    let pointer = pointer.unwrap_or("/access_token");
-    let access_token = value
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty() && t.bytes().all(|b| (0x21..0x7f).contains(&b)))
-        .ok_or_else(|| {
-            EndpointError::Malformed(format!("it has no usable access token at {pointer}"))
-        })?;
+    let named = at.pointer.unwrap_or("/access_token");
+    let usable = |pointer: &str| {
+        value
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| (0x21..0x7f).contains(&b)))
+    };
+    let found = usable(named).map(|token| (named, token)).or_else(|| {
+        let top = "/access_token";
+        let present = value.pointer(named).is_some();
+        (at.refresh && !present)
+            .then(|| usable(top))
+            .flatten()
+            .map(|token| (top, token))
+    });
+    let (pointer, access_token) = found.ok_or_else(|| {
+        EndpointError::Malformed(format!("it has no usable access token at {named}"))
+    })?;
     let parent = pointer
         .rsplit_once('/')
         .map(|(parent, _)| parent)
@@ -297,7 +315,7 @@ mod tests {
     fn standard_and_nested_token_responses() {
         let standard = json!({"access_token": "at-1", "token_type": "Bearer", "expires_in": 3600,
                               "refresh_token": "rt-1", "scope": "a b"});
-        let t = parse_token_response(&standard, None).unwrap();
+        let t = parse_token_response(&standard, code(None)).unwrap();
         assert_eq!(t.access_token.as_str(), "at-1");
         assert_eq!(t.refresh_token.as_deref().map(String::as_str), Some("rt-1"));
         assert_eq!(t.expires_in, Some(3600));
@@ -305,7 +323,7 @@ mod tests {
 
         let slack = json!({"ok": true, "authed_user": {"access_token": "xoxp-1",
                            "refresh_token": "xoxe-1", "expires_in": "43200"}});
-        let t = parse_token_response(&slack, Some("/authed_user/access_token")).unwrap();
+        let t = parse_token_response(&slack, code(Some("/authed_user/access_token"))).unwrap();
         assert_eq!(t.access_token.as_str(), "xoxp-1");
         assert_eq!(
             t.refresh_token.as_deref().map(String::as_str),
@@ -320,8 +338,43 @@ mod tests {
             json!({"ok": false, "access_token": "x"}),
             json!({"access_token": 7}),
         ] {
-            assert!(parse_token_response(&bad, None).is_err(), "{bad}");
+            assert!(parse_token_response(&bad, code(None)).is_err(), "{bad}");
         }
+    }
+
+    fn code(pointer: Option<&str>) -> TokenAt<'_> {
+        TokenAt {
+            pointer,
+            refresh: false,
+        }
+    }
+
+    #[test]
+    fn a_refresh_answer_may_carry_the_token_at_the_top_level() {
+        let nested = Some("/authed_user/access_token");
+        let refreshed = json!({"ok": true, "token_type": "user", "access_token": "xoxe.xoxp-2",
+                               "refresh_token": "xoxe-2", "expires_in": 43200});
+        let refresh = TokenAt {
+            pointer: nested,
+            refresh: true,
+        };
+        let t = parse_token_response(&refreshed, refresh).unwrap();
+        assert_eq!(t.access_token.as_str(), "xoxe.xoxp-2");
+        assert_eq!(
+            t.refresh_token.as_deref().map(String::as_str),
+            Some("xoxe-2")
+        );
+        assert_eq!(t.expires_in, Some(43200));
+        // A code exchange keeps to the pointer: a top-level token there is another kind
+        // (Slack's bot token beside the user's).
+        assert!(parse_token_response(&refreshed, code(nested)).is_err());
+        // Something unusable at the pointer is refused, not skipped.
+        let unusable = json!({"authed_user": {"access_token": ""}, "access_token": "bot"});
+        assert!(parse_token_response(&unusable, refresh).is_err());
+        // The nested token still wins when both are there.
+        let both = json!({"authed_user": {"access_token": "user-1"}, "access_token": "bot-1"});
+        let t = parse_token_response(&both, refresh).unwrap();
+        assert_eq!(t.access_token.as_str(), "user-1");
     }
 
     #[test]

@@ -145,7 +145,12 @@ pub async fn start(
                 .collect()
         })
         .unwrap_or_default();
-    let profile = profile(cx.runtime, connector, registration, discovery, &supported).await?;
+    let asked = Asked {
+        registration,
+        scopes: scopes.clone(),
+        client_auth_methods: supported.clone(),
+    };
+    let profile = profile(cx.runtime, connector, asked, discovery).await?;
     let server = endpoints(cx.net, &request, metadata)?;
     let (client_id, client_auth, secret) = match registration {
         Registration::Own => own_client(&request, &profile, metadata)?,
@@ -176,8 +181,12 @@ pub async fn start(
         registration,
         resource: discovery.resource(server_url),
         redirect_uri: cx.redirect_uri.clone(),
-        scopes: scopes
-            .or(profile.scopes.clone())
+        // The plugin saw the owner's scopes and may have placed them elsewhere (Slack's
+        // `user_scope`): its choice comes first.
+        scopes: profile
+            .scopes
+            .clone()
+            .or(scopes)
             .unwrap_or_else(|| discovery.scopes()),
         token_params: profile.token_params.clone(),
         access_token_pointer: profile.access_token_pointer.clone(),
@@ -237,13 +246,20 @@ fn checked_scopes(scopes: &[String]) -> Result<Vec<String>, FlowError> {
     Ok(scopes.to_vec())
 }
 
+/// What the owner asked for and the authorization server supports, as the provider plugin
+/// sees it.
+struct Asked {
+    registration: Registration,
+    scopes: Option<Vec<String>>,
+    client_auth_methods: Vec<ClientAuth>,
+}
+
 /// The provider plugin's profile for this authorization.
 async fn profile(
     runtime: &Runtime,
     connector: &ConnectorRecord,
-    registration: Registration,
+    asked: Asked,
     discovery: &Discovery,
-    supported: &[ClientAuth],
 ) -> Result<OAuthProfile, FlowError> {
     let verdict = runtime
         .oauth_profile(OAuthRequest {
@@ -251,9 +267,10 @@ async fn profile(
             server_url: connector.server_url.clone(),
             provider: connector.provider.clone(),
             config: connector.config.to_string(),
-            registration,
+            registration: asked.registration,
             discovered_scopes: discovery.scopes(),
-            client_auth_methods: supported.to_vec(),
+            requested_scopes: asked.scopes,
+            client_auth_methods: asked.client_auth_methods,
         })
         .await;
     verdict

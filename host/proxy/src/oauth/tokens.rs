@@ -27,7 +27,7 @@ use zeroize::Zeroizing;
 
 use super::OAuthConfig;
 use super::callback::seal_tokens;
-use super::endpoint::{self, Client};
+use super::endpoint::{self, Client, TokenAt};
 use super::lock::RefreshLocks;
 use super::net::Net;
 use crate::clock::now_secs;
@@ -254,7 +254,10 @@ impl Tokens {
             client,
             &form,
             &setup.token_params,
-            setup.access_token_pointer.as_deref(),
+            TokenAt {
+                pointer: setup.access_token_pointer.as_deref(),
+                refresh: true,
+            },
         )
         .await;
         let tokens = match answer {

@@ -66,6 +66,7 @@ pub fn oauth(
             model::Registration::Own => wit_provider::Registration::Own,
         },
         discovered_scopes: request.discovered_scopes.clone(),
+        requested_scopes: request.requested_scopes.clone(),
         client_auth_methods: request
             .client_auth_methods
             .iter()

@@ -104,6 +104,7 @@ fn oauth_request(provider: &str) -> OAuthRequest {
         config: "{}".to_owned(),
         registration: Registration::Dynamic,
         discovered_scopes: vec!["read".to_owned()],
+        requested_scopes: Some(vec!["write".to_owned()]),
         client_auth_methods: vec![ClientAuth::None],
     }
 }

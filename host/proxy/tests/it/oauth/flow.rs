@@ -378,3 +378,39 @@ async fn an_expired_state_is_refused() {
         "no code was redeemed: {seen}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_owners_scopes_reach_the_provider_plugin_which_places_them() {
+    let pair = peers().await;
+    let h = Proxy::start().await;
+    let own = |scopes: &[&str]| {
+        json!({"method": "oauth", "registration": "own", "client_id": "app-1",
+               "client_secret": "app-secret", "token_endpoint_auth_method": "client_secret_post",
+               "scopes": scopes})
+    };
+    // The standard profile requests the owner's scopes in `scope`.
+    let standard = create(&h, "alice", &pair.mcp_url, own(&["read", "write"])).await;
+    let url = &standard.authorization_url;
+    assert_eq!(query(url, "scope").as_deref(), Some("read write"), "{url}");
+    assert_eq!(query(url, "user_scope"), None, "{url}");
+
+    // Slack reads `scope` as bot scopes: its plugin moves the owner's to `user_scope`.
+    let (status, body) = h
+        .api(
+            Method::POST,
+            "/connectors",
+            Some(
+                json!({"owner": "alice", "server_url": pair.mcp_url, "provider": "slack",
+                        "auth": own(&["channels:history", "chat:write"])}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let url = body["authorization_url"].as_str().unwrap();
+    assert_eq!(query(url, "scope"), None, "{url}");
+    assert_eq!(
+        query(url, "user_scope").as_deref(),
+        Some("channels:history,chat:write"),
+        "{url}"
+    );
+}
