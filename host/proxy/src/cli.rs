@@ -1,6 +1,7 @@
 //! The `portcullis` command line: run the proxy, run the demo upstream, call the admin
-//! API (`connector`, `actor`, `run`) without writing curl commands, and rotate the
-//! master key of a data directory (`vault rotate`, with the proxy stopped).
+//! API (`connector`, `actor`, `run`) without writing curl commands, migrate the database
+//! (`migrate`), and rotate the master key of a data directory (`vault rotate`, with the
+//! proxy stopped).
 //!
 //! The admin commands are thin HTTP clients of `/admin/v1`; they print the JSON answer,
 //! or the API's error message and a non-zero exit status. `connector add --oauth` prints
@@ -76,6 +77,19 @@ pub enum Command {
         api: ApiArgs,
         #[command(subcommand)]
         command: RunCommand,
+    },
+    /// Bring the database's schema up to date and exit (`serve` also does this at start;
+    /// replicas that migrate at once are safe: one migrates, the others wait).
+    Migrate {
+        /// A TOML configuration file (also PORTCULLIS_CONFIG).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The data directory (also PORTCULLIS_DATA_DIR), for the embedded SQLite database.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The PostgreSQL database (also PORTCULLIS_DATABASE_URL).
+        #[arg(long)]
+        database_url: Option<String>,
     },
     /// Manage the vault of a data directory; stop the proxy first.
     Vault {
@@ -355,6 +369,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
             }
         },
+        Command::Migrate {
+            config,
+            data_dir,
+            database_url,
+        } => {
+            let mut config = Config::load(config.as_deref())?;
+            if let Some(dir) = data_dir {
+                config.data_dir = dir;
+            }
+            if let Some(url) = database_url {
+                config.database_url = Some(Secret::new(url));
+            }
+            let (version, database) = crate::store::migrate(
+                config.database_url.as_ref().map(Secret::expose),
+                &config.data_dir.join(DATABASE_FILE),
+            )
+            .await?;
+            println!("{database}: schema version {version}");
+            Ok(())
+        }
         Command::Vault {
             command: VaultCommand::Rotate { config, data_dir },
         } => {

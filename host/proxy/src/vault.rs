@@ -139,7 +139,10 @@ impl Vault {
         let stored = store.key_check().await.map_err(store_error)?;
         let Some(sealed) = stored else {
             let check = self.seal(CHECK_PLAINTEXT, Binding::KeyCheck)?;
-            return store.set_key_check(&check).await.map_err(store_error);
+            store.set_key_check(&check).await.map_err(store_error)?;
+            // Another replica may have recorded its own check at the same moment: verify
+            // the one the store kept.
+            return Box::pin(self.bind(store)).await;
         };
         if sealed.first() != Some(&envelope::V1) {
             return match self.open(&sealed, Binding::KeyCheck) {

@@ -208,6 +208,13 @@ impl RecordCache {
     pub fn forget_actor(&self, actor_id: &str) {
         self.actors.remove(actor_id);
     }
+
+    /// Forgets every record: each is read from the store again on its next use.
+    pub fn forget_all(&self) {
+        self.runs_by_token.clear();
+        self.connectors.clear();
+        self.actors.clear();
+    }
 }
 
 #[cfg(test)]

@@ -273,6 +273,13 @@ impl Revocations for DataPlane {
                 self.records.forget_actor(&actor);
                 self.decisions.forget_policies();
             }
+            Revocation::Everything => {
+                for kind in [Kind::Runs, Kind::Connectors, Kind::Actors] {
+                    self.generations.bump(kind);
+                }
+                self.records.forget_all();
+                self.decisions.forget_policies();
+            }
         }
     }
 }

@@ -17,6 +17,7 @@
 //! | `plugin_faults` | a faulting chain denies one request and is asked again next time |
 //! | `oauth` | OAuth connectors against a real authorization server (`tests/oauth/` peers) |
 //! | `plugin_restart` | installed plugins survive a restart |
+//! | `replicas` | two `portcullis serve` processes on one PostgreSQL database; `/healthz` |
 //! | `support` | the harness: a server per test, admin calls, MCP calls, test upstreams |
 
 mod admin_api;
@@ -32,4 +33,5 @@ mod lifecycle;
 mod oauth;
 mod plugin_faults;
 mod plugin_restart;
+mod replicas;
 mod support;
