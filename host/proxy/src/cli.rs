@@ -426,6 +426,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// only once the transaction has committed, so an interruption leaves either the old
 /// state or the new key in `master.key.new` (which the start-up error names).
 async fn rotate_master_key(config: &Config) -> anyhow::Result<()> {
+    if let Some(url) = &config.database_url {
+        return rotate_shared_key(config, url.expose()).await;
+    }
     let database = config.data_dir.join(DATABASE_FILE);
     let dir = Dir::open_ambient_dir(&config.data_dir, cap_std::ambient_authority())
         .ok()
@@ -478,6 +481,31 @@ async fn rotate_master_key(config: &Config) -> anyhow::Result<()> {
             encoded.as_str()
         );
     }
+    Ok(())
+}
+
+/// `vault rotate` on a PostgreSQL database that replicas share: the key must come from
+/// `PORTCULLIS_MASTER_KEY` (every replica holds it), and the new one is printed, to be set
+/// on every replica before they start again.
+async fn rotate_shared_key(config: &Config, url: &str) -> anyhow::Result<()> {
+    let Some(key) = &config.master_key else {
+        bail!(
+            "with database_url the master key comes from PORTCULLIS_MASTER_KEY, which every \
+             replica shares: set it to the current key (and stop every replica first)"
+        );
+    };
+    let old = Vault::from_env_key(key.expose())?;
+    let store = crate::store::open(Some(url), &config.data_dir.join(DATABASE_FILE)).await?;
+    let (new, encoded) = Vault::generate()?;
+    let rotated = old.rotate(&new, store.as_ref()).await;
+    store.close().await;
+    let credentials = rotated?;
+    println!(
+        "rotated: {credentials} credential(s) re-wrapped. Set PORTCULLIS_MASTER_KEY to this \
+         new key on every replica before they start again (the old one no longer opens \
+         them):\n{}",
+        encoded.as_str()
+    );
     Ok(())
 }
 

@@ -112,12 +112,17 @@ impl Vault {
         Ok((Self::from_key(&key), Zeroizing::new(STANDARD.encode(*key))))
     }
 
+    /// The key `PORTCULLIS_MASTER_KEY` gives (base64 of 32 bytes).
+    pub fn from_env_key(encoded: &str) -> Result<Self, VaultError> {
+        let key = decode_key(encoded).ok_or(VaultError::BadKey)?;
+        Ok(Self::from_key(&key))
+    }
+
     /// The key from `env_key` (base64) when given, else from the data directory's key
     /// file, which is created with a fresh key if it does not exist.
     pub fn load(dir: &Dir, env_key: Option<&str>) -> Result<(Self, KeySource), VaultError> {
         if let Some(encoded) = env_key {
-            let key = decode_key(encoded).ok_or(VaultError::BadKey)?;
-            return Ok((Self::from_key(&key), KeySource::Environment));
+            return Ok((Self::from_env_key(encoded)?, KeySource::Environment));
         }
         let (encoded, created) = read_or_create_secret_file(dir, MASTER_KEY_FILE, || {
             Ok(Zeroizing::new(STANDARD.encode(*random_bytes::<32>()?)))

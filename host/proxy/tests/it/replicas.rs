@@ -338,3 +338,89 @@ async fn replicas_starting_together_migrate_once() {
     db.close().await;
     drop((a.process, b.process));
 }
+
+/// Runs the real binary with `args` and `env` (nothing else of the test's `PORTCULLIS_*`);
+/// answers whether it succeeded, and its standard output, then its standard error.
+fn portcullis(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .env_remove("PORTCULLIS_CONFIG")
+        .env_remove("PORTCULLIS_MASTER_KEY")
+        .env_remove("PORTCULLIS_DATABASE_URL")
+        .env("PORTCULLIS_DATA_DIR", dir.path())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_and_vault_rotate_work_on_postgres() {
+    let url = postgres::fresh_database();
+    let newest = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+        .unwrap()
+        .count();
+    let (ok, text) = portcullis(&["migrate", "--database-url", &url], &[]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(&format!(": schema version {newest}")),
+        "{text}"
+    );
+    assert!(text.starts_with("postgres://127.0.0.1:"), "{text}");
+    let (ok, text) = portcullis(
+        &["migrate"],
+        &[(
+            "PORTCULLIS_DATABASE_URL",
+            "postgres://u:hunter2@127.0.0.1:1/x",
+        )],
+    );
+    assert!(!ok, "nothing listens on port 1: {text}");
+    assert!(
+        text.contains("127.0.0.1:1/x") && !text.contains("hunter2"),
+        "{text}"
+    );
+
+    // A credential stored through a replica; the key rotated with every replica stopped.
+    let locked = demo_requiring(SECRET).await;
+    let on_postgres = |config: &mut portcullis::config::Config| {
+        config.database_url = Some(portcullis::config::Secret::new(url.clone()));
+    };
+    let first = Proxy::start_with(on_postgres).await;
+    let connector = first
+        .add_connector("alice", &locked.url, Some(SECRET))
+        .await;
+    let connector = id(&connector);
+    first.server.shutdown().await;
+    let database = [("PORTCULLIS_DATABASE_URL", url.as_str())];
+    let (ok, text) = portcullis(&["vault", "rotate"], &database);
+    assert!(!ok && text.contains("PORTCULLIS_MASTER_KEY"), "{text}");
+    let wrong = [database[0], ("PORTCULLIS_MASTER_KEY", OTHER_MASTER_KEY)];
+    let (ok, text) = portcullis(&["vault", "rotate"], &wrong);
+    assert!(!ok && text.contains("does not match"), "{text}");
+    let right = [database[0], ("PORTCULLIS_MASTER_KEY", MASTER_KEY)];
+    let (ok, text) = portcullis(&["vault", "rotate"], &right);
+    assert!(ok, "{text}");
+    assert!(
+        !text.contains(SECRET) && !text.contains(MASTER_KEY),
+        "{text}"
+    );
+    let mut printed = text
+        .lines()
+        .skip_while(|line| !line.starts_with("rotated: "));
+    let new_key = printed.nth(1).unwrap().trim().to_owned();
+    let second = Proxy::start_with(|config| {
+        on_postgres(config);
+        config.master_key = Some(portcullis::config::Secret::new(new_key.as_str()));
+    })
+    .await;
+    let path = format!("/connectors/{connector}/reauthorize");
+    let (status, body) = second.api(Method::POST, &path, None).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the credential opens under the new key: {body}"
+    );
+}
