@@ -194,6 +194,36 @@ async fn a_run_started_on_one_replica_is_served_and_revoked_on_the_other() {
     drop((a.process, b.process));
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_minted_on_one_replica_continues_on_another_after_a_sigkill() {
+    let upstream = demo().await;
+    let (_url, a, b) = two_replicas().await;
+    let connector = connector_and_actor(&a.api, &upstream.url).await;
+    let (_, token) = start_run(&a.api, &connector).await;
+    let session = open_session(&a.api, &connector, &token).await;
+    assert_eq!(call(&a.api, &connector, &token, &session, 2).await, 200);
+    drop(a.process); // SIGKILL
+
+    // The client retries on B with the same session id and continues.
+    assert_eq!(call(&b.api, &connector, &token, &session, 3).await, 200);
+    assert_eq!(call(&b.api, &connector, &token, &session, 4).await, 200);
+    // The id opens only with its own run's token.
+    let (_, other) = start_run(&b.api, &connector).await;
+    assert_eq!(call(&b.api, &connector, &other, &session, 5).await, 404);
+    // DELETE on B ends it there.
+    let deleted = b
+        .api
+        .http
+        .delete(format!("{}/mcp/{connector}", b.api.base))
+        .headers(wire::mcp_headers(Some(&session)))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+    drop(b.process);
+}
+
 /// Eight clients on each replica call tools for the whole time; afterwards every call
 /// succeeded and every call has its audit record in the one shared table.
 #[tokio::test(flavor = "multi_thread")]

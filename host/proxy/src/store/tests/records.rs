@@ -340,6 +340,7 @@ async fn every_sealed_value_is_resealed_for_its_binding(store: Arc<dyn Store>) {
                 Binding::Connector { id, owner } => format!("{id}/{owner}:"),
                 Binding::Registration { issuer } => format!("{issuer}:"),
                 Binding::KeyCheck => "check:".to_owned(),
+                Binding::Session { .. } => unreachable!("sessions are not stored"),
             }
             .into_bytes();
             out.extend_from_slice(value.sealed);
