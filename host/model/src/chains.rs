@@ -5,18 +5,21 @@
 //! * `providers`: the provider plugin for each provider profile name a connector may carry
 //!   (`bearer`, `sentry`, `github`, ...).
 //!
-//! It is the `[plugins.chains]` table of the proxy's configuration. Every field left out
-//! keeps its default, and the defaults are the built-in plugins' roles as the built-in
-//! list (`portcullis-builtins-list`) gives them, so the proxy needs no configuration file.
+//! It is the `[plugins.chains]` table of the proxy's configuration, and the body of
+//! `GET/PUT /admin/v1/chains` in the same shape (it serializes as it is written). Every
+//! field left out of the table keeps its default, and the defaults are the built-in
+//! plugins' roles as the built-in list (`portcullis-builtins-list`) gives them, so the
+//! proxy needs no configuration file. A link with settings is strict: a key other than
+//! `plugin` and `settings` is refused, so a misspelt `settings` is never silently empty.
 //! The runtime resolves and runs the chains.
 
 use std::collections::BTreeMap;
 
 use portcullis_builtins_list::{self as builtins, Chain};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The chain configuration, as written in the `[plugins.chains]` table.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChainConfig {
     pub access: Vec<ChainEntry>,
@@ -27,8 +30,8 @@ pub struct ChainConfig {
 }
 
 /// One link of a policy chain: a plugin name, or a plugin with operator settings.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(untagged, try_from = "RawEntry")]
 pub enum ChainEntry {
     Name(String),
     WithSettings {
@@ -36,6 +39,55 @@ pub enum ChainEntry {
         #[serde(default)]
         settings: serde_json::Map<String, serde_json::Value>,
     },
+}
+
+/// How a link is read: a name, or a table with exactly `plugin` and `settings`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawEntry {
+    Name(String),
+    Table(Table),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Table {
+    plugin: String,
+    #[serde(default)]
+    settings: serde_json::Map<String, serde_json::Value>,
+}
+
+impl TryFrom<RawEntry> for ChainEntry {
+    type Error = &'static str;
+
+    fn try_from(raw: RawEntry) -> Result<Self, Self::Error> {
+        Ok(match raw {
+            RawEntry::Name(name) => ChainEntry::Name(name),
+            RawEntry::Table(Table { plugin, settings }) => {
+                ChainEntry::WithSettings { plugin, settings }
+            }
+        })
+    }
+}
+
+impl ChainConfig {
+    /// The chains that name plugin `name`: `access`, `request`, `tools`, `providers`.
+    pub fn chains_using(&self, name: &str) -> Vec<&'static str> {
+        let policies = [
+            ("access", &self.access),
+            ("request", &self.request),
+            ("tools", &self.tools),
+        ];
+        let mut using: Vec<&'static str> = policies
+            .into_iter()
+            .filter(|(_, entries)| entries.iter().any(|e| e.plugin() == name))
+            .map(|(chain, _)| chain)
+            .collect();
+        if self.providers.values().any(|p| p == name) {
+            using.push("providers");
+        }
+        using
+    }
 }
 
 impl ChainEntry {
@@ -124,6 +176,21 @@ mod tests {
         assert_eq!(chains.access, defaults.access);
         assert_eq!(chains.tools, defaults.tools);
         assert_eq!(chains.providers, defaults.providers);
+    }
+
+    #[test]
+    fn links_are_strict_and_serialize_as_written() {
+        let error = serde_json::from_str::<ChainConfig>(
+            r#"{"request": [{"plugin": "no-deletes", "setings": {}}]}"#,
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("did not match"), "{error}");
+        let text = r#"{"access":["connector-access"],"request":["declared-tools",{"plugin":"no-deletes","settings":{"a":1}}],"tools":[],"providers":{"bearer":"provider-bearer"}}"#;
+        let chains: ChainConfig = serde_json::from_str(text).unwrap();
+        assert_eq!(serde_json::to_string(&chains).unwrap(), text);
+        assert_eq!(chains.chains_using("no-deletes"), ["request"]);
+        assert_eq!(chains.chains_using("provider-bearer"), ["providers"]);
+        assert!(chains.chains_using("other").is_empty());
     }
 
     #[test]

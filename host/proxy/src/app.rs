@@ -22,7 +22,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use cap_std::fs::Dir;
-use portcullis_runtime::{InitialPlugin, Runtime};
+use portcullis_runtime::{ChainConfig, InitialPlugin, Runtime, RuntimeConfig, TrustPolicy};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -34,7 +34,7 @@ use crate::egress::Egress;
 use crate::metrics::Metrics;
 use crate::oauth::tokens::TokenParts;
 use crate::oauth::{InProcessLocks, Tokens};
-use crate::plugin_store::PluginStore;
+use crate::plugin_store::{PluginStore, StartPlugin};
 use crate::state::AppState;
 use crate::store::{self, Store};
 use crate::vault::{Vault, check_admin_token, new_token, read_or_create_secret_file, token_hash};
@@ -109,8 +109,12 @@ pub async fn start(config: Config, hook: RuntimeHook) -> anyhow::Result<Started>
         }
     };
 
-    let plugin_store = PluginStore::open(&dir)?;
-    let runtime = hook(load_runtime(&config, plugin_store.installed()?).await?);
+    let trust = TrustPolicy::from_config(&config.plugins)?;
+    let plugin_store = PluginStore::new(store.clone(), trust, config.plugins.keep_versions);
+    plugin_store.migrate_files(&dir).await?;
+    let chains = plugin_store.chains(&config.plugins.chains).await?;
+    let (plugins, skipped) = plugin_store.start_plugins().await?;
+    let runtime = hook(load_runtime(&config, chains, plugins, skipped).await?);
     let egress = Arc::new(Egress::new(&config.upstream)?);
     let audit = AuditSink::spawn(store.clone(), config.limits.audit_queue_bytes);
     let (data, closing) = DataPlane::new(audit, &config);
@@ -152,43 +156,52 @@ pub async fn start(config: Config, hook: RuntimeHook) -> anyhow::Result<Started>
 }
 
 /// Compiles the built-in plugins, and over them the ones operators installed, on the
-/// blocking pool; compiled components are kept in `<data-dir>/cache` across restarts.
+/// blocking pool, with the stored chain configuration; compiled components are kept in
+/// `<data-dir>/cache` across restarts. An installed version admission refuses is reported
+/// and skipped, like one `skipped` already names.
 async fn load_runtime(
     config: &Config,
-    installed: Vec<(String, Vec<u8>)>,
+    chains: ChainConfig,
+    plugins: Vec<StartPlugin>,
+    mut skipped: Vec<String>,
 ) -> anyhow::Result<Runtime> {
-    let plugins_config = portcullis_runtime::RuntimeConfig {
+    let plugins_config = RuntimeConfig {
+        chains,
         cache_dir: Some(config.data_dir.join("cache")),
         ..config.plugins.clone()
     };
-    let runtime = tokio::task::spawn_blocking(move || {
-        let mut plugins: Vec<InitialPlugin> = portcullis_builtins::BUILTINS
-            .iter()
-            .filter(|b| !installed.iter().any(|(name, _)| name == b.name))
-            .map(|b| InitialPlugin::builtin(b.name, b.wasm))
-            .collect();
-        plugins.extend(installed.iter().map(|(name, wasm)| InitialPlugin {
-            name,
-            wasm,
-            builtin: false,
-        }));
-        Runtime::new(plugins_config, &plugins)
+    let (runtime, refused) = tokio::task::spawn_blocking(move || {
+        let initial: Vec<InitialPlugin> = plugins.iter().map(StartPlugin::initial).collect();
+        Runtime::new_skipping(plugins_config, &initial)
     })
     .await
     .context("the plugin loading task failed")?
-    .context("the plugins could not be loaded (built-in, or installed in <data-dir>/plugins)")?;
+    .context(
+        "the plugins could not be loaded with the stored chain configuration (a chain may \
+         name an installed plugin that was skipped; see the errors above)",
+    )?;
+    skipped.extend(
+        refused
+            .into_iter()
+            .map(|(name, error)| format!("plugin `{name}` was skipped: {error}")),
+    );
+    for message in &skipped {
+        tracing::error!("{message}; its built-in serves if it has one");
+    }
     Ok(runtime)
 }
 
 /// The whole HTTP surface: admin API, data plane and operational endpoints.
 pub fn router(state: Arc<AppState>) -> Router {
     let metrics = state.metrics.clone();
+    let runtime = state.runtime.clone();
     Router::new()
         .route("/healthz", get(healthz).with_state(state.store.clone()))
         .route(
             "/metrics",
             get(move || {
-                let text = metrics.render();
+                let mut text = metrics.render();
+                text.push_str(&crate::metrics::render_plugins(&runtime.plugin_metrics()));
                 async move {
                     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
                 }
@@ -242,8 +255,8 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Stops accepting, lets requests in flight finish for up to five seconds, and
-    /// closes the database.
+    /// Stops accepting, lets requests in flight finish for up to five seconds, writes the
+    /// audit records still queued (for up to five seconds more), and closes the database.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -254,6 +267,7 @@ impl RunningServer {
         {
             self.task.abort();
         }
+        self.state.data.audit.flush(Duration::from_secs(5)).await;
         self.store.close().await;
     }
 }

@@ -5,10 +5,13 @@
 //! traffic: a method is its own label only when it is one of [`KNOWN_METHODS`] (any other
 //! counts as `other`), and deny reasons (a plugin's words, which a plugin could derive
 //! from what a run sent) are labels for the first [`MAX_REASONS`] distinct ones only.
+//! Plugin names are labels too: the runtime limits them to `a-z0-9-`, and only loaded
+//! plugins have series.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
 
+use portcullis_runtime::PluginMetrics;
 use prometheus::{Encoder, IntCounterVec, Opts, Registry, TextEncoder};
 
 /// The MCP methods (and the proxy's own pseudo-methods) counted under their own name.
@@ -169,6 +172,61 @@ impl Metrics {
             .expect("encoding into memory does not fail");
         String::from_utf8(out).expect("the text format is UTF-8")
     }
+}
+
+/// The per-plugin series, in the same text format: calls, faults by kind and a latency
+/// histogram per loaded plugin (label sets bounded by the number of plugins loaded).
+pub fn render_plugins(plugins: &[PluginMetrics]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    out.push_str("# HELP portcullis_plugin_calls_total Calls of each loaded plugin\n");
+    out.push_str("# TYPE portcullis_plugin_calls_total counter\n");
+    for p in plugins {
+        let _ = writeln!(
+            out,
+            "portcullis_plugin_calls_total{{plugin=\"{}\"}} {}",
+            p.plugin, p.calls
+        );
+    }
+    out.push_str("# HELP portcullis_plugin_faults_total Calls of each plugin that gave no usable answer, by kind\n");
+    out.push_str("# TYPE portcullis_plugin_faults_total counter\n");
+    for p in plugins {
+        for (kind, count) in &p.faults {
+            let _ = writeln!(
+                out,
+                "portcullis_plugin_faults_total{{kind=\"{kind}\",plugin=\"{}\"}} {count}",
+                p.plugin
+            );
+        }
+    }
+    out.push_str("# HELP portcullis_plugin_call_seconds Duration of one call of each plugin\n");
+    out.push_str("# TYPE portcullis_plugin_call_seconds histogram\n");
+    for p in plugins {
+        for (bound, count) in &p.latency_buckets {
+            let _ = writeln!(
+                out,
+                "portcullis_plugin_call_seconds_bucket{{plugin=\"{}\",le=\"{bound}\"}} {count}",
+                p.plugin
+            );
+        }
+        let name = &p.plugin;
+        let _ = writeln!(
+            out,
+            "portcullis_plugin_call_seconds_bucket{{plugin=\"{name}\",le=\"+Inf\"}} {}",
+            p.calls
+        );
+        let _ = writeln!(
+            out,
+            "portcullis_plugin_call_seconds_sum{{plugin=\"{name}\"}} {}",
+            p.latency_sum_seconds
+        );
+        let _ = writeln!(
+            out,
+            "portcullis_plugin_call_seconds_count{{plugin=\"{name}\"}} {}",
+            p.calls
+        );
+    }
+    out
 }
 
 #[cfg(test)]

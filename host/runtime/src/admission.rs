@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::abi::Pre;
 use crate::answer;
 use crate::call;
+use crate::counters::PluginStats;
 use crate::engine::Engine;
 use crate::error::LoadError;
 use crate::plugin::{Plugin, PluginKind};
@@ -55,13 +56,15 @@ pub(crate) async fn admit_off_path(
     engine: &Arc<Engine>,
     name: &str,
     wasm: Vec<u8>,
+    builtin: bool,
+    stats: Arc<PluginStats>,
 ) -> Result<Plugin, LoadError> {
     let permit = engine.slot().await;
     let engine = engine.clone();
     let name = name.to_owned();
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        admit(&engine, &name, &wasm, false)
+        admit(&engine, &name, &wasm, builtin, stats)
     })
     .await
     .map_err(|e| LoadError::Compile(format!("admission task failed: {e}")))?
@@ -73,6 +76,7 @@ pub(crate) fn admit(
     name: &str,
     bytes: &[u8],
     builtin: bool,
+    stats: Arc<PluginStats>,
 ) -> Result<Plugin, LoadError> {
     check_name(name)?;
     if bytes.len() > MAX_COMPONENT_BYTES {
@@ -119,5 +123,6 @@ pub(crate) fn admit(
         builtin,
         reads_arguments: info.reads_arguments,
         pre,
+        stats,
     })
 }

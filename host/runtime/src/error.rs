@@ -43,6 +43,28 @@ pub enum LoadError {
     NoPrevious(String),
     #[error("the chain configuration is invalid: {0}")]
     Chain(String),
+    #[error(
+        "plugin `{name}` is used by the {} chain{}; remove it from them first",
+        chains.join(", "),
+        if chains.len() == 1 { "" } else { "s" }
+    )]
+    InUse { name: String, chains: Vec<String> },
+    #[error(
+        "the {chain} chain's link `{plugin}` refused its settings in a trial call: {detail}; \
+         fix the settings or the plugin"
+    )]
+    Settings {
+        chain: &'static str,
+        plugin: String,
+        detail: String,
+    },
+    #[error(
+        "plugin `{0}` cannot have a shadow: shadow rollout compares policy plugins, and both \
+         the live plugin and the candidate must be policy plugins"
+    )]
+    ShadowUnsupported(String),
+    #[error("plugin `{0}` has no shadow candidate")]
+    NoShadow(String),
     #[error("the plugin runtime could not start: {0}")]
     Engine(String),
 }

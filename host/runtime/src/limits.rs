@@ -17,7 +17,7 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
 const FUEL_PER_MS: u64 = 2_000_000;
 
 /// The limits every plugin call runs under. The defaults need no configuration.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// CPU budget of one call, in milliseconds of guest execution (enforced as an

@@ -1,5 +1,6 @@
 //! One loaded plugin version: what admission learned about it, and its pre-instantiated
-//! form, the handle every call instantiates afresh. Also what the admin API shows of it.
+//! form, the handle every call instantiates afresh. Also what the admin API shows of it,
+//! and [`Admitted`], a version admitted but not yet part of a registry.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -8,6 +9,7 @@ use portcullis_model::Stamp;
 use serde::Serialize;
 
 use crate::abi::Pre;
+use crate::counters::PluginStats;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -42,6 +44,8 @@ pub struct Plugin {
     pub reads_arguments: bool,
     /// Linked once, instantiated per call; shareable across threads.
     pub(crate) pre: Pre,
+    /// The counters of this plugin's name (`metering`).
+    pub(crate) stats: Arc<PluginStats>,
 }
 
 impl Plugin {
@@ -105,5 +109,28 @@ mod unix_seconds {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         s.serialize_u64(secs)
+    }
+}
+
+/// A component admission accepted, not yet serving: hand it to a [`Draft`](crate::Draft)
+/// to install it or make it a shadow candidate.
+#[derive(Clone)]
+pub struct Admitted(pub(crate) Arc<Plugin>);
+
+impl Admitted {
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    pub fn kind(&self) -> PluginKind {
+        self.0.kind
+    }
+
+    pub fn sha256(&self) -> &str {
+        &self.0.sha256
+    }
+
+    pub fn summary(&self) -> PluginSummary {
+        self.0.summary(None)
     }
 }

@@ -11,8 +11,10 @@
 //! | `actors` | `/actors/{id}`: actors and their input schemas |
 //! | `schema` | validating an input schema's `mcpConnector` properties |
 //! | `runs` | `/runs`: start (checked by the access chain), show, finish |
-//! | `plugins` | `/plugins`: list, inspect, install, roll back |
-//! | `audit` | `/audit`: the data plane's decision records |
+//! | `plugins` | `/plugins`: list, inspect, install (provenance checked), versions, roll back, delete |
+//! | `plugin_shadow` | `/plugins/{name}/shadow`: shadow candidates, their counts, promotion |
+//! | `chains` | `/chains`: the chain configuration, read and replaced live |
+//! | `audit` | `/audit`: the audit log, and the recording of every administrative change |
 //! | `error` | the one error shape, the strict extractors, the shared field checks |
 //!
 //! A change that the data plane may be holding on to (a run finished, a connector or an
@@ -21,9 +23,11 @@
 
 mod actors;
 mod audit;
+mod chains;
 mod connectors;
 mod error;
 mod oauth;
+mod plugin_shadow;
 mod plugins;
 mod runs;
 pub mod schema;
@@ -48,7 +52,18 @@ pub use error::{ApiError, ApiResult};
 /// The admin API under `/admin/v1`, and the OAuth callback.
 pub fn router(state: Arc<AppState>) -> Router {
     let plugins = Router::new()
-        .route("/plugins/{name}", put(plugins::install).get(plugins::show))
+        .route(
+            "/plugins/{name}",
+            put(plugins::install)
+                .get(plugins::show)
+                .delete(plugins::remove),
+        )
+        .route(
+            "/plugins/{name}/shadow",
+            put(plugin_shadow::put)
+                .get(plugin_shadow::show)
+                .delete(plugin_shadow::remove),
+        )
         .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES));
     let api = Router::new()
         .route(
@@ -72,6 +87,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/runs/{id}/finish", post(runs::finish))
         .route("/plugins", get(plugins::list))
         .route("/plugins/{name}/rollback", post(plugins::rollback))
+        .route("/plugins/{name}/versions", get(plugins::versions))
+        .route(
+            "/plugins/{name}/shadow/promote",
+            post(plugin_shadow::promote),
+        )
+        .route("/chains", get(chains::show).put(chains::put))
         .route("/audit", get(audit::list))
         // The API's root (`/admin/v1`) is no endpoint, but it is inside the API.
         .route("/", any(unknown_path))

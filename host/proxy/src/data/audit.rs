@@ -3,15 +3,17 @@
 //!
 //! The queue is bounded twice: in records and in bytes (`limits.audit_queue_bytes`); when
 //! the store falls behind, requests wait for room rather than lose records. A record
-//! holds the run, connector, method, tool, decision, reason and the stamps of the plugins
-//! that decided; never a secret, a token or tool arguments. Its text fields are cut to
-//! [`FIELD_BYTES`] when it is built, so what a run chose to send cannot make a record
-//! large.
+//! holds the run, connector, method, tool, decision, reason and the stamps of every plugin
+//! that took part (access included); never a secret, a token or tool arguments. Its text
+//! fields are cut to [`FIELD_BYTES`] when it is built, so what a run chose to send cannot
+//! make a record large.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use portcullis_model::{Decision, Stamp, Verdict};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use crate::clock::now_ms;
 use crate::store::{AuditRecord, Store};
@@ -25,6 +27,10 @@ pub struct AuditSink {
     tx: mpsc::Sender<Queued>,
     bytes: Arc<Semaphore>,
     budget: u32,
+    /// Records queued so far, and records the writer has handled so far: a shutdown waits
+    /// until the second reaches the first ([`AuditSink::flush`]).
+    queued: AtomicU64,
+    handled: watch::Receiver<u64>,
 }
 
 /// A record in the queue, holding its share of the byte budget until it is taken out.
@@ -34,28 +40,43 @@ struct Queued {
 }
 
 /// The writer's end of the queue.
-struct Receiver(mpsc::Receiver<Queued>);
+struct Receiver {
+    rx: mpsc::Receiver<Queued>,
+    handled: watch::Sender<u64>,
+}
 
 impl Receiver {
     /// Moves up to `limit` records into `batch`, releasing their bytes; 0 once closed.
     async fn recv_many(&mut self, batch: &mut Vec<AuditRecord>, limit: usize) -> usize {
         let mut queued = Vec::with_capacity(limit.min(BATCH));
-        let received = self.0.recv_many(&mut queued, limit).await;
+        let received = self.rx.recv_many(&mut queued, limit).await;
         batch.extend(queued.into_iter().map(|q| q.record));
         received
+    }
+
+    /// Says that `count` more records were written (or failed to be).
+    fn handled(&self, count: usize) {
+        self.handled.send_modify(|handled| *handled += count as u64);
     }
 }
 
 /// A queue of at most `records` records and `bytes` bytes.
 fn queue(records: usize, bytes: usize) -> (AuditSink, Receiver) {
     let (tx, rx) = mpsc::channel(records);
+    let (handled_tx, handled) = watch::channel(0);
     let budget = u32::try_from(bytes.max(1)).unwrap_or(u32::MAX);
     let sink = AuditSink {
         tx,
         bytes: Arc::new(Semaphore::new(budget as usize)),
         budget,
+        queued: AtomicU64::new(0),
+        handled,
     };
-    (sink, Receiver(rx))
+    let receiver = Receiver {
+        rx,
+        handled: handled_tx,
+    };
+    (sink, receiver)
 }
 
 impl AuditSink {
@@ -69,6 +90,7 @@ impl AuditSink {
                 if let Err(error) = store.append_audit(&batch).await {
                     tracing::error!(%error, records = batch.len(), "could not write audit records");
                 }
+                rx.handled(batch.len());
                 batch.clear();
             }
         });
@@ -85,8 +107,22 @@ impl AuditSink {
             record,
             _bytes: bytes,
         };
+        self.queued.fetch_add(1, Ordering::SeqCst);
         if self.tx.send(queued).await.is_err() {
             tracing::error!("the audit writer has stopped; a decision was not recorded");
+        }
+    }
+
+    /// Waits, at most `limit`, until every record queued before the call is written:
+    /// a shutdown calls it before it closes the store, so that no record is lost.
+    pub async fn flush(&self, limit: Duration) {
+        let target = self.queued.load(Ordering::SeqCst);
+        let mut handled = self.handled.clone();
+        let written = handled.wait_for(|handled| *handled >= target);
+        if tokio::time::timeout(limit, written).await.is_err() {
+            tracing::error!(
+                "the audit writer did not catch up before shutdown; records may be lost"
+            );
         }
     }
 }
@@ -138,16 +174,21 @@ pub fn reauthorization(
         decision: "deny".to_owned(),
         reason: Some(format!("needs_reauthorization:{why}")),
         plugins: Vec::new(),
+        ..AuditRecord::default()
     }
 }
 
-/// The audit record of a verdict about `method` and `tool`.
+/// The audit record of a verdict about `method` and `tool`. It names every plugin that
+/// took part in the request: those of the access decision that let it through
+/// (`access_stamps`, empty when `verdict` is the access decision), then the verdict's,
+/// then `extra_stamps` (the provider plugin that wrote the credential).
 pub fn record(
     run: &str,
     connector: &str,
     method: &str,
     tool: Option<&str>,
     verdict: &Verdict<Decision>,
+    access_stamps: &[Stamp],
     extra_stamps: &[Stamp],
 ) -> AuditRecord {
     let (decision, reason) = match &verdict.value {
@@ -162,12 +203,13 @@ pub fn record(
         tool: tool.map(capped),
         decision: decision.to_owned(),
         reason,
-        plugins: verdict
-            .plugins
+        plugins: access_stamps
             .iter()
+            .chain(&verdict.plugins)
             .chain(extra_stamps)
             .cloned()
             .collect(),
+        ..AuditRecord::default()
     }
 }
 
@@ -196,6 +238,7 @@ mod tests {
             Some(&"t".repeat(100_000)),
             &verdict(),
             &[],
+            &[],
         );
         assert_eq!(
             record.method.as_deref(),
@@ -206,9 +249,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn flush_waits_until_what_was_queued_is_written() {
+        let (sink, mut rx) = queue(10, 10_000);
+        sink.record(record("run", "conn", "m", None, &verdict(), &[], &[]))
+            .await;
+        let early = tokio::time::timeout(
+            Duration::from_millis(100),
+            sink.flush(Duration::from_secs(60)),
+        );
+        assert!(
+            early.await.is_err(),
+            "flush returned before the writer wrote"
+        );
+        let mut batch = Vec::new();
+        let taken = rx.recv_many(&mut batch, 10).await;
+        rx.handled(taken);
+        let flushed =
+            tokio::time::timeout(Duration::from_secs(5), sink.flush(Duration::from_secs(60)));
+        assert!(flushed.await.is_ok());
+    }
+
+    #[tokio::test]
     async fn the_queue_is_bounded_in_bytes() {
         let (sink, mut rx) = queue(1_000, 1_000);
-        let one = record("run", "conn", &"m".repeat(200), None, &verdict(), &[]);
+        let one = record("run", "conn", &"m".repeat(200), None, &verdict(), &[], &[]);
         assert!(size_of(&one) > 300);
         for _ in 0..2 {
             sink.record(one.clone()).await;

@@ -8,7 +8,8 @@
 //! request chain declared that it reads tool arguments. A provider's plan holds templates
 //! and never a secret, so it is kept per connector the same way. Memoization is an
 //! optimization only: every request is still authenticated, checked and audited, with
-//! the stamps of the plugin versions that made the answer it reuses.
+//! the stamps of the plugin versions that made the answer it reuses, and handed to the
+//! runtime's shadow candidates, if any, to be asked again off the request path.
 //!
 //! Invariants: a memoized answer is used only while the connector's revision and the
 //! registry's generation are the ones it was computed for; a fault is never memoized (a
@@ -77,6 +78,17 @@ pub struct Asked<'a> {
     pub protocol_version: &'a str,
 }
 
+impl Asked<'_> {
+    fn request(&self) -> McpRequest {
+        McpRequest {
+            method: self.method.to_owned(),
+            tool: self.tool.map(str::to_owned),
+            arguments: self.arguments.map(|a| a.to_string()),
+            protocol_version: self.protocol_version.to_owned(),
+        }
+    }
+}
+
 /// The memoized answers: policies per (run, connector), plans per connector.
 pub struct Decisions {
     generations: Arc<Generations>,
@@ -112,6 +124,10 @@ impl Decisions {
         }
         let ctx = Arc::new(context::decision_context(run, actor, connector));
         let (access, permitted) = runtime.access_and_tools(ctx.clone()).await;
+        if runtime.shadowing() {
+            runtime.observe_access(&ctx);
+            runtime.observe_tools(&ctx);
+        }
         let policy = Arc::new(Policy {
             revision: connector.revision,
             generation: access.generation.min(permitted.generation),
@@ -194,20 +210,13 @@ impl Policy {
                 .tool
                 .is_none_or(|tool| self.ctx.connector.tools.iter().any(|t| t.name == tool));
         let key = (asked.method.to_owned(), asked.tool.map(str::to_owned));
+        if runtime.shadowing() {
+            runtime.observe_request(&self.ctx, &asked.request());
+        }
         if memoizable && let Some(verdict) = self.memo().get(&key) {
             return verdict.clone();
         }
-        let verdict = runtime
-            .request(
-                self.ctx.clone(),
-                McpRequest {
-                    method: asked.method.to_owned(),
-                    tool: asked.tool.map(str::to_owned),
-                    arguments: asked.arguments.map(|a| a.to_string()),
-                    protocol_version: asked.protocol_version.to_owned(),
-                },
-            )
-            .await;
+        let verdict = runtime.request(self.ctx.clone(), asked.request()).await;
         if memoizable {
             self.remember(key, &verdict);
         }

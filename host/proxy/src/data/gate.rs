@@ -101,7 +101,7 @@ pub async fn check(
         .await;
     if let Decision::Deny(denial) = &policy.access.value {
         state.metrics.decision("access", "deny", &denial.reason);
-        let record = audit::record(&run.id, connector_id, "", None, &policy.access, &[]);
+        let record = audit::record(&run.id, connector_id, "", None, &policy.access, &[], &[]);
         data.audit.record(record).await;
         return Err(unavailable());
     }

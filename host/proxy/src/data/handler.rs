@@ -310,6 +310,7 @@ async fn audit_decision(
             message.method(),
             message.tool(),
             verdict,
+            &checked.policy.access.plugins,
             provider_stamps,
         )
     };

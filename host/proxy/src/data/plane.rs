@@ -42,7 +42,7 @@ pub struct DataPlane {
     pub(super) records: RecordCache,
     pub(super) decisions: Decisions,
     pub(super) generations: Arc<Generations>,
-    pub(super) audit: AuditSink,
+    pub(crate) audit: AuditSink,
     pub(super) limits: LimitsConfig,
     /// Cancelled (and replaced) when the connector changes: its open streams end.
     connector_streams: Table<String, CancellationToken>,

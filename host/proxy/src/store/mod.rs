@@ -1,5 +1,6 @@
-//! Persistence: connectors with their tool snapshots, actors, runs and the audit log, and
-//! the OAuth grants, pending authorizations and registrations of OAuth connectors (`oauth`).
+//! Persistence: connectors with their tool snapshots, actors, runs, the audit log, the
+//! installed plugin versions and the chain configuration, and the OAuth grants, pending
+//! authorizations and registrations of OAuth connectors (`oauth`).
 //!
 //! The proxy reaches storage only through the [`Store`] trait, which two back ends
 //! implement with the same semantics: the embedded SQLite store (one file in the data
@@ -7,15 +8,20 @@
 //! share. [`open`] picks one. Records hold secrets only sealed by the vault and run
 //! tokens only as SHA-256 hashes: nothing read from a store can leak a credential.
 
+pub mod audit_chain;
 mod codec;
 mod oauth;
 mod open;
 mod postgres;
+mod postgres_audit;
 mod postgres_listen;
 mod postgres_oauth;
+mod postgres_plugins;
 mod postgres_reseal;
 mod sqlite;
+mod sqlite_audit;
 mod sqlite_oauth;
+mod sqlite_plugins;
 mod sqlite_reseal;
 
 use std::sync::Arc;
@@ -32,7 +38,9 @@ pub use oauth::{
 };
 pub use open::{migrate, open};
 pub use postgres::PgStore;
+pub use postgres_audit::verify_url as verify_audit_postgres;
 pub use sqlite::SqliteStore;
+pub use sqlite_audit::verify_file as verify_audit_file;
 
 /// How a connector authenticates to its upstream. An API key is the connector's sealed
 /// secret; an OAuth connector's tokens are its grant (`OAuthStore`).
@@ -188,26 +196,110 @@ impl RunRecord {
     }
 }
 
-/// One decision, as the audit log keeps it: never a secret, a token or tool arguments.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// One audit record, a decision or an administrative change: never a secret, a token or
+/// tool arguments.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct AuditRecord {
+    /// The position in the log (assigned by the store; 0 before it is written).
+    pub seq: i64,
     /// Unix milliseconds.
     pub at_ms: i64,
+    /// `decision` (the data plane) or `admin` (a change through the admin API).
+    pub kind: AuditKind,
     pub run: Option<String>,
     pub connector: Option<String>,
     pub method: Option<String>,
     pub tool: Option<String>,
-    /// `allow` or `deny`.
+    /// `allow` or `deny`; for a refused administrative change `deny`.
     pub decision: String,
     pub reason: Option<String>,
     pub plugins: Vec<Stamp>,
+    /// Administrative changes: who (`admin:` and the first 16 hex digits of the SHA-256
+    /// of the admin token), what (`plugin.install`, `chains.set`, ...), on what, and the
+    /// state before and after as JSON text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    /// The hash chain (`audit_chain`); `None` for records written before it existed.
+    pub prev_hash: Option<String>,
+    pub hash: Option<String>,
 }
 
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    #[default]
+    Decision,
+    Admin,
+}
+
+impl AuditKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::Decision => "decision",
+            AuditKind::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "decision" => Some(AuditKind::Decision),
+            "admin" => Some(AuditKind::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Which audit records to read; every filter is optional and they combine with AND.
 #[derive(Clone, Debug, Default)]
 pub struct AuditQuery {
     pub run: Option<String>,
     pub connector: Option<String>,
+    pub decision: Option<String>,
+    pub method: Option<String>,
+    /// Records in which this plugin took part.
+    pub plugin: Option<String>,
+    pub kind: Option<AuditKind>,
+    /// Unix milliseconds, inclusive.
+    pub since_ms: Option<i64>,
+    /// Unix milliseconds, exclusive.
+    pub until_ms: Option<i64>,
+    /// Only records after this `seq` (to page through the log).
+    pub after_seq: Option<i64>,
+    /// Oldest first instead of newest first.
+    pub ascending: bool,
     pub limit: u32,
+}
+
+/// One kept version of an installed plugin (without its bytes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginVersionRecord {
+    pub name: String,
+    pub sha256: String,
+    /// The version the component reports about itself.
+    pub version: String,
+    /// Unix milliseconds of the first install of these bytes under this name.
+    pub installed_at: i64,
+    pub signed_by: Option<String>,
+    /// The `.minisig` text it came with, checked again at start.
+    pub signature: Option<String>,
+}
+
+/// Which version of a plugin name serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginHead {
+    pub name: String,
+    /// The digest serving; `None` once the name was deleted.
+    pub current: Option<String>,
+    /// The digest that served before `current`.
+    pub previous: Option<String>,
 }
 
 /// One sealed value, as [`Store::reseal_all`] hands it to its caller.
@@ -256,9 +348,46 @@ pub trait Store: OAuthStore + Send + Sync + 'static {
     /// Marks a running run finished; answers false when it had already finished.
     async fn finish_run(&self, id: &str, status: RunStatus, at: i64) -> Result<bool, StoreError>;
 
+    /// Appends `records` to the log, extending its hash chain (see `audit_chain`).
     async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError>;
-    /// The newest records first.
+    /// The records `query` selects, newest first unless it asks otherwise.
     async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Keeps `component` as version `record.sha256` of `record.name`; a version already
+    /// kept is left as it is (its install time included).
+    async fn put_plugin_version(
+        &self,
+        record: &PluginVersionRecord,
+        component: &[u8],
+    ) -> Result<(), StoreError>;
+    /// The kept versions of `name`, newest install first.
+    async fn plugin_versions(&self, name: &str) -> Result<Vec<PluginVersionRecord>, StoreError>;
+    /// The bytes of a kept version.
+    async fn plugin_component(
+        &self,
+        name: &str,
+        sha256: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every name's head.
+    async fn plugin_heads(&self) -> Result<Vec<PluginHead>, StoreError>;
+    /// Makes `current` serve as `name` (the digest serving before, `builtin` when the
+    /// name has no head yet, becomes the previous one, unless it is `current` itself),
+    /// then forgets the oldest versions beyond `keep`, never the current, the previous
+    /// or `protect`. One transaction.
+    async fn set_plugin_current(
+        &self,
+        name: &str,
+        current: &str,
+        builtin: Option<&str>,
+        keep: usize,
+        protect: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Forgets every version of `name` and marks it deleted. One transaction.
+    async fn delete_plugin(&self, name: &str) -> Result<(), StoreError>;
+
+    /// The chain configuration serving, as JSON text, once one was saved.
+    async fn chain_config(&self) -> Result<Option<String>, StoreError>;
+    async fn set_chain_config(&self, json: &str) -> Result<(), StoreError>;
 
     /// The vault's sealed check value, which tells at start-up whether the master key is
     /// the one the stored secrets were sealed with.

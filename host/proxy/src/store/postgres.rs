@@ -15,6 +15,8 @@
 //!   `synchronous=FULL` does.
 //! - PostgreSQL text cannot hold NUL: a lookup by a key holding one finds nothing, and
 //!   audit text holding one is stored with U+FFFD in its place.
+//! - The audit (`postgres_audit.rs`) is one hash chain for all replicas; plugin versions
+//!   and the chain configuration are in `postgres_plugins.rs`.
 //!
 //! Errors name the database by host, port and name only, never by its password.
 
@@ -30,9 +32,10 @@ use super::codec::{self, backend, corrupt, decode};
 use super::postgres_listen::{self, CHANNEL};
 use super::sqlite_reseal::KEY_CHECK;
 use super::{
-    ActorRecord, AuditQuery, AuditRecord, AuthMethod, ConnectorRecord, Reseal, RunRecord,
-    RunStatus, Store, StoreError,
+    ActorRecord, AuditQuery, AuditRecord, AuthMethod, ConnectorRecord, PluginHead,
+    PluginVersionRecord, Reseal, RunRecord, RunStatus, Store, StoreError,
 };
+use super::{postgres_audit, postgres_plugins};
 use crate::revocation::{Revocation, Revocations};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -151,7 +154,7 @@ pub(super) fn storable(key: &str) -> bool {
 }
 
 /// Audit text as PostgreSQL can keep it.
-fn audit_text(text: &str) -> Cow<'_, str> {
+pub(super) fn audit_text(text: &str) -> Cow<'_, str> {
     if storable(text) {
         Cow::Borrowed(text)
     } else {
@@ -295,20 +298,6 @@ fn actor_from_row(row: &PgRow) -> Result<ActorRecord, StoreError> {
         connector_fields: codec::fields_from_json(&fields)?,
         created_at: row.try_get("created_at").map_err(backend)?,
         updated_at: row.try_get("updated_at").map_err(backend)?,
-    })
-}
-
-fn audit_from_row(row: &PgRow) -> Result<AuditRecord, StoreError> {
-    let plugins: String = row.try_get("plugins").map_err(backend)?;
-    Ok(AuditRecord {
-        at_ms: row.try_get("at_ms").map_err(backend)?,
-        run: row.try_get("run").map_err(backend)?,
-        connector: row.try_get("connector").map_err(backend)?,
-        method: row.try_get("method").map_err(backend)?,
-        tool: row.try_get("tool").map_err(backend)?,
-        decision: row.try_get("decision").map_err(backend)?,
-        reason: row.try_get("reason").map_err(backend)?,
-        plugins: codec::stamps_from_json(&plugins)?,
     })
 }
 
@@ -545,60 +534,58 @@ impl Store for PgStore {
     }
 
     async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
-        // One statement for the whole batch: one round trip however many records.
-        let mut columns: [Vec<Option<String>>; 6] = Default::default();
-        let mut at_ms = Vec::with_capacity(records.len());
-        for r in records {
-            at_ms.push(r.at_ms);
-            let values = [
-                r.run.as_deref(),
-                r.connector.as_deref(),
-                r.method.as_deref(),
-                r.tool.as_deref(),
-                Some(r.decision.as_str()),
-                r.reason.as_deref(),
-            ];
-            for (column, value) in columns.iter_mut().zip(values) {
-                column.push(value.map(|text| audit_text(text).into_owned()));
-            }
-        }
-        let plugins: Vec<String> = records
-            .iter()
-            .map(|r| codec::stamps_to_json(&r.plugins))
-            .collect();
-        let [run, connector, method, tool, decision, reason] = columns;
-        sqlx::query(
-            "INSERT INTO audit (at_ms, run, connector, method, tool, decision, reason, plugins) \
-             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], \
-             $5::text[], $6::text[], $7::text[], $8::text[])",
-        )
-        .bind(at_ms)
-        .bind(run)
-        .bind(connector)
-        .bind(method)
-        .bind(tool)
-        .bind(decision)
-        .bind(reason)
-        .bind(plugins)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        postgres_audit::append(&self.pool, records).await
     }
 
     async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at_ms, run, connector, method, tool, decision, reason, plugins FROM audit \
-             WHERE ($1::text IS NULL OR run = $1) AND ($2::text IS NULL OR connector = $2) \
-             ORDER BY seq DESC LIMIT $3",
-        )
-        .bind(query.run.as_deref().map(audit_text))
-        .bind(query.connector.as_deref().map(audit_text))
-        .bind(i64::from(query.limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.iter().map(audit_from_row).collect()
+        postgres_audit::query(&self.pool, query).await
+    }
+
+    async fn put_plugin_version(
+        &self,
+        record: &PluginVersionRecord,
+        component: &[u8],
+    ) -> Result<(), StoreError> {
+        postgres_plugins::put_version(&self.pool, record, component).await
+    }
+
+    async fn plugin_versions(&self, name: &str) -> Result<Vec<PluginVersionRecord>, StoreError> {
+        postgres_plugins::versions(&self.pool, name).await
+    }
+
+    async fn plugin_component(
+        &self,
+        name: &str,
+        sha256: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        postgres_plugins::component(&self.pool, name, sha256).await
+    }
+
+    async fn plugin_heads(&self) -> Result<Vec<PluginHead>, StoreError> {
+        postgres_plugins::heads(&self.pool).await
+    }
+
+    async fn set_plugin_current(
+        &self,
+        name: &str,
+        current: &str,
+        builtin: Option<&str>,
+        keep: usize,
+        protect: Option<&str>,
+    ) -> Result<(), StoreError> {
+        postgres_plugins::set_current(&self.pool, name, current, builtin, keep, protect).await
+    }
+
+    async fn delete_plugin(&self, name: &str) -> Result<(), StoreError> {
+        postgres_plugins::delete(&self.pool, name).await
+    }
+
+    async fn chain_config(&self) -> Result<Option<String>, StoreError> {
+        postgres_plugins::chain_config(&self.pool).await
+    }
+
+    async fn set_chain_config(&self, json: &str) -> Result<(), StoreError> {
+        postgres_plugins::set_chain_config(&self.pool, json).await
     }
 
     async fn key_check(&self) -> Result<Option<Vec<u8>>, StoreError> {

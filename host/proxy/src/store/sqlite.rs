@@ -21,8 +21,9 @@ use sqlx::{Row, Sqlite, Transaction};
 use super::codec::{self, backend, corrupt, decode};
 use super::sqlite_reseal::{self, KEY_CHECK};
 use super::{
-    ActorRecord, AuditQuery, AuditRecord, AuthMethod, ConnectorRecord, Reseal, RunRecord,
-    RunStatus, Store, StoreError,
+    ActorRecord, AuditQuery, AuditRecord, AuthMethod, ConnectorRecord, PluginHead,
+    PluginVersionRecord, Reseal, RunRecord, RunStatus, Store, StoreError, sqlite_audit,
+    sqlite_plugins,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -220,20 +221,6 @@ fn actor_from_row(row: &SqliteRow) -> Result<ActorRecord, StoreError> {
         connector_fields: codec::fields_from_json(&fields)?,
         created_at: row.try_get("created_at").map_err(backend)?,
         updated_at: row.try_get("updated_at").map_err(backend)?,
-    })
-}
-
-fn audit_from_row(row: &SqliteRow) -> Result<AuditRecord, StoreError> {
-    let plugins: String = row.try_get("plugins").map_err(backend)?;
-    Ok(AuditRecord {
-        at_ms: row.try_get("at_ms").map_err(backend)?,
-        run: row.try_get("run").map_err(backend)?,
-        connector: row.try_get("connector").map_err(backend)?,
-        method: row.try_get("method").map_err(backend)?,
-        tool: row.try_get("tool").map_err(backend)?,
-        decision: row.try_get("decision").map_err(backend)?,
-        reason: row.try_get("reason").map_err(backend)?,
-        plugins: codec::stamps_from_json(&plugins)?,
     })
 }
 
@@ -441,40 +428,58 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        for r in records {
-            sqlx::query(
-                "INSERT INTO audit (at_ms, run, connector, method, tool, decision, reason, \
-                 plugins) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(r.at_ms)
-            .bind(r.run.as_deref())
-            .bind(r.connector.as_deref())
-            .bind(r.method.as_deref())
-            .bind(r.tool.as_deref())
-            .bind(&r.decision)
-            .bind(r.reason.as_deref())
-            .bind(codec::stamps_to_json(&r.plugins))
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        }
-        tx.commit().await.map_err(backend)
+        sqlite_audit::append(&self.pool, records).await
     }
 
     async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at_ms, run, connector, method, tool, decision, reason, plugins FROM audit \
-             WHERE (?1 IS NULL OR run = ?1) AND (?2 IS NULL OR connector = ?2) \
-             ORDER BY seq DESC LIMIT ?3",
-        )
-        .bind(query.run.as_deref())
-        .bind(query.connector.as_deref())
-        .bind(i64::from(query.limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.iter().map(audit_from_row).collect()
+        sqlite_audit::query(&self.pool, query).await
+    }
+
+    async fn put_plugin_version(
+        &self,
+        record: &PluginVersionRecord,
+        component: &[u8],
+    ) -> Result<(), StoreError> {
+        sqlite_plugins::put_version(&self.pool, record, component).await
+    }
+
+    async fn plugin_versions(&self, name: &str) -> Result<Vec<PluginVersionRecord>, StoreError> {
+        sqlite_plugins::versions(&self.pool, name).await
+    }
+
+    async fn plugin_component(
+        &self,
+        name: &str,
+        sha256: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlite_plugins::component(&self.pool, name, sha256).await
+    }
+
+    async fn plugin_heads(&self) -> Result<Vec<PluginHead>, StoreError> {
+        sqlite_plugins::heads(&self.pool).await
+    }
+
+    async fn set_plugin_current(
+        &self,
+        name: &str,
+        current: &str,
+        builtin: Option<&str>,
+        keep: usize,
+        protect: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlite_plugins::set_current(&self.pool, name, current, builtin, keep, protect).await
+    }
+
+    async fn delete_plugin(&self, name: &str) -> Result<(), StoreError> {
+        sqlite_plugins::delete(&self.pool, name).await
+    }
+
+    async fn chain_config(&self) -> Result<Option<String>, StoreError> {
+        sqlite_plugins::chain_config(&self.pool).await
+    }
+
+    async fn set_chain_config(&self, json: &str) -> Result<(), StoreError> {
+        sqlite_plugins::set_chain_config(&self.pool, json).await
     }
 
     async fn key_check(&self) -> Result<Option<Vec<u8>>, StoreError> {

@@ -4,6 +4,7 @@
 //! `portcullis_test_upstreams::postgres`, which fails the test when PostgreSQL cannot start).
 
 mod oauth;
+mod plugins;
 pub(super) mod records;
 
 use std::sync::Arc;

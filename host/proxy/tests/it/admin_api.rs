@@ -166,16 +166,24 @@ async fn plugins_list_install_and_roll_back() {
     assert_eq!(installed["sha256"], bearer["sha256"]);
     assert_eq!(installed["builtin"], false);
     assert_eq!(installed["previous"]["sha256"], bearer["sha256"]);
+    assert_eq!(installed["chains"], json!(["providers"]));
     let (status, shown) = h.api(Method::GET, "/plugins/provider-bearer", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(shown, installed);
+    assert_eq!(shown["sha256"], installed["sha256"]);
+    assert_eq!(
+        shown["inspection"]["world"],
+        "portcullis:plugin/provider-plugin"
+    );
+    assert_eq!(shown["inspection"]["sha256"], installed["sha256"]);
+    assert!(shown["limits"]["cpu_deadline_ms"].as_u64().is_some());
 
-    let (status, rolled) = h
-        .api(Method::POST, "/plugins/provider-bearer/rollback", None)
-        .await;
-    assert_eq!(status, StatusCode::OK, "{rolled}");
-    assert_eq!(rolled["builtin"], true);
-    assert_eq!(rolled["previous"]["sha256"], bearer["sha256"]);
+    // The built-in's own bytes are the built-in's version: there is none to go back to.
+    assert_error(
+        &h.api(Method::POST, "/plugins/provider-bearer/rollback", None)
+            .await,
+        StatusCode::CONFLICT,
+        "no_previous_version",
+    );
 
     // The swapped-in provider still serves connectors.
     let demo = demo().await;

@@ -8,6 +8,7 @@
 //! | `admin_connectors` | `/connectors`: discovery, allowlists, re-authorization, SSRF |
 //! | `admin_discovery` | discovery against hostile upstreams: bounds, the echoed credential redacted |
 //! | `admin_runs` | `/actors` and `/runs`: validation, the access chain's answers, lifetimes |
+//! | `audit_chain` | the audit log's hash chain and `portcullis audit verify` on tampered copies |
 //! | `admin_secrets` | secrets and tokens never leak; restarts; the master key |
 //! | `crash` | SIGKILL of the real binary mid-write: nothing acknowledged is lost |
 //! | `data_plane` | `/mcp/{connectorId}`: the specification's scenarios and error catalogue |
@@ -17,6 +18,7 @@
 //! | `plugin_faults` | a faulting chain denies one request and is asked again next time |
 //! | `oauth` | OAuth connectors against a real authorization server (`tests/oauth/` peers) |
 //! | `plugin_restart` | installed plugins survive a restart |
+//! | `plugin_ops` | chains changed live, versions, rollback, deletion, provenance refusals |
 //! | `replicas` | two `portcullis serve` processes on one PostgreSQL database; `/healthz` |
 //! | `support` | the harness: a server per test, admin calls, MCP calls, test upstreams |
 
@@ -25,6 +27,7 @@ mod admin_connectors;
 mod admin_discovery;
 mod admin_runs;
 mod admin_secrets;
+mod audit_chain;
 mod crash;
 mod data_plane;
 mod hostile_run;
@@ -32,6 +35,7 @@ mod hostile_upstream;
 mod lifecycle;
 mod oauth;
 mod plugin_faults;
+mod plugin_ops;
 mod plugin_restart;
 mod replicas;
 mod support;

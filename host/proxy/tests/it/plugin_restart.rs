@@ -1,7 +1,7 @@
-//! Plugins installed through the admin API survive a restart, so a chain may name them.
+//! Plugins installed through the admin API survive a restart, and so does a chain that
+//! names them.
 
 use portcullis::app::spawn;
-use portcullis_model::ChainEntry;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -18,17 +18,21 @@ async fn installed_plugins_are_loaded_again_at_start() {
     let first = Proxy::start().await;
     let (status, installed) = first.install("extra-access", "connector-access").await;
     assert_eq!(status, StatusCode::OK, "{installed}");
+    let (_, mut chains) = first.api(Method::GET, "/chains", None).await;
+    chains["access"]
+        .as_array_mut()
+        .unwrap()
+        .push("extra-access".into());
+    let (status, answer) = first
+        .api(Method::PUT, "/chains", Some(chains.clone()))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
     let before = plugins(&first).await;
     let Proxy { server, dir, http } = first;
     server.shutdown().await;
 
-    // Without the installed plugin on disk this start would fail: the chain names it.
-    let mut restarted = config(dir.path());
-    restarted
-        .plugins
-        .chains
-        .access
-        .push(ChainEntry::Name("extra-access".to_owned()));
+    // Without the installed plugin in the store this start would fail: the chain names it.
+    let restarted = config(dir.path());
     let second = Proxy {
         server: spawn(restarted)
             .await
@@ -46,6 +50,8 @@ async fn installed_plugins_are_loaded_again_at_start() {
         list.iter().find(|p| p["name"] == "extra-access").unwrap()["sha256"].clone()
     };
     assert_eq!(sha(&after), sha(&before));
+    let (_, kept) = second.api(Method::GET, "/chains", None).await;
+    assert_eq!(kept, chains);
     second.server.shutdown().await;
 }
 

@@ -9,6 +9,7 @@
 //! | `hostile` | the sandbox against a plugin that misbehaves on purpose |
 //! | `install` | installing, refusing and rolling back plugins, and swapping under load |
 //! | `abi` | canonical-ABI garbage from a hand-written component |
+//! | `ops` | chains changed live, removals, shadows, per-plugin metrics, inspection |
 //! | `evaluation` | calls asked together share an instance per plugin, and nothing else does |
 //! | `support` | what they share: the hostile plugin, runtimes, contexts |
 
@@ -16,4 +17,5 @@ mod abi;
 mod evaluation;
 mod hostile;
 mod install;
+mod ops;
 mod support;

@@ -143,3 +143,46 @@ async fn another_replica_hears_of_every_revoking_change_and_of_lost_notification
     follower.close().await;
     writer.close().await;
 }
+
+/// Two replicas append at once, with records holding NUL: the log is one chain that
+/// verifies, and editing a record breaks it there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_appending_at_once_keep_one_chain() {
+    let url = postgres::fresh_database();
+    let (a, b) = (
+        Arc::new(PgStore::open(&url).await.unwrap()),
+        Arc::new(PgStore::open(&url).await.unwrap()),
+    );
+    let writers: Vec<_> = [a.clone(), b.clone()]
+        .into_iter()
+        .enumerate()
+        .map(|(n, store)| {
+            tokio::spawn(async move {
+                for i in 0..40 {
+                    let record = AuditRecord {
+                        at_ms: i,
+                        run: Some(format!("run_{n}")),
+                        method: Some("tools/\0call".to_owned()),
+                        decision: "allow".to_owned(),
+                        ..AuditRecord::default()
+                    };
+                    store.append_audit(&vec![record; 5]).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let verified = postgres_audit::verify(&a.pool).await.unwrap().unwrap();
+    assert_eq!((verified.chained, verified.legacy), (400, 0));
+
+    sqlx::query("UPDATE audit SET decision = 'deny' WHERE seq = (SELECT min(seq) + 7 FROM audit)")
+        .execute(&a.pool)
+        .await
+        .unwrap();
+    let broken = postgres_audit::verify(&a.pool).await.unwrap().unwrap_err();
+    assert!(broken.why.contains("edited"), "{broken}");
+    a.close().await;
+    b.close().await;
+}

@@ -40,6 +40,7 @@ async fn actors_are_stored_while_the_audit_is_written() {
             decision: "allow".to_owned(),
             reason: None,
             plugins: Vec::new(),
+            ..AuditRecord::default()
         };
         for _ in 0..200 {
             writer

@@ -282,7 +282,21 @@ fn decision(at_ms: i64, run: &str, connector: &str, method: &str) -> AuditRecord
             version: "0.1.0".into(),
             sha256: "ab".repeat(32).into(),
         }],
+        ..AuditRecord::default()
     }
+}
+
+/// What was appended, without what the store adds (position and chain).
+fn as_appended(records: Vec<AuditRecord>) -> Vec<AuditRecord> {
+    records
+        .into_iter()
+        .map(|r| AuditRecord {
+            seq: 0,
+            prev_hash: None,
+            hash: None,
+            ..r
+        })
+        .collect()
 }
 
 async fn the_audit_reads_newest_first_with_filters(store: Arc<dyn Store>) {
@@ -303,26 +317,56 @@ async fn the_audit_reads_newest_first_with_filters(store: Arc<dyn Store>) {
         run: run.map(str::to_owned),
         connector: connector.map(str::to_owned),
         limit,
+        ..AuditQuery::default()
     };
-    let all = store.audit(&query(None, None, 10)).await.unwrap();
+    let read = |query| {
+        let store = store.clone();
+        async move { as_appended(store.audit(&query).await.unwrap()) }
+    };
     let mut newest_first = records.to_vec();
     newest_first.reverse();
-    assert_eq!(all, newest_first);
+    assert_eq!(read(query(None, None, 10)).await, newest_first);
     assert_eq!(
-        store.audit(&query(Some("r1"), None, 10)).await.unwrap(),
+        read(query(Some("r1"), None, 10)).await,
         [records[1].clone(), records[0].clone()]
     );
     assert_eq!(
-        store
-            .audit(&query(Some("r1"), Some("c1"), 10))
-            .await
-            .unwrap(),
+        read(query(Some("r1"), Some("c1"), 10)).await,
         [records[0].clone()]
     );
+    assert_eq!(read(query(None, None, 1)).await, [records[2].clone()]);
+    let by_plugin = AuditQuery {
+        plugin: Some("access".to_owned()),
+        ascending: true,
+        ..query(None, None, 10)
+    };
     assert_eq!(
-        store.audit(&query(None, None, 1)).await.unwrap(),
-        [records[2].clone()]
+        read(by_plugin).await,
+        [records[0].clone(), records[2].clone()]
     );
+    let denied = AuditQuery {
+        decision: Some("deny".to_owned()),
+        method: Some("tools/call".to_owned()),
+        ..query(None, None, 10)
+    };
+    assert_eq!(read(denied).await, [records[1].clone()]);
+    let window = AuditQuery {
+        since_ms: Some(2),
+        until_ms: Some(3),
+        ..query(None, None, 10)
+    };
+    assert_eq!(read(window).await, [records[1].clone()]);
+
+    // One chain, in order.
+    let oldest_first = AuditQuery {
+        ascending: true,
+        ..query(None, None, 10)
+    };
+    let mut prev = crate::store::audit_chain::GENESIS.to_owned();
+    for r in store.audit(&oldest_first).await.unwrap() {
+        assert_eq!(r.prev_hash.as_deref(), Some(prev.as_str()));
+        prev = r.hash.unwrap();
+    }
 }
 
 async fn the_first_key_check_stays(store: Arc<dyn Store>) {
@@ -396,6 +440,7 @@ async fn keys_holding_nul_find_nothing_and_audit_text_keeps_the_rest(store: Arc<
         })
         .await
         .unwrap();
+    assert!(read[0].hash.is_some(), "chained");
     let method = read[0].method.as_deref().unwrap();
     assert!(
         method == "tools/\0call" || method == "tools/\u{FFFD}call",

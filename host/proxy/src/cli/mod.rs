@@ -1,12 +1,15 @@
 //! The `portcullis` command line: run the proxy, run the demo upstream, call the admin
-//! API (`connector`, `actor`, `run`) without writing curl commands, migrate the database
-//! (`migrate`), and rotate the master key of a data directory (`vault rotate`, with the
-//! proxy stopped).
+//! API (`connector`, `actor`, `run`, and `ops`' `plugin`, `chain`, `audit`) without
+//! writing curl commands, migrate the database (`migrate`), and rotate the master key
+//! (`vault rotate`, with the proxy stopped).
 //!
-//! The admin commands are thin HTTP clients of `/admin/v1`; they print the JSON answer,
-//! or the API's error message and a non-zero exit status. `connector add --oauth` prints
-//! the authorization URL for the owner's browser, then waits until the callback authorized
-//! the connector (or the URL expired).
+//! The admin commands are thin HTTP clients of `/admin/v1`; they print the answer (JSON,
+//! or a table where `ops` offers one), or the API's error message and a non-zero exit
+//! status. `connector add --oauth` prints the authorization URL for the owner's browser,
+//! then waits until the callback authorized the connector (or the URL expired).
+
+mod client;
+mod ops;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -17,6 +20,8 @@ use anyhow::{Context, bail};
 use cap_std::fs::Dir;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
+
+use client::{ApiArgs, Body, encode, print, request};
 
 use crate::app::DATABASE_FILE;
 use crate::config::{Config, Secret};
@@ -78,6 +83,27 @@ pub enum Command {
         #[command(subcommand)]
         command: RunCommand,
     },
+    /// Inspect, install, roll back and delete plugins.
+    Plugin {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: ops::PluginCommand,
+    },
+    /// Show or replace the chain configuration.
+    Chain {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: ops::ChainCommand,
+    },
+    /// Query, export and verify the audit log.
+    Audit {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: ops::AuditCommand,
+    },
     /// Bring the database's schema up to date and exit (`serve` also does this at start;
     /// replicas that migrate at once are safe: one migrates, the others wait).
     Migrate {
@@ -111,26 +137,6 @@ pub enum VaultCommand {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
-}
-
-#[derive(Args)]
-pub struct ApiArgs {
-    /// The proxy's base URL.
-    #[arg(
-        long,
-        env = "PORTCULLIS_URL",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    url: String,
-    /// The admin token.
-    #[arg(
-        long,
-        env = "PORTCULLIS_ADMIN_TOKEN",
-        hide_env_values = true,
-        global = true
-    )]
-    admin_token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -369,6 +375,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
             }
         },
+        Command::Plugin { api, command } => ops::plugin(&api, command).await,
+        Command::Chain { api, command } => ops::chain(&api, command).await,
+        Command::Audit { api, command } => ops::audit(&api, command).await,
         Command::Migrate {
             config,
             data_dir,
@@ -513,18 +522,19 @@ fn parse_json(option: &str, text: &str) -> anyhow::Result<Value> {
     serde_json::from_str(text).with_context(|| format!("{option} is not valid JSON"))
 }
 
-fn encode(segment: &str) -> String {
-    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
-}
-
 /// How often `connector add --oauth` looks at the connector while it waits.
 const POLL: Duration = Duration::from_secs(1);
 
 /// Creates an OAuth connector, prints the URL to open, and waits (when `wait`) until the
 /// connector is authorized; prints it then.
 async fn add_oauth(api: &ApiArgs, body: Value, wait: bool) -> anyhow::Result<()> {
-    let (_, created) = request(api, reqwest::Method::POST, "/connectors", Some(body)).await?;
-    let pending = created.unwrap_or_default();
+    let pending = request(
+        api,
+        reqwest::Method::POST,
+        "/connectors",
+        Some(Body::Json(body)),
+    )
+    .await?;
     let (Some(id), Some(url)) = (
         pending.pointer("/connector/id").and_then(Value::as_str),
         pending["authorization_url"].as_str(),
@@ -545,8 +555,7 @@ async fn add_oauth(api: &ApiArgs, body: Value, wait: bool) -> anyhow::Result<()>
     let path = format!("/connectors/{}", encode(id));
     loop {
         tokio::time::sleep(POLL).await;
-        let (_, connector) = request(api, reqwest::Method::GET, &path, None).await?;
-        let connector = connector.unwrap_or_default();
+        let connector = request(api, reqwest::Method::GET, &path, None).await?;
         if connector["status"] == "authorized" {
             let _ = writeln!(out, "{}", serde_json::to_string_pretty(&connector)?);
             return Ok(());
@@ -567,58 +576,11 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> anyhow::Result<()> {
-    let shown = match request(api, method, path, body).await? {
-        (_, Some(value)) => serde_json::to_string_pretty(&value)?,
-        (status, None) => status.to_string(),
+    let answer = request(api, method, path, body.map(Body::Json)).await?;
+    let shown = match answer {
+        Value::Null => "done".to_owned(),
+        value => serde_json::to_string_pretty(&value)?,
     };
-    // A closed pipe (`| head`) is the reader's choice, not a failure.
-    let _ = writeln!(std::io::stdout(), "{shown}");
+    print(&shown);
     Ok(())
-}
-
-/// Calls the admin API: the status and JSON answer (`None` for an empty one), or the API's
-/// error.
-async fn request(
-    api: &ApiArgs,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> anyhow::Result<(reqwest::StatusCode, Option<Value>)> {
-    let Some(token) = &api.admin_token else {
-        bail!(
-            "no admin token: pass --admin-token or set PORTCULLIS_ADMIN_TOKEN (a generated token is in the data directory's admin.token file)"
-        );
-    };
-    let url = format!("{}/admin/v1{path}", api.url.trim_end_matches('/'));
-    let mut request = reqwest::Client::new()
-        .request(method, &url)
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.with_context(|| {
-        format!(
-            "cannot reach the proxy at {}; is `portcullis serve` running?",
-            api.url
-        )
-    })?;
-    let status = response.status();
-    let text = response
-        .text()
-        .await
-        .context("the answer could not be read")?;
-    let value: Option<Value> = serde_json::from_str(&text).ok();
-    if !status.is_success() {
-        let message = value
-            .as_ref()
-            .and_then(|v| v.pointer("/error/message"))
-            .and_then(Value::as_str)
-            .unwrap_or(&text);
-        bail!("{status}: {message}");
-    }
-    match value {
-        Some(value) => Ok((status, Some(value))),
-        None if text.is_empty() => Ok((status, None)),
-        None => bail!("the answer is not JSON: {text}"),
-    }
 }
