@@ -36,9 +36,8 @@ pub use oauth::{
     AuthServer, GrantRecord, OAuthSetup, OAuthStore, PendingAuthorization, RegistrationRecord,
     SealedTokens,
 };
-pub use open::{migrate, open};
+pub use open::{migrate, open, verify_url as verify_audit_postgres};
 pub use postgres::PgStore;
-pub use postgres_audit::verify_url as verify_audit_postgres;
 pub use sqlite::SqliteStore;
 pub use sqlite_audit::verify_file as verify_audit_file;
 

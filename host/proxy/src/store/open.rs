@@ -1,12 +1,14 @@
 //! Which back end serves: [`open`] and [`migrate`] read `database_url` (a `postgres://`
 //! URL, or unset for the embedded SQLite file in the data directory), so the rest of the
-//! proxy never names a back end.
+//! proxy never names a back end; and [`verify_url`] checks a PostgreSQL audit chain.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use super::postgres;
-use super::{SqliteStore, Store, StoreError};
+use sqlx::postgres::PgPoolOptions;
+
+use super::audit_chain::{Broken, Verified};
+use super::{SqliteStore, Store, StoreError, postgres, postgres_audit};
 
 /// Whether `url` names a PostgreSQL database.
 pub fn is_postgres_url(url: &str) -> bool {
@@ -56,4 +58,21 @@ pub async fn open(
         Some(url) if is_postgres_url(url) => Ok(Arc::new(postgres::PgStore::open(url).await?)),
         Some(_) => Err(not_postgres()),
     }
+}
+
+/// Checks the chain of the database `url` names, read-only (`portcullis audit verify
+/// --database-url`).
+pub async fn verify_url(url: &str) -> Result<Result<Verified, Broken>, StoreError> {
+    let options = postgres::parse_url(url)?;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone())
+        .await
+        .map_err(|e| {
+            let name = postgres::describe(&options);
+            StoreError::Backend(format!("cannot connect to the database {name}: {e}"))
+        })?;
+    let outcome = postgres_audit::verify(&pool).await;
+    pool.close().await;
+    outcome
 }

@@ -20,7 +20,6 @@
 //!
 //! Errors name the database by host, port and name only, never by its password.
 
-use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +27,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, Connection, Postgres, Row, Transaction};
 
-use super::codec::{self, backend, corrupt, decode};
+use super::codec::{self, backend, corrupt, decode, storable};
 use super::postgres_listen::{self, CHANNEL};
 use super::sqlite_reseal::KEY_CHECK;
 use super::{
@@ -146,20 +145,6 @@ pub(super) async fn notify(
         .await
         .map_err(backend)?;
     Ok(())
-}
-
-/// Whether `key` can be stored at all: PostgreSQL text holds no NUL.
-pub(super) fn storable(key: &str) -> bool {
-    !key.contains('\0')
-}
-
-/// Audit text as PostgreSQL can keep it.
-pub(super) fn audit_text(text: &str) -> Cow<'_, str> {
-    if storable(text) {
-        Cow::Borrowed(text)
-    } else {
-        Cow::Owned(text.replace('\0', "\u{FFFD}"))
-    }
 }
 
 // Macros rather than constants: sqlx takes only literal SQL, which `concat!` builds.

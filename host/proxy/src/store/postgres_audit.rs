@@ -6,15 +6,14 @@
 //! replicas are serialized, so the chain never forks and `seq` follows it (identity
 //! values are taken under the lock, in the batch's order). The encoding is
 //! `audit_chain`'s, on the text as stored (NUL, which PostgreSQL text cannot hold, is
-//! stored and hashed as U+FFFD). `portcullis audit verify` reads SQLite files; on
-//! PostgreSQL, [`verify`] checks the chain the same way.
+//! stored and hashed as U+FFFD). [`verify`] checks the chain as `audit verify` does a
+//! SQLite file's.
 
 use sqlx::Row;
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgPool, PgRow};
 
 use super::audit_chain::{Broken, ChainRow, GENESIS, Verified, Verifier};
-use super::codec::backend;
-use super::postgres::audit_text;
+use super::codec::{audit_text, backend};
 use super::sqlite_audit::{COLUMNS, chain_row, record};
 use super::{AuditKind, AuditQuery, AuditRecord, StoreError};
 
@@ -155,23 +154,6 @@ pub async fn query(pool: &PgPool, q: &AuditQuery) -> Result<Vec<AuditRecord>, St
         .await
         .map_err(backend)?;
     rows.iter().map(|r| record(raw_row(r)?)).collect()
-}
-
-/// Checks the chain of the database `url` names, read-only (`portcullis audit verify
-/// --database-url`).
-pub async fn verify_url(url: &str) -> Result<Result<Verified, Broken>, StoreError> {
-    let options = super::postgres::parse_url(url)?;
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(options.clone())
-        .await
-        .map_err(|e| {
-            let name = super::postgres::describe(&options);
-            StoreError::Backend(format!("cannot connect to the database {name}: {e}"))
-        })?;
-    let outcome = verify(&pool).await;
-    pool.close().await;
-    outcome
 }
 
 /// Checks the whole chain, reading it in pages.

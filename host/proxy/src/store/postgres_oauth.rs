@@ -11,11 +11,12 @@ use portcullis_model::ClientAuth;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
+use super::codec::storable;
 use super::codec::{backend, corrupt, decode};
 use super::oauth::{
     GrantRecord, OAuthSetup, OAuthStore, PendingAuthorization, RegistrationRecord, SealedTokens,
 };
-use super::postgres::{PgStore, notify, storable, update_connector_in};
+use super::postgres::{PgStore, notify, update_connector_in};
 use super::{ConnectorRecord, StoreError};
 use crate::revocation::Revocation;
 
