@@ -25,6 +25,10 @@ pub enum Revocation {
     ConnectorDeleted { connector: String },
     /// The actor's input schema was replaced.
     ActorChanged { actor: String },
+    /// Anything may have changed without this process being told (another replica's
+    /// notifications may have been lost): every cached record and decision is read again.
+    /// Sessions and streams stay; the next request re-checks them.
+    Everything,
 }
 
 /// Where the control plane sends revocations.
