@@ -27,10 +27,13 @@ impl Drop for Process {
 /// answers the process and a client of its API once it announced its address.
 pub fn serve_with(dir: &Path, env: &[(&str, &str)]) -> (Process, Api) {
     let config = dir.join("test.toml");
-    // Debug builds on two shared cores: the plugin deadlines of the test harness.
+    // Debug builds on two shared cores: the plugin deadlines of the test harness. The rate
+    // limits are off, as in `support::config`: load tests must not depend on this
+    // machine's speed.
     std::fs::write(
         &config,
-        "[plugins.limits]\ncpu_deadline_ms = 2000\nwall_timeout_ms = 10000\n",
+        "[plugins.limits]\ncpu_deadline_ms = 2000\nwall_timeout_ms = 10000\n\
+         [limits]\nrequests_per_second_per_run = 0\nrequests_per_second_per_connector = 0\n",
     )
     .unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
