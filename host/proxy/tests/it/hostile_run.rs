@@ -401,9 +401,15 @@ async fn oversized_bodies_are_answered_readably() {
 async fn connections_are_capped() {
     let upstream = upstreams::sessions().await;
     let s = Scenario::on(&upstream.url())
-        .configure(|c| c.limits.max_connections = 2)
+        .configure(|c| {
+            c.limits.max_connections = 2;
+            c.limits.header_read_timeout_ms = 3_000;
+        })
         .start()
         .await;
+    // The scenario's own client keeps its connections alive in its pool, and they count
+    // against the cap: wait until the server has closed them as idle.
+    tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
     let healthz = || {
         let client = reqwest::Client::new();
         let url = s.env.url("/healthz");

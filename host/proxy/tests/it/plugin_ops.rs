@@ -114,7 +114,10 @@ async fn the_request_chain_changes_under_load_without_a_failure_and_survives_a_r
         async move {
             while calls.load(Ordering::Relaxed) < target {
                 // A client that stopped has failed: its panic is reported at its join.
-                if clients.iter().any(|c: &tokio::task::JoinHandle<_>| c.is_finished()) {
+                if clients
+                    .iter()
+                    .any(|c: &tokio::task::JoinHandle<_>| c.is_finished())
+                {
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
