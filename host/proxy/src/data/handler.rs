@@ -30,7 +30,6 @@ use crate::data::decisions::{Asked, CachedPlan};
 use crate::data::gate::{self, Checked};
 use crate::data::jsonrpc::{self, Lengths, Message};
 use crate::data::live_hints;
-use crate::data::plane::NoSession;
 use crate::data::relay::{Relay, Rewrite};
 use crate::data::session::{ClientCapabilities, Session};
 use crate::data::shared_session;
