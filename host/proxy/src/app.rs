@@ -35,6 +35,7 @@ use crate::metrics::Metrics;
 use crate::oauth::tokens::TokenParts;
 use crate::oauth::{InProcessLocks, Tokens};
 use crate::plugin_store::{PluginStore, StartPlugin};
+use crate::plugin_sync::{Follower, PluginSync};
 use crate::state::AppState;
 use crate::store::{self, Store};
 use crate::vault::{Vault, check_admin_token, new_token, read_or_create_secret_file, token_hash};
@@ -146,7 +147,11 @@ pub async fn start(config: Config, hook: RuntimeHook) -> anyhow::Result<Started>
     });
     crate::data::tasks::spawn_reaper(&state);
     crate::data::tasks::spawn_closer(closing, &state);
-    store.follow(state.revocations.clone());
+    let sync = PluginSync::new(state.runtime.clone(), state.plugin_store.clone());
+    store.follow(Arc::new(Follower {
+        data: state.revocations.clone(),
+        sync,
+    }));
     Ok(Started {
         state,
         admin_token,

@@ -288,6 +288,9 @@ impl Revocations for DataPlane {
                 self.records.forget_actor(&actor);
                 self.decisions.forget_policies();
             }
+            // The registry's reload (`plugin_sync`) bumps its generation, which every
+            // memoized answer is checked against: nothing here to forget.
+            Revocation::PluginsChanged => {}
             Revocation::Everything => {
                 for kind in [Kind::Runs, Kind::Connectors, Kind::Actors] {
                     self.generations.bump(kind);

@@ -10,7 +10,7 @@
 //!   swap on `revision`), never a read then a write.
 //! - Every write that revokes something (a run finished, a connector changed or deleted)
 //!   sends `NOTIFY portcullis` in its own transaction: other replicas learn of it exactly
-//!   when it is visible to them (`notify.rs` listens).
+//!   when it is visible to them (`postgres_listen.rs` sends and listens).
 //! - PostgreSQL's default `synchronous_commit = on` makes a commit durable, as SQLite's
 //!   `synchronous=FULL` does.
 //! - PostgreSQL text cannot hold NUL: a lookup by a key holding one finds nothing, and
@@ -28,7 +28,7 @@ use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPool
 use sqlx::{ConnectOptions, Connection, Postgres, Row, Transaction};
 
 use super::codec::{self, backend, corrupt, decode, storable};
-use super::postgres_listen::{self, CHANNEL};
+use super::postgres_listen::{self, notify};
 use super::sqlite_reseal::KEY_CHECK;
 use super::{
     ActorRecord, AuditQuery, AuditRecord, AuthMethod, ConnectorRecord, PluginHead,
@@ -131,20 +131,6 @@ impl PgStore {
     pub(super) async fn begin(&self) -> Result<Transaction<'_, Postgres>, StoreError> {
         self.pool.begin().await.map_err(backend)
     }
-}
-
-/// Tells every replica about `revocation` when `tx` commits (and never if it rolls back).
-pub(super) async fn notify(
-    tx: &mut Transaction<'_, Postgres>,
-    revocation: Revocation,
-) -> Result<(), StoreError> {
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANNEL)
-        .bind(postgres_listen::payload(&revocation))
-        .execute(&mut **tx)
-        .await
-        .map_err(backend)?;
-    Ok(())
 }
 
 // Macros rather than constants: sqlx takes only literal SQL, which `concat!` builds.

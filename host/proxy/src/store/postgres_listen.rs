@@ -1,9 +1,9 @@
 //! What other replicas changed, applied here: one task per replica listens on the
 //! PostgreSQL channel [`CHANNEL`] and turns each notification into a [`Revocation`] of
-//! this process's data plane.
+//! this process's data plane (and, for plugins and chains, of its plugin registry).
 //!
-//! The store sends a notification in the same transaction as the change (`postgres.rs`),
-//! so it arrives, within a round trip of the commit, exactly when the change is visible.
+//! The store sends a notification with [`notify`] in the same transaction as the change
+//! (`postgres.rs`, `postgres_plugins.rs`, `postgres_oauth.rs`), so it arrives, within a round trip of the commit, exactly when the change is visible.
 //! A notification sent while the listening connection is down is lost for good, so:
 //! - the task uses `try_recv`, which reports a lost connection, never `recv`, which hides
 //!   it; after a loss (once listening again) everything cached is read again
@@ -13,17 +13,20 @@
 //! - every [`CACHE_TTL`] it forgets everything cached anyway: the bound on how long any
 //!   replica can serve a revoked run or connector if all of the above failed.
 //!
-//! Payloads are `run:<id>`, `connector:<id>`, `connector-deleted:<id>`, `actor:<id>` (see
-//! [`payload`]) and this task's own `hb:<n>`; anything else is ignored. A replica also
+//! Payloads are `run:<id>`, `connector:<id>`, `connector-deleted:<id>`, `actor:<id>`,
+//! `plugins` (see [`payload`]) and this task's own `hb:<n>`; anything else is ignored. A replica also
 //! receives its own notifications; applying a revocation twice is harmless.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgListener, PgPool};
+use sqlx::{Postgres, Transaction};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout};
 
+use super::StoreError;
+use super::codec::backend;
 use crate::revocation::{Revocation, Revocations};
 
 /// The channel every replica listens on.
@@ -41,12 +44,16 @@ pub fn payload(revocation: &Revocation) -> String {
         Revocation::ConnectorChanged { connector } => format!("connector:{connector}"),
         Revocation::ConnectorDeleted { connector } => format!("connector-deleted:{connector}"),
         Revocation::ActorChanged { actor } => format!("actor:{actor}"),
+        Revocation::PluginsChanged => "plugins".to_owned(),
         Revocation::Everything => "everything".to_owned(),
     }
 }
 
 /// The revocation a payload names, if it names one.
 pub fn parse(payload: &str) -> Option<Revocation> {
+    if payload == "plugins" {
+        return Some(Revocation::PluginsChanged);
+    }
     let (kind, id) = payload.split_once(':')?;
     let id = id.to_owned();
     Some(match kind {
@@ -56,6 +63,20 @@ pub fn parse(payload: &str) -> Option<Revocation> {
         "actor" => Revocation::ActorChanged { actor: id },
         _ => return None,
     })
+}
+
+/// Tells every replica about `revocation` when `tx` commits (and never if it rolls back).
+pub async fn notify(
+    tx: &mut Transaction<'_, Postgres>,
+    revocation: Revocation,
+) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(payload(&revocation))
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    Ok(())
 }
 
 /// Starts the task; it runs until the pool closes.
@@ -152,6 +173,7 @@ mod tests {
                 connector: "conn_2".into(),
             },
             Revocation::ActorChanged { actor: "a".into() },
+            Revocation::PluginsChanged,
         ] {
             assert_eq!(parse(&payload(&revocation)), Some(revocation));
         }

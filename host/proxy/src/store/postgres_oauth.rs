@@ -16,7 +16,8 @@ use super::codec::{backend, corrupt, decode};
 use super::oauth::{
     GrantRecord, OAuthSetup, OAuthStore, PendingAuthorization, RegistrationRecord, SealedTokens,
 };
-use super::postgres::{PgStore, notify, update_connector_in};
+use super::postgres::{PgStore, update_connector_in};
+use super::postgres_listen::notify;
 use super::{ConnectorRecord, StoreError};
 use crate::revocation::Revocation;
 

@@ -2,14 +2,18 @@
 //! semantics of `sqlite_plugins.rs`: kept versions with their bytes, each name's head,
 //! and the one chain configuration row. Every change of a head and its pruning is one
 //! transaction; replicas changing one name at once are serialized by a transaction-scoped
-//! advisory lock on the name, so neither loses the other's `previous`.
+//! advisory lock on the name, so neither loses the other's `previous`. Every change of a
+//! head or of the chains sends `plugins` on the notification channel in its transaction,
+//! so that every replica reloads its plugin registry once the change is visible.
 
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgRow};
 
 use super::codec::backend;
+use super::postgres_listen::notify;
 use super::{PluginHead, PluginVersionRecord, StoreError};
 use crate::clock::now_ms;
+use crate::revocation::Revocation;
 
 /// The first key of the advisory lock that serializes changes of one plugin name.
 const HEAD_LOCK: i32 = 0x5043_0001;
@@ -156,6 +160,7 @@ pub async fn set_current(
     .execute(&mut *tx)
     .await
     .map_err(backend)?;
+    notify(&mut tx, Revocation::PluginsChanged).await?;
     tx.commit().await.map_err(backend)
 }
 
@@ -177,6 +182,7 @@ pub async fn delete(pool: &PgPool, name: &str) -> Result<(), StoreError> {
     .execute(&mut *tx)
     .await
     .map_err(backend)?;
+    notify(&mut tx, Revocation::PluginsChanged).await?;
     tx.commit().await.map_err(backend)
 }
 
@@ -188,6 +194,7 @@ pub async fn chain_config(pool: &PgPool) -> Result<Option<String>, StoreError> {
 }
 
 pub async fn set_chain_config(pool: &PgPool, json: &str) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await.map_err(backend)?;
     sqlx::query(
         "INSERT INTO chain_config (id, config, changed_at) VALUES (1, $1, $2) \
          ON CONFLICT (id) DO UPDATE SET config = EXCLUDED.config, \
@@ -195,8 +202,9 @@ pub async fn set_chain_config(pool: &PgPool, json: &str) -> Result<(), StoreErro
     )
     .bind(json)
     .bind(now_ms())
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(backend)?;
-    Ok(())
+    notify(&mut tx, Revocation::PluginsChanged).await?;
+    tx.commit().await.map_err(backend)
 }

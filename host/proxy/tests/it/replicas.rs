@@ -18,6 +18,9 @@ use crate::support::*;
 
 /// The time the issue allows for a change on one replica to take effect on another.
 const PROPAGATION: Duration = Duration::from_secs(1);
+/// How long a replica may take to compile a plugin it never ran, in a debug build on
+/// shared cores.
+const FIRST_COMPILATION: Duration = Duration::from_secs(20);
 
 /// A replica: its process, its API and its data directory.
 struct Replica {
@@ -286,6 +289,261 @@ async fn under_load_on_both_replicas_nothing_fails_and_no_audit_record_is_lost()
         "one audit record per tools/call"
     );
     db.close().await;
+    drop((a.process, b.process));
+}
+
+/// `wasm` with a custom section appended: valid, with another digest.
+fn variant(wasm: &[u8], tag: u8) -> Vec<u8> {
+    let name = b"portcullis-replica-variant";
+    let mut section = vec![name.len() as u8];
+    section.extend_from_slice(name);
+    section.push(tag);
+    let mut bytes = wasm.to_vec();
+    bytes.extend([0, section.len() as u8]);
+    bytes.extend_from_slice(&section);
+    bytes
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// `GET /admin/v1{path}` on `api`, expecting 200.
+async fn get(api: &Api, path: &str) -> Value {
+    let (status, body) = api.call(Method::GET, path, None).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    body
+}
+
+/// How long until `api`'s answer to `GET /admin/v1{path}` satisfies `holds`, polling
+/// every 20 ms for at most `limit`.
+async fn time_until_shown(
+    api: &Api,
+    path: &str,
+    limit: Duration,
+    holds: impl Fn(StatusCode, &Value) -> bool,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let (status, body) = api.call(Method::GET, path, None).await.unwrap();
+        if holds(status, &body) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{path} still not as expected after {limit:?}: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The audit record of the `n`th (counting from 1) `method` message of `run`, once written.
+async fn nth_record(api: &Api, run: &str, method: &str, n: usize) -> Value {
+    let path = format!("/audit?run={run}&method={method}&limit=1000");
+    for _ in 0..250 {
+        let records = get(api, &path).await;
+        let records = records.as_array().unwrap();
+        if records.len() >= n {
+            // Newest first.
+            return records[records.len() - n].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no audit record of {method} number {n} for {run}");
+}
+
+/// Plugins installed, rolled back and deleted, and the chains changed, through replica A
+/// serve on replica B within a second, while a client of B calls tools without a failure;
+/// B loads only what it would install itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn plugins_and_chains_changed_on_one_replica_decide_on_the_other() {
+    let upstream = demo().await;
+    let (url, a, b) = two_replicas().await;
+    let connector = connector_and_actor(&a.api, &upstream.url).await;
+    let (run, token) = start_run(&a.api, &connector).await;
+    let session = open_session(&b.api, &connector, &token).await;
+
+    // A client of B calls tools the whole time, in a run of its own: no failure, no lost
+    // session.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let client = {
+        let (_, token) = start_run(&a.api, &connector).await;
+        let session = open_session(&b.api, &connector, &token).await;
+        let (api, connector, stop) = (b.api.clone(), connector.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut id = 1000;
+            while !stop.load(Ordering::Relaxed) {
+                id += 1;
+                assert_eq!(
+                    call(&api, &connector, &token, &session, id).await,
+                    200,
+                    "call {id}"
+                );
+            }
+            id - 1000
+        })
+    };
+
+    // The chains: `resources/list` is denied on B until A allows it.
+    let list = |id| wire::request(id, "resources/list", json!({}));
+    mcp(&b.api, &connector, &token, Some(&session), &list(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        nth_record(&b.api, &run, "resources/list", 1).await["decision"],
+        "deny"
+    );
+    let mut chains = get(&a.api, "/chains").await;
+    chains["request"][0] =
+        json!({"plugin": "declared-tools", "settings": {"allow_methods": ["resources/*"]}});
+    let (status, answer) = a
+        .api
+        .call(Method::PUT, "/chains", Some(chains.clone()))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let took = time_until_shown(&b.api, "/chains", PROPAGATION, |_, shown| *shown == chains).await;
+    assert!(
+        took < PROPAGATION,
+        "chains changed on A served on B after {took:?}"
+    );
+    mcp(&b.api, &connector, &token, Some(&session), &list(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        nth_record(&b.api, &run, "resources/list", 2).await["decision"],
+        "allow"
+    );
+
+    // A new version of connector-access installed on A decides on B. B first compiles
+    // the new bytes, as A's install did: about 0.4 s in a release build
+    // (docs/benchmarks.md), seconds in this debug build on shared cores, so the first
+    // load is only bounded loosely; every later change below, with bytes B has compiled
+    // once, is held to the second.
+    let builtin = portcullis_builtins::builtin("connector-access")
+        .unwrap()
+        .wasm;
+    let installed = variant(builtin, 1);
+    let digest = sha256(&installed);
+    let install = || async {
+        let (status, answer) = a
+            .api
+            .upload(Method::PUT, "/plugins/connector-access", installed.clone())
+            .await
+            .unwrap();
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    };
+    install().await;
+    let serving = |digest: String| {
+        move |status: StatusCode, shown: &Value| {
+            status == StatusCode::OK && shown["sha256"] == digest.as_str()
+        }
+    };
+    let plugin = "/plugins/connector-access";
+    time_until_shown(&b.api, plugin, FIRST_COMPILATION, serving(digest.clone())).await;
+    let before = get(
+        &b.api,
+        &format!("/audit?run={run}&method=tools/call&limit=1000"),
+    )
+    .await;
+    let calls = before.as_array().unwrap().len();
+    assert_eq!(call(&b.api, &connector, &token, &session, 4).await, 200);
+    let record = nth_record(&b.api, &run, "tools/call", calls + 1).await;
+    let stamps = record["plugins"].as_array().unwrap();
+    assert!(
+        stamps
+            .iter()
+            .any(|p| p["name"] == "connector-access" && p["sha256"] == digest.as_str()),
+        "B's decision names the version installed on A: {record}"
+    );
+
+    // Rolled back on A: B serves the built-in again; installed again: the new version.
+    let (status, answer) = a
+        .api
+        .call(Method::POST, &format!("{plugin}/rollback"), Some(json!({})))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let took = time_until_shown(&b.api, plugin, PROPAGATION, serving(sha256(builtin))).await;
+    assert!(
+        took < PROPAGATION,
+        "a rollback on A served on B after {took:?}"
+    );
+    install().await;
+    let took = time_until_shown(&b.api, plugin, PROPAGATION, serving(digest.clone())).await;
+    assert!(
+        took < PROPAGATION,
+        "an install on A served on B after {took:?}"
+    );
+
+    // A new name installed on A, then deleted there.
+    let (status, answer) = a
+        .api
+        .upload(Method::PUT, "/plugins/extra-access", installed.clone())
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let extra = "/plugins/extra-access";
+    let took = time_until_shown(&b.api, extra, PROPAGATION, |status, _| {
+        status == StatusCode::OK
+    })
+    .await;
+    assert!(
+        took < PROPAGATION,
+        "a new plugin on A loaded on B after {took:?}"
+    );
+    let (status, _) = a.api.call(Method::DELETE, extra, None).await.unwrap();
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let took = time_until_shown(&b.api, extra, PROPAGATION, |status, _| {
+        status == StatusCode::NOT_FOUND
+    })
+    .await;
+    assert!(
+        took < PROPAGATION,
+        "a plugin deleted on A served on B for {took:?}"
+    );
+
+    // Bytes that do not hash to their digest are made current behind the replicas' backs:
+    // neither loads them; a later chain change still reaches B.
+    let db = sqlx::PgPool::connect(&url).await.unwrap();
+    let forged = variant(builtin, 3);
+    sqlx::query(
+        "INSERT INTO plugin_versions (name, sha256, component, version, installed_at) \
+         VALUES ('connector-access', $1, $2, '9.9.9', 1)",
+    )
+    .bind(sha256(&forged))
+    .bind(variant(builtin, 4))
+    .execute(&db)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE plugin_heads SET current = $1 WHERE name = 'connector-access'")
+        .bind(sha256(&forged))
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_notify('portcullis', 'plugins')")
+        .execute(&db)
+        .await
+        .unwrap();
+    chains["request"][0] = json!("declared-tools");
+    let (status, answer) = a
+        .api
+        .call(Method::PUT, "/chains", Some(chains.clone()))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    time_until_shown(&b.api, "/chains", PROPAGATION, |_, shown| *shown == chains).await;
+    for replica in [&a, &b] {
+        let shown = get(&replica.api, plugin).await;
+        assert_eq!(shown["sha256"], digest.as_str(), "still the version before");
+    }
+    assert_eq!(call(&b.api, &connector, &token, &session, 5).await, 200);
+    db.close().await;
+
+    stop.store(true, Ordering::Relaxed);
+    let calls = client.await.unwrap();
+    assert!(calls > 0, "the client of B called");
     drop((a.process, b.process));
 }
 

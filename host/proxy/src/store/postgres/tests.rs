@@ -130,6 +130,26 @@ async fn another_replica_hears_of_every_revoking_change_and_of_lost_notification
         .expect(&Revocation::ActorChanged { actor: "a1".into() })
         .await;
 
+    // A plugin made current, a plugin deleted, the chains changed: each one reloads.
+    let version = PluginVersionRecord {
+        name: "p".into(),
+        sha256: "ab".repeat(32),
+        version: "1.0.0".into(),
+        installed_at: 1,
+        signed_by: None,
+        signature: None,
+    };
+    writer.put_plugin_version(&version, b"\0asm").await.unwrap();
+    writer
+        .set_plugin_current("p", &version.sha256, None, 5, None)
+        .await
+        .unwrap();
+    heard.expect(&Revocation::PluginsChanged).await;
+    writer.delete_plugin("p").await.unwrap();
+    heard.expect(&Revocation::PluginsChanged).await;
+    writer.set_chain_config("{}").await.unwrap();
+    heard.expect(&Revocation::PluginsChanged).await;
+
     // The listening connection is killed: once listening again, everything is read anew.
     let killed: i64 = sqlx::query_scalar(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \

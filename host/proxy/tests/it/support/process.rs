@@ -101,6 +101,26 @@ impl Api {
         Ok((status, body))
     }
 
+    /// An admin API request with `bytes` as its body (a plugin upload).
+    pub async fn upload(
+        &self,
+        method: Method,
+        path: &str,
+        bytes: Vec<u8>,
+    ) -> reqwest::Result<(StatusCode, Value)> {
+        let response = self
+            .http
+            .request(method, format!("{}/admin/v1{path}", self.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .timeout(Duration::from_secs(60))
+            .body(bytes)
+            .send()
+            .await?;
+        let status = response.status();
+        let body = response.json().await.unwrap_or(Value::Null);
+        Ok((status, body))
+    }
+
     /// The status of an `initialize` with a run token.
     pub async fn initialize(&self, connector: &str, token: &str) -> reqwest::Result<StatusCode> {
         let response = self
