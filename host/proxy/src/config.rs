@@ -49,6 +49,10 @@ pub struct Config {
     /// defaults to `http://<listen>`.
     pub public_base_url: Option<String>,
     pub data_dir: PathBuf,
+    /// `postgres://…` (`PORTCULLIS_DATABASE_URL`): the PostgreSQL database that several
+    /// replicas share; unset, the embedded SQLite file in the data directory. A secret:
+    /// the URL may hold a password.
+    pub database_url: Option<Secret>,
     pub upstream: EgressConfig,
     pub sessions: SessionConfig,
     pub http: HttpConfig,
@@ -94,6 +98,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_base_url: None,
             data_dir: PathBuf::from("portcullis-data"),
+            database_url: None,
             upstream: EgressConfig::default(),
             sessions: SessionConfig::default(),
             http: HttpConfig::default(),
@@ -317,6 +322,9 @@ impl Config {
         if let Some(value) = env("PORTCULLIS_DATA_DIR") {
             self.data_dir = PathBuf::from(value);
         }
+        if let Some(value) = env("PORTCULLIS_DATABASE_URL").filter(|v| !v.is_empty()) {
+            self.database_url = Some(Secret::new(value));
+        }
         if let Some(value) = env("PORTCULLIS_ALLOW_PRIVATE_UPSTREAMS") {
             self.upstream.allow_private = match value.as_str() {
                 "1" | "true" => true,
@@ -416,8 +424,31 @@ mod tests {
         );
         assert!(!format!("{config:?}").contains("admin-secret"));
 
+        assert!(
+            config.database_url.is_none(),
+            "the embedded SQLite by default"
+        );
         let bad = |name: &str| (name == "PORTCULLIS_LISTEN").then(|| "nope".to_owned());
         let err = Config::load_with(None, &bad).unwrap_err().to_string();
         assert!(err.contains("PORTCULLIS_LISTEN"), "{err}");
+    }
+
+    #[test]
+    fn the_database_url_comes_from_the_file_or_the_environment_and_is_never_shown() {
+        let file = "database_url = \"postgres://p:file-pass@db.example.com/p\"\n";
+        let config = Config::from_toml(file).unwrap();
+        let url = config.database_url.as_ref().unwrap();
+        assert_eq!(url.expose(), "postgres://p:file-pass@db.example.com/p");
+        assert!(!format!("{config:?}").contains("file-pass"));
+
+        let env = |name: &str| {
+            (name == "PORTCULLIS_DATABASE_URL").then(|| "postgres://p:env-pass@h/p".to_owned())
+        };
+        let config = Config::load_with(None, &env).unwrap();
+        assert_eq!(
+            config.database_url.as_ref().map(Secret::expose),
+            Some("postgres://p:env-pass@h/p")
+        );
+        assert!(!format!("{config:?}").contains("env-pass"));
     }
 }

@@ -24,6 +24,7 @@
 //! | `http_server` | serving HTTP/1.1 within the connection limits and header timeout |
 //! | `http_body` | reading a request body within its size limit and deadline, drained before a 413 |
 //! | `plugin_store` | the plugins operators installed, kept in the data directory across restarts |
+//! | `plugin_sync` | reloading the plugin registry when another replica changed plugins or chains |
 //! | `cli` | the `portcullis` command line: `serve`, `demo-upstream`, admin commands |
 //! | `executor` | the tokio runtime the binaries run on, and its tuning |
 //! | `demo_upstream` | a small MCP server with varied tools, to try the proxy locally |
@@ -49,6 +50,7 @@ pub mod injection;
 pub mod metrics;
 pub mod oauth;
 pub mod plugin_store;
+pub mod plugin_sync;
 pub mod redact;
 pub mod revocation;
 pub mod state;

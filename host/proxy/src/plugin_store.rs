@@ -29,7 +29,7 @@ use portcullis_runtime::{ChainConfig, InitialPlugin, Provenance, TrustPolicy};
 use sha2::{Digest, Sha256};
 
 use crate::clock::now_ms;
-use crate::store::{PluginHead, PluginVersionRecord, Store, StoreError};
+use crate::store::{PluginVersionRecord, Store, StoreError};
 
 const LEGACY_DIRECTORY: &str = "plugins";
 const MIGRATED_DIRECTORY: &str = "plugins.migrated";
@@ -176,10 +176,8 @@ impl PluginStore {
     /// The chain configuration to start with: the stored one, or `seed` (the
     /// configuration file's), which is then stored.
     pub async fn chains(&self, seed: &ChainConfig) -> Result<ChainConfig, PluginStoreError> {
-        match self.store.chain_config().await? {
-            Some(json) => {
-                serde_json::from_str(&json).map_err(|e| PluginStoreError::Chains(e.to_string()))
-            }
+        match self.stored_chains().await? {
+            Some(chains) => Ok(chains),
             None => {
                 self.save_chains(seed).await?;
                 Ok(seed.clone())
@@ -187,24 +185,46 @@ impl PluginStore {
         }
     }
 
+    /// The stored chain configuration, once one was saved.
+    pub async fn stored_chains(&self) -> Result<Option<ChainConfig>, PluginStoreError> {
+        self.store
+            .chain_config()
+            .await?
+            .map(|json| {
+                serde_json::from_str(&json).map_err(|e| PluginStoreError::Chains(e.to_string()))
+            })
+            .transpose()
+    }
+
     pub async fn save_chains(&self, chains: &ChainConfig) -> Result<(), StoreError> {
         let json = serde_json::to_string(chains).expect("a chain configuration serializes");
         self.store.set_chain_config(&json).await
     }
 
+    /// The digest each name serves as the store says: each built-in's (but deleted
+    /// ones), replaced by its head's current version where it has one.
+    pub async fn serving(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        let heads = self.store.plugin_heads().await?;
+        let mut serving: BTreeMap<String, String> = portcullis_builtins::BUILTINS
+            .iter()
+            .map(|b| (b.name.to_owned(), sha256(b.wasm)))
+            .collect();
+        for head in heads {
+            match head.current {
+                Some(current) => serving.insert(head.name, current),
+                None => serving.remove(&head.name),
+            };
+        }
+        Ok(serving)
+    }
+
     /// What to load at start: each built-in (but deleted ones), then over it the stored
     /// version its head names; and the versions skipped, with why.
     pub async fn start_plugins(&self) -> Result<(Vec<StartPlugin>, Vec<String>), StoreError> {
-        let heads: BTreeMap<String, PluginHead> = self
-            .store
-            .plugin_heads()
-            .await?
-            .into_iter()
-            .map(|h| (h.name.clone(), h))
-            .collect();
+        let serving = self.serving().await?;
         let mut plugins: Vec<StartPlugin> = portcullis_builtins::BUILTINS
             .iter()
-            .filter(|b| heads.get(b.name).is_none_or(|h| h.current.is_some()))
+            .filter(|b| serving.contains_key(b.name))
             .map(|b| StartPlugin {
                 name: b.name.to_owned(),
                 wasm: b.wasm.to_vec(),
@@ -212,26 +232,38 @@ impl PluginStore {
             })
             .collect();
         let mut skipped = Vec::new();
-        for head in heads.values() {
-            let Some(current) = &head.current else {
-                continue;
-            };
-            if builtin(&head.name).is_some_and(|(_, digest)| digest == *current) {
+        for (name, current) in &serving {
+            if builtin(name).is_some_and(|(_, digest)| digest == *current) {
                 continue;
             }
-            match self.checked(&head.name, current).await? {
+            match self.checked(name, current).await? {
                 Ok(wasm) => plugins.push(StartPlugin {
-                    name: head.name.clone(),
+                    name: name.clone(),
                     wasm,
                     builtin: false,
                 }),
                 Err(why) => skipped.push(format!(
-                    "plugin `{}` version {current} was skipped: {why}",
-                    head.name
+                    "plugin `{name}` version {current} was skipped: {why}"
                 )),
             }
         }
         Ok((plugins, skipped))
+    }
+
+    /// The bytes of version `digest` of `name` if they may serve, and whether they are
+    /// the built-in's: the built-in, or a kept version that passes the checks of a start
+    /// (see [`PluginStore::start_plugins`]); otherwise why not.
+    pub async fn loadable(
+        &self,
+        name: &str,
+        digest: &str,
+    ) -> Result<Result<(Vec<u8>, bool), String>, StoreError> {
+        if let Some((wasm, builtin_digest)) = builtin(name)
+            && builtin_digest == digest
+        {
+            return Ok(Ok((wasm.to_vec(), true)));
+        }
+        Ok(self.checked(name, digest).await?.map(|wasm| (wasm, false)))
     }
 
     /// The stored bytes of version `sha256` of `name`, if they are sound: present,

@@ -25,6 +25,15 @@ pub enum Revocation {
     ConnectorDeleted { connector: String },
     /// The actor's input schema was replaced.
     ActorChanged { actor: String },
+    /// Another replica installed, rolled back or deleted a plugin version or changed the
+    /// chains: the plugin registry is read again from the store (`plugin_sync`). The
+    /// registry's new generation already keeps memoized answers from being reused.
+    PluginsChanged,
+    /// Anything may have changed without this process being told (another replica's
+    /// notifications may have been lost): every cached record and decision is read again,
+    /// and so is the plugin registry.
+    /// Sessions and streams stay; the next request re-checks them.
+    Everything,
 }
 
 /// Where the control plane sends revocations.

@@ -112,12 +112,17 @@ impl Vault {
         Ok((Self::from_key(&key), Zeroizing::new(STANDARD.encode(*key))))
     }
 
+    /// The key `PORTCULLIS_MASTER_KEY` gives (base64 of 32 bytes).
+    pub fn from_env_key(encoded: &str) -> Result<Self, VaultError> {
+        let key = decode_key(encoded).ok_or(VaultError::BadKey)?;
+        Ok(Self::from_key(&key))
+    }
+
     /// The key from `env_key` (base64) when given, else from the data directory's key
     /// file, which is created with a fresh key if it does not exist.
     pub fn load(dir: &Dir, env_key: Option<&str>) -> Result<(Self, KeySource), VaultError> {
         if let Some(encoded) = env_key {
-            let key = decode_key(encoded).ok_or(VaultError::BadKey)?;
-            return Ok((Self::from_key(&key), KeySource::Environment));
+            return Ok((Self::from_env_key(encoded)?, KeySource::Environment));
         }
         let (encoded, created) = read_or_create_secret_file(dir, MASTER_KEY_FILE, || {
             Ok(Zeroizing::new(STANDARD.encode(*random_bytes::<32>()?)))
@@ -139,7 +144,10 @@ impl Vault {
         let stored = store.key_check().await.map_err(store_error)?;
         let Some(sealed) = stored else {
             let check = self.seal(CHECK_PLAINTEXT, Binding::KeyCheck)?;
-            return store.set_key_check(&check).await.map_err(store_error);
+            store.set_key_check(&check).await.map_err(store_error)?;
+            // Another replica may have recorded its own check at the same moment: verify
+            // the one the store kept.
+            return Box::pin(self.bind(store)).await;
         };
         if sealed.first() != Some(&envelope::V1) {
             return match self.open(&sealed, Binding::KeyCheck) {

@@ -13,6 +13,8 @@
 //!   [`insufficient_scope`], [`hangs`], [`closes_mid_stream`], [`leaky`], ...), [`hostile`]
 //!   is scripted by the test after discovery (lying ids, odd answers, endless bodies), and
 //!   [`down`] names a port nothing listens on.
+//! - [`postgres`] starts a real PostgreSQL (one cluster per test binary, a database per
+//!   test) for the tests of the PostgreSQL store and of several replicas.
 //! - [`client`] connects rmcp clients that log the progress they receive; [`wire`] holds the
 //!   headers, bodies and SSE parsing for tests that speak HTTP by hand.
 //!
@@ -23,6 +25,7 @@ pub mod client;
 mod handler;
 pub mod hostile;
 mod mcp;
+pub mod postgres;
 mod raw;
 mod recording;
 mod server;

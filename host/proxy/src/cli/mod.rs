@@ -1,7 +1,7 @@
 //! The `portcullis` command line: run the proxy, run the demo upstream, call the admin
 //! API (`connector`, `actor`, `run`, and `ops`' `plugin`, `chain`, `audit`) without
-//! writing curl commands, and rotate the master key of a data directory (`vault rotate`,
-//! with the proxy stopped).
+//! writing curl commands, migrate the database (`migrate`), and rotate the master key
+//! (`vault rotate`, with the proxy stopped).
 //!
 //! The admin commands are thin HTTP clients of `/admin/v1`; they print the answer (JSON,
 //! or a table where `ops` offers one), or the API's error message and a non-zero exit
@@ -104,6 +104,19 @@ pub enum Command {
         api: ApiArgs,
         #[command(subcommand)]
         command: ops::AuditCommand,
+    },
+    /// Bring the database's schema up to date and exit (`serve` also does this at start;
+    /// replicas that migrate at once are safe: one migrates, the others wait).
+    Migrate {
+        /// A TOML configuration file (also PORTCULLIS_CONFIG).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The data directory (also PORTCULLIS_DATA_DIR), for the embedded SQLite database.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The PostgreSQL database (also PORTCULLIS_DATABASE_URL).
+        #[arg(long)]
+        database_url: Option<String>,
     },
     /// Manage the vault of a data directory; stop the proxy first.
     Vault {
@@ -366,6 +379,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin { api, command } => ops::plugin(&api, command).await,
         Command::Chain { api, command } => ops::chain(&api, command).await,
         Command::Audit { api, command } => ops::audit(&api, command).await,
+        Command::Migrate {
+            config,
+            data_dir,
+            database_url,
+        } => {
+            let mut config = Config::load(config.as_deref())?;
+            if let Some(dir) = data_dir {
+                config.data_dir = dir;
+            }
+            if let Some(url) = database_url {
+                config.database_url = Some(Secret::new(url));
+            }
+            let (version, database) = crate::store::migrate(
+                config.database_url.as_ref().map(Secret::expose),
+                &config.data_dir.join(DATABASE_FILE),
+            )
+            .await?;
+            println!("{database}: schema version {version}");
+            Ok(())
+        }
         Command::Vault {
             command: VaultCommand::Rotate { config, data_dir },
         } => {
@@ -403,6 +436,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// only once the transaction has committed, so an interruption leaves either the old
 /// state or the new key in `master.key.new` (which the start-up error names).
 async fn rotate_master_key(config: &Config) -> anyhow::Result<()> {
+    if let Some(url) = &config.database_url {
+        return rotate_shared_key(config, url.expose()).await;
+    }
     let database = config.data_dir.join(DATABASE_FILE);
     let dir = Dir::open_ambient_dir(&config.data_dir, cap_std::ambient_authority())
         .ok()
@@ -455,6 +491,31 @@ async fn rotate_master_key(config: &Config) -> anyhow::Result<()> {
             encoded.as_str()
         );
     }
+    Ok(())
+}
+
+/// `vault rotate` on a PostgreSQL database that replicas share: the key must come from
+/// `PORTCULLIS_MASTER_KEY` (every replica holds it), and the new one is printed, to be set
+/// on every replica before they start again.
+async fn rotate_shared_key(config: &Config, url: &str) -> anyhow::Result<()> {
+    let Some(key) = &config.master_key else {
+        bail!(
+            "with database_url the master key comes from PORTCULLIS_MASTER_KEY, which every \
+             replica shares: set it to the current key (and stop every replica first)"
+        );
+    };
+    let old = Vault::from_env_key(key.expose())?;
+    let store = crate::store::open(Some(url), &config.data_dir.join(DATABASE_FILE)).await?;
+    let (new, encoded) = Vault::generate()?;
+    let rotated = old.rotate(&new, store.as_ref()).await;
+    store.close().await;
+    let credentials = rotated?;
+    println!(
+        "rotated: {credentials} credential(s) re-wrapped. Set PORTCULLIS_MASTER_KEY to this \
+         new key on every replica before they start again (the old one no longer opens \
+         them):\n{}",
+        encoded.as_str()
+    );
     Ok(())
 }
 

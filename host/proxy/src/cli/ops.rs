@@ -116,8 +116,15 @@ pub enum AuditCommand {
     /// Check the hash chain of the audit log in a data directory (or a copy of one),
     /// offline and read-only.
     Verify {
-        #[arg(long, env = "PORTCULLIS_DATA_DIR")]
-        data_dir: PathBuf,
+        #[arg(
+            long,
+            env = "PORTCULLIS_DATA_DIR",
+            required_unless_present = "database_url"
+        )]
+        data_dir: Option<PathBuf>,
+        /// Check the PostgreSQL database that replicas share instead (read-only).
+        #[arg(long, env = "PORTCULLIS_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
     },
 }
 
@@ -300,15 +307,25 @@ pub async fn audit(api: &ApiArgs, command: AuditCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        AuditCommand::Verify { data_dir } => {
-            let path = data_dir.join(DATABASE_FILE);
-            if !path.is_file() {
-                bail!(
-                    "{} does not exist; pass the proxy's data directory",
-                    path.display()
-                );
-            }
-            match crate::store::verify_audit_file(&path).await? {
+        AuditCommand::Verify {
+            data_dir,
+            database_url,
+        } => {
+            let outcome = match (database_url, data_dir) {
+                (Some(url), _) => crate::store::verify_audit_postgres(&url).await?,
+                (None, Some(data_dir)) => {
+                    let path = data_dir.join(DATABASE_FILE);
+                    if !path.is_file() {
+                        bail!(
+                            "{} does not exist; pass the proxy's data directory",
+                            path.display()
+                        );
+                    }
+                    crate::store::verify_audit_file(&path).await?
+                }
+                (None, None) => bail!("pass --data-dir or --database-url"),
+            };
+            match outcome {
                 Ok(verified) => print(&format!(
                     "audit log verified: {} chained records ({} from before the chain); head {}",
                     verified.chained, verified.legacy, verified.head

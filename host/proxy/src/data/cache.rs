@@ -66,6 +66,17 @@ impl<K: Eq + Hash, V> Table<K, V> {
         valid
     }
 
+    /// The value under `key`, or `make()` inserted there; answers whether it inserted.
+    pub fn get_or_insert(&self, key: K, make: impl FnOnce() -> Arc<V>) -> (Arc<V>, bool) {
+        let mut map = self.write();
+        if let Some(value) = map.get(&key) {
+            return (value.clone(), false);
+        }
+        let value = make();
+        map.insert(key, value.clone());
+        (value, true)
+    }
+
     pub fn remove<Q>(&self, key: &Q) -> Option<Arc<V>>
     where
         K: std::borrow::Borrow<Q>,
@@ -207,6 +218,13 @@ impl RecordCache {
 
     pub fn forget_actor(&self, actor_id: &str) {
         self.actors.remove(actor_id);
+    }
+
+    /// Forgets every record: each is read from the store again on its next use.
+    pub fn forget_all(&self) {
+        self.runs_by_token.clear();
+        self.connectors.clear();
+        self.actors.clear();
     }
 }
 

@@ -227,19 +227,6 @@ pub fn session(
     Ok(session)
 }
 
-/// The checks of [`check`] and the session the request names, for the verbs that only
-/// act on an existing session (GET and DELETE).
-pub async fn check_session(
-    state: &AppState,
-    connector_id: &str,
-    headers: &HeaderMap,
-) -> Result<(Checked, Arc<Session>), Response> {
-    let checked = check(state, connector_id, headers).await?;
-    reauthorization(state, &checked, None).await?;
-    let session = session(state, &checked, headers, None)?;
-    Ok((checked, session))
-}
-
 pub fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
     let accept = headers
         .get_all(header::ACCEPT)

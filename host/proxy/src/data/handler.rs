@@ -30,9 +30,9 @@ use crate::data::decisions::{Asked, CachedPlan};
 use crate::data::gate::{self, Checked};
 use crate::data::jsonrpc::{self, Lengths, Message};
 use crate::data::live_hints;
-use crate::data::plane::NoSession;
 use crate::data::relay::{Relay, Rewrite};
 use crate::data::session::{ClientCapabilities, Session};
+use crate::data::shared_session;
 use crate::data::slots::{Full, ListWatch, StreamSlot};
 use crate::data::upstream::{self, Answer, Failure, Outgoing, SESSION_HEADER};
 use crate::http_body::{self, BodyError, BodyLimits};
@@ -116,7 +116,7 @@ async fn open_stream(
     connector_id: &str,
     headers: &HeaderMap,
 ) -> Step<Response> {
-    let (checked, session) = gate::check_session(state, connector_id, headers).await?;
+    let (checked, session) = check_session(state, connector_id, headers).await?;
     let slot = stream_slot(state, &checked, Some(&session), None)?;
     let plan = state
         .data
@@ -151,9 +151,23 @@ async fn open_stream(
 
 /// DELETE: the client ends its session.
 async fn end_session(state: &AppState, connector_id: &str, headers: &HeaderMap) -> Step<Response> {
-    let (_, session) = gate::check_session(state, connector_id, headers).await?;
+    let (_, session) = check_session(state, connector_id, headers).await?;
     state.data.end_session(&session);
     Ok(StatusCode::OK.into_response())
+}
+
+/// The checks of `gate::check` and the session the request names, which another replica
+/// may have minted (see `shared_session`): for GET and DELETE.
+async fn check_session(
+    state: &AppState,
+    connector_id: &str,
+    headers: &HeaderMap,
+) -> Step<(Checked, Arc<Session>)> {
+    let checked = gate::check(state, connector_id, headers).await?;
+    gate::reauthorization(state, &checked, None).await?;
+    shared_session::adopt(state, &checked, headers, None)?;
+    let session = gate::session(state, &checked, headers, None)?;
+    Ok((checked, session))
 }
 
 /// One client message: its headers, its bytes, and what they say.
@@ -215,7 +229,9 @@ fn named_session(
     if incoming.message.method() == "initialize" || checked.stateless() {
         return Ok(None);
     }
-    gate::session(state, checked, incoming.headers, incoming.message.id()).map(Some)
+    let id = incoming.message.id();
+    shared_session::adopt(state, checked, incoming.headers, id)?;
+    gate::session(state, checked, incoming.headers, id).map(Some)
 }
 
 /// A slot for the exchange, unless the run or the session has all the open streams it
@@ -530,9 +546,19 @@ fn adopt_session(
         .headers()
         .get(SESSION_HEADER)
         .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
+    let (run, connector) = (&checked.run.id, &checked.connector.id);
+    let id = shared_session::mint(
+        &state.vault,
+        &state.data.instance,
+        run,
+        connector,
+        upstream_id.as_ref(),
+        exchange.client,
+    );
     let opened = state.data.open_session(
+        id,
         &checked.live,
-        &checked.connector.id,
+        connector,
         upstream_id.clone(),
         exchange.client,
         now_secs(),
@@ -545,13 +571,7 @@ fn adopt_session(
                     .data
                     .close_upstream(&checked.connector.id, upstream_id);
             }
-            Err(match refused {
-                NoSession::Finished => catalogue::unauthorized("run_finished"),
-                NoSession::Full => {
-                    state.metrics.decision("limit", "deny", "sessions_per_run");
-                    catalogue::rate_limited(exchange.id(), "sessions_per_run", 1)
-                }
-            })
+            Err(shared_session::refusal(state, refused, exchange.id()))
         }
     }
 }

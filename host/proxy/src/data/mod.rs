@@ -14,6 +14,7 @@
 //! | `sse` | reading and writing event streams, bounded |
 //! | `plane` | [`DataPlane`]: what is kept between requests, as parts with one job each |
 //! | `session` | the proxy session table |
+//! | `shared_session` | session ids any replica can open (sealed by the vault) |
 //! | `runs` | the live runs: cancellation, counters, rate limit, tombstones |
 //! | `slots` | the open streams and due `tools/list` answers a run holds, counted |
 //! | `bucket` | the token bucket of the rate limits |
@@ -47,6 +48,7 @@ pub mod plane;
 mod relay;
 mod runs;
 mod session;
+mod shared_session;
 mod slots;
 mod sse;
 pub(crate) mod tasks;

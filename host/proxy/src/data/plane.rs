@@ -51,6 +51,8 @@ pub struct DataPlane {
     connector_streams: Table<String, CancellationToken>,
     connector_buckets: Table<String, Bucket>,
     closer: Closer,
+    /// Random per process: the sessions this replica minted name it (`shared_session`).
+    pub(super) instance: String,
 }
 
 /// What the data plane holds, counted: for tests and operators checking that nothing a
@@ -96,6 +98,7 @@ impl DataPlane {
             connector_streams: Table::default(),
             connector_buckets: Table::default(),
             closer,
+            instance: hex::encode(rand::random::<[u8; 8]>()),
         };
         (plane, closing)
     }
@@ -151,10 +154,12 @@ impl DataPlane {
         token
     }
 
-    /// Opens a session of `run` on `connector_id`, ended with the run, unless the run
-    /// finished meanwhile or has all the sessions it may have.
+    /// Opens a session of `run` on `connector_id` under `id` (random when `None`), ended
+    /// with the run, unless the run finished meanwhile or has all the sessions it may
+    /// have. A session already open under `id` is answered as it is.
     pub(super) fn open_session(
         &self,
+        id: Option<String>,
         run: &Arc<RunState>,
         connector_id: &str,
         upstream_id: Option<HeaderValue>,
@@ -170,14 +175,19 @@ impl DataPlane {
                 |n| (n < cap).then_some(n + 1),
             );
             taken.is_ok().then(|| {
-                self.sessions.create(NewSession {
+                let (session, new) = self.sessions.create(NewSession {
+                    id,
                     run_id: &run.id,
                     connector_id,
                     upstream_id: upstream_id.clone(),
                     client,
                     run: run.clone(),
                     now,
-                })
+                });
+                if !new {
+                    open.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                }
+                session
             })
         });
         match opened {
@@ -276,6 +286,16 @@ impl Revocations for DataPlane {
             Revocation::ActorChanged { actor } => {
                 self.generations.bump(Kind::Actors);
                 self.records.forget_actor(&actor);
+                self.decisions.forget_policies();
+            }
+            // The registry's reload (`plugin_sync`) bumps its generation, which every
+            // memoized answer is checked against: nothing here to forget.
+            Revocation::PluginsChanged => {}
+            Revocation::Everything => {
+                for kind in [Kind::Runs, Kind::Connectors, Kind::Actors] {
+                    self.generations.bump(kind);
+                }
+                self.records.forget_all();
                 self.decisions.forget_policies();
             }
         }

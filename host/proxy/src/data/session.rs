@@ -73,6 +73,8 @@ impl Session {
 
 /// What a new session is made of.
 pub struct NewSession<'a> {
+    /// Its id: one `shared_session` minted or opened, or `None` for a random one.
+    pub id: Option<String>,
     pub run_id: &'a str,
     pub connector_id: &'a str,
     pub upstream_id: Option<HeaderValue>,
@@ -87,22 +89,26 @@ pub struct SessionTable {
 }
 
 impl SessionTable {
-    /// Mints a session id and adds the session.
-    pub fn create(&self, new: NewSession<'_>) -> Arc<Session> {
-        let session = Arc::new(Session {
-            id: new_session_id().into(),
-            run_id: new.run_id.to_owned(),
-            connector_id: new.connector_id.to_owned(),
-            upstream_id: new.upstream_id,
-            client: new.client,
-            // A child of the run's token, so that finishing the run ends the session.
-            cancel: new.run.cancel.child_token(),
-            run: new.run,
-            streams: AtomicUsize::new(0),
-            last_used: AtomicI64::new(new.now),
-        });
-        self.sessions.insert(session.id.clone(), session.clone());
-        session
+    /// Adds the session under its id (a random one when it has none); answers it and
+    /// whether it is new: a session already under that id (two requests adopting one
+    /// shared session at once) is answered instead.
+    pub fn create(&self, new: NewSession<'_>) -> (Arc<Session>, bool) {
+        let id: Arc<str> = new.id.unwrap_or_else(new_session_id).into();
+        let make = || {
+            Arc::new(Session {
+                id: id.clone(),
+                run_id: new.run_id.to_owned(),
+                connector_id: new.connector_id.to_owned(),
+                upstream_id: new.upstream_id,
+                client: new.client,
+                // A child of the run's token, so that finishing the run ends the session.
+                cancel: new.run.cancel.child_token(),
+                run: new.run,
+                streams: AtomicUsize::new(0),
+                last_used: AtomicI64::new(new.now),
+            })
+        };
+        self.sessions.get_or_insert(id.clone(), make)
     }
 
     /// The session `id` if it belongs to this run and connector; anything else is unknown.

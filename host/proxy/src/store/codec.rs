@@ -3,8 +3,10 @@
 //! The runtime's model types serialize for plugins and the API but do not deserialize;
 //! the store owns its on-disk form through these mirrors, so a change to the runtime's
 //! serde attributes can never make stored rows unreadable. A database error becomes a
-//! [`StoreError`] through [`backend`].
+//! [`StoreError`] through [`backend`]; [`storable`] and [`audit_text`] say what PostgreSQL
+//! text can hold (no NUL).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use portcullis_model::{ConnectorStatus, FieldKind, ServerRule, Stamp, ToolRule};
@@ -147,4 +149,18 @@ pub fn corrupt(what: &str, detail: &str) -> StoreError {
 /// A database error, as the store answers it.
 pub fn backend(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
+}
+
+/// Whether `key` can be stored at all: PostgreSQL text holds no NUL.
+pub fn storable(key: &str) -> bool {
+    !key.contains('\0')
+}
+
+/// Audit text as PostgreSQL can keep it.
+pub fn audit_text(text: &str) -> Cow<'_, str> {
+    if storable(text) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.replace('\0', "\u{FFFD}"))
+    }
 }

@@ -2,29 +2,42 @@
 //! installed plugin versions and the chain configuration, and the OAuth grants, pending
 //! authorizations and registrations of OAuth connectors (`oauth`).
 //!
-//! The proxy reaches storage only through the [`Store`] trait, so the embedded SQLite
-//! store (one file in the data directory) can later be joined by a PostgreSQL one that
-//! several proxy replicas share. Records hold secrets only sealed by the vault and run
+//! The proxy reaches storage only through the [`Store`] trait, which two back ends
+//! implement with the same semantics: the embedded SQLite store (one file in the data
+//! directory, the default) and PostgreSQL (`database_url`), which several proxy replicas
+//! share. [`open`] picks one. Records hold secrets only sealed by the vault and run
 //! tokens only as SHA-256 hashes: nothing read from a store can leak a credential.
 
 pub mod audit_chain;
 mod codec;
 mod oauth;
+mod open;
+mod postgres;
+mod postgres_audit;
+mod postgres_listen;
+mod postgres_oauth;
+mod postgres_plugins;
+mod postgres_reseal;
 mod sqlite;
 mod sqlite_audit;
 mod sqlite_oauth;
 mod sqlite_plugins;
 mod sqlite_reseal;
 
+use std::sync::Arc;
+
 use portcullis_model::{ConnectorStatus, FieldKind, ServerRule, Stamp};
 use serde::{Deserialize, Serialize};
 
+use crate::revocation::Revocations;
 use crate::vault::binding::Binding;
 
 pub use oauth::{
     AuthServer, GrantRecord, OAuthSetup, OAuthStore, PendingAuthorization, RegistrationRecord,
     SealedTokens,
 };
+pub use open::{migrate, open, verify_url as verify_audit_postgres};
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use sqlite_audit::verify_file as verify_audit_file;
 
@@ -378,12 +391,26 @@ pub trait Store: OAuthStore + Send + Sync + 'static {
     /// The vault's sealed check value, which tells at start-up whether the master key is
     /// the one the stored secrets were sealed with.
     async fn key_check(&self) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Records the check value unless one is stored already (another replica may have
+    /// recorded its own at the same moment).
     async fn set_key_check(&self, sealed: &[u8]) -> Result<(), StoreError>;
     /// Replaces every sealed value (the key check, each connector's credential, and the
     /// OAuth grants, pending authorizations and registrations) with what `reseal` makes of
     /// it, in one transaction: all of them or none. Answers how many sealed values it
     /// rewrote, the key check aside.
     async fn reseal_all(&self, reseal: &Reseal<'_>) -> Result<usize, StoreError>;
+
+    /// `sqlite` or `postgres`.
+    fn kind(&self) -> &'static str;
+    /// Whether the database answers now.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Closes every connection (the embedded store checkpoints its WAL).
+    async fn close(&self);
+    /// From now on, applies to `revocations` what other replicas sharing the database
+    /// change; the embedded store has no other replicas.
+    fn follow(&self, revocations: Arc<dyn Revocations>) {
+        let _ = revocations;
+    }
 }
 
 /// A fresh identifier such as `conn_5f0c2a9e1b7d4c38a6e1`: the prefix and 80 random bits.
@@ -393,3 +420,6 @@ pub fn new_id(prefix: &str) -> String {
         .expect("the operating system's random number generator is available");
     format!("{prefix}_{}", hex::encode(bytes))
 }
+
+#[cfg(test)]
+mod tests;

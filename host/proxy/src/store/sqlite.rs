@@ -59,6 +59,16 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    /// The newest migration applied.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(version.unwrap_or(0))
+    }
+
     /// Closes every connection, checkpointing the WAL.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -484,8 +494,24 @@ impl Store for SqliteStore {
         sqlite_reseal::reseal_all(&self.pool, reseal).await
     }
 
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+
+    async fn close(&self) {
+        SqliteStore::close(self).await;
+    }
+
     async fn set_key_check(&self, sealed: &[u8]) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?)")
+        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
             .bind(KEY_CHECK)
             .bind(sealed)
             .execute(&self.pool)

@@ -19,10 +19,10 @@ fn backend(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-const COLUMNS: &str = "seq, at_ms, kind, run, connector, method, tool, decision, reason, \
+pub(super) const COLUMNS: &str = "seq, at_ms, kind, run, connector, method, tool, decision, reason, \
                        plugins, actor, action, target, before, after, prev_hash, hash";
 
-fn chain_row(record: &AuditRecord) -> ChainRow {
+pub(super) fn chain_row(record: &AuditRecord) -> ChainRow {
     ChainRow {
         seq: 0,
         at_ms: record.at_ms,
@@ -66,7 +66,7 @@ fn raw_row(row: &SqliteRow) -> Result<ChainRow, StoreError> {
     })
 }
 
-fn record(row: ChainRow) -> Result<AuditRecord, StoreError> {
+pub(super) fn record(row: ChainRow) -> Result<AuditRecord, StoreError> {
     Ok(AuditRecord {
         seq: row.seq,
         at_ms: row.at_ms,

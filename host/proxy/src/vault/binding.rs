@@ -15,6 +15,9 @@ pub enum Binding<'a> {
     Registration { issuer: &'a str },
     /// The check value that tells at start whether the master key is the right one.
     KeyCheck,
+    /// A proxy session's id (`data::shared_session`): it opens only for the run and
+    /// connector it was minted for.
+    Session { run: &'a str, connector: &'a str },
 }
 
 impl Binding<'_> {
@@ -31,6 +34,16 @@ impl Binding<'_> {
                 aad.extend_from_slice(format!("registration/{}:{issuer}", issuer.len()).as_bytes());
             }
             Binding::KeyCheck => aad.extend_from_slice(b"key-check"),
+            Binding::Session { run, connector } => {
+                aad.extend_from_slice(
+                    format!(
+                        "session/{}:{run}/{}:{connector}",
+                        run.len(),
+                        connector.len()
+                    )
+                    .as_bytes(),
+                );
+            }
         }
         aad
     }

@@ -4,110 +4,14 @@
 //! acknowledged is still there, no finished run's token works again, and the start is
 //! clean.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use portcullis_test_upstreams::wire;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::support::process::serve;
 use crate::support::*;
-
-/// A `portcullis serve` process, killed with SIGKILL when dropped (also when a test
-/// fails).
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `portcullis serve` on `dir`; answers the process and a client of its API.
-fn serve(dir: &Path) -> (Process, Api) {
-    let config = dir.join("crash.toml");
-    // Debug builds on two shared cores: the plugin deadlines of the test harness.
-    std::fs::write(
-        &config,
-        "[plugins.limits]\ncpu_deadline_ms = 2000\nwall_timeout_ms = 10000\n",
-    )
-    .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .arg("serve")
-        .arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir)
-        .env("PORTCULLIS_LISTEN", "127.0.0.1:0")
-        .env("PORTCULLIS_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("PORTCULLIS_MASTER_KEY", MASTER_KEY)
-        .env("PORTCULLIS_ALLOW_PRIVATE_UPSTREAMS", "1")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Process(child);
-    let stdout = BufReader::new(child.0.stdout.take().unwrap());
-    let base = stdout
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            line.strip_prefix("Admin API: ")
-                .map(|api| api.trim_end_matches("/admin/v1").to_owned())
-        })
-        .expect("portcullis serve started and announced its address");
-    let api = Api {
-        base,
-        http: reqwest::Client::new(),
-    };
-    (child, api)
-}
-
-#[derive(Clone)]
-struct Api {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> reqwest::Result<(StatusCode, Value)> {
-        let mut request = self
-            .http
-            .request(method, format!("{}/admin/v1{path}", self.base))
-            .bearer_auth(ADMIN_TOKEN)
-            .timeout(Duration::from_secs(30));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let body = response.json().await.unwrap_or(Value::Null);
-        Ok((status, body))
-    }
-
-    /// The status of an `initialize` with a run token.
-    async fn initialize(&self, connector: &str, token: &str) -> reqwest::Result<StatusCode> {
-        let response = self
-            .http
-            .post(format!("{}/mcp/{connector}", self.base))
-            .bearer_auth(token)
-            .header("accept", "application/json, text/event-stream")
-            .json(&wire::initialize(1))
-            .send()
-            .await?;
-        Ok(response.status())
-    }
-}
 
 /// What the clients saw acknowledged before the kill.
 #[derive(Default)]

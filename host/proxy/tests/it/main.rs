@@ -20,6 +20,7 @@
 //! | `plugin_cli` | `plugin keygen`, `sign` and `test`, and a signed install through the CLI |
 //! | `plugin_restart` | installed plugins survive a restart |
 //! | `plugin_ops` | chains changed live, versions, rollback, deletion, provenance refusals |
+//! | `replicas` | two `portcullis serve` processes on one PostgreSQL database; `/healthz` |
 //! | `support` | the harness: a server per test, admin calls, MCP calls, test upstreams |
 
 mod admin_api;
@@ -38,4 +39,5 @@ mod plugin_cli;
 mod plugin_faults;
 mod plugin_ops;
 mod plugin_restart;
+mod replicas;
 mod support;

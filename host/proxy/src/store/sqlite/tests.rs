@@ -1,7 +1,7 @@
-//! Durability settings and what start-up does to databases written by older versions.
+//! What only the embedded store has: its durability settings and its write concurrency
+//! under WAL (the contract both back ends share is in `store/tests`).
 
 use super::*;
-use crate::store::ConnectorFieldSpec;
 
 #[tokio::test]
 async fn every_connection_syncs_fully() {
@@ -20,39 +20,6 @@ async fn every_connection_syncs_fully() {
             "synchronous=FULL (2), so a committed write survives power loss"
         );
         held.push(conn);
-    }
-}
-
-fn run(id: &str, fields: Option<Vec<ConnectorFieldSpec>>) -> RunRecord {
-    RunRecord {
-        id: id.to_owned(),
-        actor: "actor".to_owned(),
-        user: "alice".to_owned(),
-        input: serde_json::json!({"conn": "conn_1"}),
-        status: RunStatus::Running,
-        created_at: 1,
-        finished_at: None,
-        expires_at: 10,
-        connector_fields: fields,
-    }
-}
-
-#[tokio::test]
-async fn runs_keep_the_connector_fields_they_started_with() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("p.db")).await.unwrap();
-    let fields = vec![ConnectorFieldSpec {
-        name: "conn".to_owned(),
-        kind: portcullis_model::FieldKind::Multiple,
-        rules: vec![portcullis_model::ServerRule {
-            url: "https://*.slack.com/*".to_owned(),
-            tools: None,
-        }],
-    }];
-    for (id, fields) in [("run_pinned", Some(fields)), ("run_before_0002", None)] {
-        let run = run(id, fields);
-        store.insert_run(&run, &[id.len() as u8; 32]).await.unwrap();
-        assert_eq!(store.run(id).await.unwrap(), Some(run));
     }
 }
 

@@ -5,9 +5,11 @@
 //! | module | holds |
 //! |---|---|
 //! | `mcp` | the data plane's client side: raw MCP calls, answers, and [`mcp::Scenario`] |
+//! | `process` | the real `portcullis serve` binary as a child process, and its admin API |
 //! | `upstreams` | the demo upstream and a few deliberately broken or scripted ones |
 
 pub mod mcp;
+pub mod process;
 pub mod upstreams;
 
 use std::net::SocketAddr;
