@@ -123,6 +123,25 @@ pub async fn run(
     proxy_pid: Option<u32>,
 ) -> anyhow::Result<Stats> {
     let clients = connect_all(target, body, plan.clients).await?;
+    drive(clients, plan, proxy_pid).await
+}
+
+/// [`run`] with the clients split evenly over `targets` (several replicas of one proxy),
+/// measured as one population.
+pub async fn run_split(targets: &[McpTarget], body: &Value, plan: &Plan) -> anyhow::Result<Stats> {
+    let mut clients = Vec::with_capacity(plan.clients);
+    for (n, target) in targets.iter().enumerate() {
+        let share = plan.clients / targets.len() + usize::from(n < plan.clients % targets.len());
+        clients.extend(connect_all(target, body, share).await?);
+    }
+    drive(clients, plan, None).await
+}
+
+async fn drive(
+    clients: Vec<(Conn, Prepared)>,
+    plan: &Plan,
+    proxy_pid: Option<u32>,
+) -> anyhow::Result<Stats> {
     let proxy_cpu = proxy_pid.and_then(|pid| cpu_time_us(Some(pid)));
     let harness_cpu = cpu_time_us(None);
     let start = Instant::now();

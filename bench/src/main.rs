@@ -11,15 +11,18 @@
 //! | `proxy` | building, starting, stopping and setting up Portcullis processes |
 //! | `load` | the closed-loop load generator and session opener |
 //! | `short` | the short-runs workload: many runs of eight messages each |
+//! | `replicas` | one replica on SQLite against two on one PostgreSQL database |
 //! | `decision` | one decision through the runtime, timed in this process |
 //! | `report` | the markdown tables, the target check and the SVG plot |
 //!
-//! `cargo run --release -p portcullis-bench -- [--secs N] [--sessions N] [--runs N] [--no-build]`
+//! `cargo run --release -p portcullis-bench -- [--secs N] [--sessions N] [--runs N] [--no-build] [--replicas-only]`
+//! (`--replicas-only` measures the replica rows alone and prints them, writing nothing).
 
 mod decision;
 mod http;
 mod load;
 mod proxy;
+mod replicas;
 mod report;
 mod short;
 
@@ -49,6 +52,7 @@ struct Options {
     sessions: usize,
     runs: usize,
     no_build: bool,
+    replicas_only: bool,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -57,6 +61,7 @@ fn options() -> anyhow::Result<Options> {
         sessions: 10_000,
         runs: 300,
         no_build: false,
+        replicas_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -65,8 +70,12 @@ fn options() -> anyhow::Result<Options> {
             "--sessions" => options.sessions = args.next().context("--sessions N")?.parse()?,
             "--runs" => options.runs = args.next().context("--runs N")?.parse()?,
             "--no-build" => options.no_build = true,
+            "--replicas-only" => options.replicas_only = true,
             other => {
-                bail!("unknown argument {other}; use --secs N, --sessions N, --runs N, --no-build")
+                bail!(
+                    "unknown argument {other}; use --secs N, --sessions N, --runs N, --no-build, \
+                     --replicas-only"
+                )
             }
         }
     }
@@ -95,6 +104,11 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    if options.replicas_only {
+        let rows = runtime.block_on(replicas_only(&options, &binaries))?;
+        println!("{}", report::replicas_section(&rows));
+        return Ok(());
+    }
     let results = runtime.block_on(bench(&options, &binaries))?;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
     std::fs::create_dir_all(&dir)?;
@@ -250,6 +264,16 @@ async fn bench(options: &Options, binaries: &Binaries) -> anyhow::Result<Results
             results.calls.push((p.mode, stats));
         }
     }
+    results.replicas = Some(
+        replicas::measure(
+            binaries,
+            temp.path(),
+            (&echo.url(), &list_upstream.url()),
+            &call,
+            &plan(replicas::CLIENTS),
+        )
+        .await?,
+    );
     // The listing answer is ~30 KB direct and filtered by the proxy: two levels suffice.
     for clients in [1, 8] {
         let stats = point(&direct(&list_upstream), &list, &plan(clients), None).await?;
@@ -361,6 +385,38 @@ async fn bench(options: &Options, binaries: &Binaries) -> anyhow::Result<Results
         .push_str(&format!(" Load average at the end: {}.", load_average()));
     drop(temp);
     Ok(results)
+}
+
+/// The replica rows alone.
+async fn replicas_only(
+    options: &Options,
+    binaries: &Binaries,
+) -> anyhow::Result<replicas::Replicas> {
+    let echo = echo_bench().await;
+    let list_upstream = McpUpstream::stateless()
+        .tools(ToolSet::new(catalogue::numbered(100)))
+        .start()
+        .await;
+    let temp = tempfile::tempdir()?;
+    let call = portcullis_test_upstreams::wire::request(
+        2,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": "hello"}}),
+    );
+    let plan = Plan {
+        clients: replicas::CLIENTS,
+        warmup: Duration::from_millis(750),
+        measure: Duration::from_secs_f64(options.secs),
+        stop: None,
+    };
+    replicas::measure(
+        binaries,
+        temp.path(),
+        (&echo.url(), &list_upstream.url()),
+        &call,
+        &plan,
+    )
+    .await
 }
 
 /// One measured point, printed as it completes.

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::load::Stats;
+use crate::replicas::Replicas;
 use crate::short::ShortRuns;
 
 /// How `tools/call` reached the echo tool.
@@ -81,6 +82,8 @@ pub struct Results {
     pub short_runs: Vec<(Mode, ShortRuns)>,
     /// One decision through the runtime's decider, fresh instance, in the harness.
     pub decision: Stats,
+    /// One replica on SQLite against two on PostgreSQL.
+    pub replicas: Option<Replicas>,
 }
 
 fn find(points: &[(Mode, Stats)], mode: Mode, clients: usize) -> Option<&Stats> {
@@ -446,6 +449,11 @@ pub fn markdown(r: &Results) -> String {
     out.push_str("\n## `tools/list` (100 tools upstream, 10 permitted)\n\n");
     latency_table(&mut out, &r.lists);
 
+    if let Some(rows) = &r.replicas {
+        out.push('\n');
+        out.push_str(&replicas_section(rows));
+    }
+
     let _ = writeln!(
         out,
         "\n## Short runs ({} runs per path, one after another)\n\nEach run: `initialize`, `notifications/initialized`, `tools/list`, five `tools/call`s of `echo` on a fresh connection; through Portcullis, a new run each time (created before and finished after its messages, untimed), so its first `tools/call` is cold.\n",
@@ -519,6 +527,38 @@ pub fn markdown(r: &Results) -> String {
     for failure in &r.swaps.load.failures {
         let _ = writeln!(out, "\nA failure during the swaps: `{failure}`");
     }
+    out
+}
+
+/// `tools/call` of `echo` through one replica on SQLite and through two on PostgreSQL.
+pub fn replicas_section(rows: &Replicas) -> String {
+    let mut out = String::from(
+        "## Several replicas (`tools/call` of `echo`, same upstream, back to back)\n\n\
+         | setup | clients | p50 µs | p99 µs | req/s | req/s ÷ one on SQLite | failed |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for (what, s) in [
+        ("1 replica on SQLite", &rows.sqlite),
+        (
+            "2 replicas on PostgreSQL (clients split evenly)",
+            &rows.postgres,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "| {what} | {} | {:.0} | {:.0} | {:.0} | {:.0}% | {} |",
+            s.clients,
+            s.p50_us,
+            s.p99_us,
+            s.throughput,
+            100.0 * s.throughput / rows.sqlite.throughput,
+            s.errors
+        );
+    }
+    out.push_str(
+        "\nBoth replicas and PostgreSQL run on this one machine, beside the harness and the \
+         upstream: the row shows what sharing the database costs, not what a second machine adds.\n",
+    );
     out
 }
 

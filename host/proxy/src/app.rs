@@ -32,8 +32,8 @@ use crate::config::{Config, Secret};
 use crate::data::{AuditSink, DataPlane};
 use crate::egress::Egress;
 use crate::metrics::Metrics;
+use crate::oauth::Tokens;
 use crate::oauth::tokens::TokenParts;
-use crate::oauth::{InProcessLocks, Tokens};
 use crate::plugin_store::{PluginStore, StartPlugin};
 use crate::plugin_sync::{Follower, PluginSync};
 use crate::state::AppState;
@@ -128,7 +128,7 @@ pub async fn start(config: Config, hook: RuntimeHook) -> anyhow::Result<Started>
         egress: egress.clone(),
         revocations: data.clone(),
         metrics: metrics.clone(),
-        locks: Arc::new(InProcessLocks::default()),
+        locks: store.refresh_locks(),
         allow_http: config.upstream.allow_private,
         config: config.oauth.clone(),
     }));

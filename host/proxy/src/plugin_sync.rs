@@ -206,3 +206,154 @@ impl Revocations for Follower {
         self.data.revoke(revocation).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use portcullis_runtime::{ChainEntry, InitialPlugin, RuntimeConfig, TrustPolicy};
+
+    use super::*;
+    use crate::plugin_store::sha256;
+    use crate::store::{SqliteStore, Store};
+
+    /// `connector-access` with a custom section appended: valid, with another digest.
+    fn variant(tag: u8) -> Vec<u8> {
+        let mut bytes = portcullis_builtins::builtin("connector-access")
+            .unwrap()
+            .wasm
+            .to_vec();
+        bytes.extend([0, 7, 5]);
+        bytes.extend_from_slice(b"tests");
+        bytes.push(tag);
+        bytes
+    }
+
+    /// A replica of `store` that loaded the built-ins, under `trust`.
+    async fn replica(store: Arc<dyn Store>, trust: TrustPolicy) -> Arc<PluginSync> {
+        let runtime = tokio::task::spawn_blocking(|| {
+            let plugins: Vec<InitialPlugin> = portcullis_builtins::BUILTINS
+                .iter()
+                .map(|b| InitialPlugin {
+                    name: b.name,
+                    wasm: b.wasm,
+                    builtin: true,
+                })
+                .collect();
+            Runtime::new(RuntimeConfig::default(), &plugins).unwrap()
+        })
+        .await
+        .unwrap();
+        PluginSync::new(
+            Arc::new(runtime),
+            Arc::new(PluginStore::new(store, trust, 5)),
+        )
+    }
+
+    fn serving(sync: &PluginSync, name: &str) -> Option<String> {
+        sync.runtime.plugin(name).map(|p| p.sha256)
+    }
+
+    /// What is served follows the store; what this replica would refuse to install is
+    /// refused here too and its name keeps serving; nothing changed costs nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_registry_follows_the_store_as_far_as_this_replica_may() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.path().join("db")).await.unwrap());
+        let permissive = replica(store.clone(), TrustPolicy::new(false, &[]).unwrap()).await;
+        let strict = replica(store.clone(), TrustPolicy::new(true, &[]).unwrap()).await;
+        for sync in [&permissive, &strict] {
+            assert_eq!(sync.reload().await.unwrap(), Reloaded::default());
+        }
+        let builtin = serving(&permissive, "connector-access").unwrap();
+
+        // Another replica installs an unsigned version and a new name, and changes the chains.
+        let writer = PluginStore::new(store.clone(), TrustPolicy::new(false, &[]).unwrap(), 5);
+        let installed = variant(1);
+        let provenance = writer.trust().verify(&installed, None, None).unwrap();
+        for name in ["connector-access", "extra-access"] {
+            writer
+                .keep(name, "0.1.0", &installed, &provenance, None)
+                .await
+                .unwrap();
+            writer
+                .made_current(name, &provenance.sha256, None)
+                .await
+                .unwrap();
+        }
+        let mut chains = permissive.runtime.chains();
+        chains.access.push(ChainEntry::Name("extra-access".into()));
+        writer.save_chains(&chains).await.unwrap();
+
+        let reloaded = permissive.reload().await.unwrap();
+        assert_eq!(reloaded.loaded, ["connector-access", "extra-access"]);
+        assert!(reloaded.chains && reloaded.refused.is_empty());
+        assert_eq!(
+            serving(&permissive, "connector-access"),
+            Some(sha256(&installed))
+        );
+        assert_eq!(permissive.runtime.chains(), chains);
+
+        // Unsigned versions may not serve where signatures are required: the chains need
+        // `extra-access`, so nothing of the reload is applied.
+        let Err(ReloadError::Unresolved(_)) = strict.reload().await else {
+            panic!("the chains name a plugin this replica refused");
+        };
+        assert_eq!(serving(&strict, "connector-access"), Some(builtin.clone()));
+        assert_eq!(serving(&strict, "extra-access"), None);
+
+        // The chains drop it again and it is deleted: the strict replica still refuses the
+        // unsigned `connector-access` and keeps its built-in.
+        chains
+            .access
+            .retain(|entry| *entry != ChainEntry::Name("extra-access".into()));
+        writer.save_chains(&chains).await.unwrap();
+        writer.deleted("extra-access").await.unwrap();
+        let reloaded = strict.reload().await.unwrap();
+        assert!(
+            !reloaded.changed(),
+            "the chains are back to its own: {reloaded:?}"
+        );
+        assert_eq!(reloaded.refused.len(), 1, "{reloaded:?}");
+        assert_eq!(serving(&strict, "connector-access"), Some(builtin));
+        let reloaded = permissive.reload().await.unwrap();
+        assert_eq!(reloaded.removed, ["extra-access"]);
+
+        // A notification wakes a reload and reaches the data plane.
+        writer
+            .made_current(
+                "connector-access",
+                &sha256(
+                    portcullis_builtins::builtin("connector-access")
+                        .unwrap()
+                        .wasm,
+                ),
+                None,
+            )
+            .await
+            .unwrap();
+        let heard = Arc::new(Heard::default());
+        let follower = Follower {
+            data: heard.clone(),
+            sync: permissive.clone(),
+        };
+        follower.revoke(Revocation::PluginsChanged).await;
+        assert_eq!(*heard.0.lock().unwrap(), [Revocation::PluginsChanged]);
+        for _ in 0..200 {
+            if serving(&permissive, "connector-access") != Some(sha256(&installed)) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the notification did not reload the registry");
+    }
+
+    #[derive(Default)]
+    struct Heard(Mutex<Vec<Revocation>>);
+
+    #[async_trait::async_trait]
+    impl Revocations for Heard {
+        async fn revoke(&self, revocation: Revocation) {
+            self.0.lock().unwrap().push(revocation);
+        }
+    }
+}

@@ -3,7 +3,8 @@
 //!
 //! [`RefreshLocks`] is storage-independent on purpose. [`InProcessLocks`] serialises the
 //! refreshes of one process; a store shared by several replicas implements the same trait
-//! with a lock the replicas share (a PostgreSQL advisory lock held for the guard's life).
+//! with a lock the replicas share (`store::postgres_lock`: a PostgreSQL advisory lock held
+//! for the guard's life). `Store::refresh_locks` gives the one that fits the store.
 //! The lock alone is not the whole rule: whoever takes it re-reads the grant first, since
 //! another holder may have refreshed it already (see `tokens`), and writes the new tokens
 //! with a compare-and-swap on the grant's generation.

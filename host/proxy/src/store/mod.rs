@@ -15,6 +15,7 @@ mod open;
 mod postgres;
 mod postgres_audit;
 mod postgres_listen;
+mod postgres_lock;
 mod postgres_oauth;
 mod postgres_plugins;
 mod postgres_reseal;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 use portcullis_model::{ConnectorStatus, FieldKind, ServerRule, Stamp};
 use serde::{Deserialize, Serialize};
 
+use crate::oauth::lock::{InProcessLocks, RefreshLocks};
 use crate::revocation::Revocations;
 use crate::vault::binding::Binding;
 
@@ -410,6 +412,11 @@ pub trait Store: OAuthStore + Send + Sync + 'static {
     /// change; the embedded store has no other replicas.
     fn follow(&self, revocations: Arc<dyn Revocations>) {
         let _ = revocations;
+    }
+    /// The locks that make an OAuth refresh single-flight among everyone using this
+    /// store: this process alone for the embedded store, every replica for PostgreSQL.
+    fn refresh_locks(&self) -> Arc<dyn RefreshLocks> {
+        Arc::new(InProcessLocks::default())
     }
 }
 

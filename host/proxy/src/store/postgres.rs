@@ -15,6 +15,7 @@
 //!   `synchronous=FULL` does.
 //! - PostgreSQL text cannot hold NUL: a lookup by a key holding one finds nothing, and
 //!   audit text holding one is stored with U+FFFD in its place.
+//! - An OAuth refresh is single-flight across replicas (`postgres_lock.rs`).
 //! - The audit (`postgres_audit.rs`) is one hash chain for all replicas; plugin versions
 //!   and the chain configuration are in `postgres_plugins.rs`.
 //!
@@ -29,12 +30,14 @@ use sqlx::{ConnectOptions, Connection, Postgres, Row, Transaction};
 
 use super::codec::{self, backend, corrupt, decode, storable};
 use super::postgres_listen::{self, notify};
+use super::postgres_lock::PgRefreshLocks;
 use super::sqlite_reseal::KEY_CHECK;
 use super::{
     ActorRecord, AuditQuery, AuditRecord, AuthMethod, ConnectorRecord, PluginHead,
     PluginVersionRecord, Reseal, RunRecord, RunStatus, Store, StoreError,
 };
 use super::{postgres_audit, postgres_plugins};
+use crate::oauth::lock::RefreshLocks;
 use crate::revocation::{Revocation, Revocations};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -589,6 +592,10 @@ impl Store for PgStore {
 
     fn follow(&self, revocations: Arc<dyn Revocations>) {
         postgres_listen::spawn(self.pool.clone(), revocations);
+    }
+
+    fn refresh_locks(&self) -> Arc<dyn RefreshLocks> {
+        PgRefreshLocks::new(self.pool.clone())
     }
 
     async fn set_key_check(&self, sealed: &[u8]) -> Result<(), StoreError> {

@@ -547,6 +547,66 @@ async fn plugins_and_chains_changed_on_one_replica_decide_on_the_other() {
     drop((a.process, b.process));
 }
 
+/// Two replicas (in-process servers, each with its own refresh lock) on one database
+/// use one OAuth connector whose access token expired: fifty calls at once, half through
+/// each, and the authorization server sees one redemption of the refresh token.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_token_is_refreshed_once_across_replicas() {
+    use crate::oauth::{control, counters, create, land, peers, run_with, visit};
+    let pair = peers().await;
+    let url = postgres::fresh_database();
+    let replica = || {
+        Proxy::start_with(|config| {
+            config.database_url = Some(portcullis::config::Secret::new(url.clone()));
+            config.oauth.refresh_skew_secs = 1;
+            config.limits.streams_per_session = 64;
+        })
+    };
+    let (a, b) = (replica().await, replica().await);
+    let dynamic = json!({"method": "oauth", "registration": "dynamic"});
+    let pending = create(&a, "alice", &pair.mcp_url, dynamic).await;
+    let client = pending.client_id();
+    let ttl = |seconds: u64| json!({"client_id": client, "access_token_ttl": seconds});
+    control(pair, "/config", ttl(3)).await;
+    let landing = land(&visit(&a, &pending.authorization_url, "alice").await).await;
+    assert_eq!(landing.status, StatusCode::OK, "{}", landing.page);
+    control(pair, "/config", ttl(3600)).await;
+    let run = run_with(&a, "alice", &pending.id).await;
+    let sessions = [
+        a.initialize(&pending.id, &run.token).await,
+        b.initialize(&pending.id, &run.token).await,
+    ];
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+
+    let calls = (0..50).map(|i| {
+        let (proxy, session) = if i % 2 == 0 {
+            (&a, &sessions[0])
+        } else {
+            (&b, &sessions[1])
+        };
+        let (conn, token) = (&pending.id, &run.token);
+        async move {
+            let body = wire::call_tool(100 + i, "whoami", json!({}));
+            let answer = proxy.post(conn, Some(token), Some(session), &body).await;
+            answer.response(100 + i).clone()
+        }
+    });
+    for answer in futures_util::future::join_all(calls).await {
+        assert!(
+            answer["result"]["content"][0]["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("mcp:tools")),
+            "{answer}"
+        );
+    }
+    let seen = counters(pair, &client).await;
+    assert_eq!(
+        seen["token_requests"],
+        json!({"authorization_code": 1, "refresh_token": 1}),
+        "{seen}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn healthz_says_whether_the_database_answers() {
     let sqlite = Proxy::start().await;

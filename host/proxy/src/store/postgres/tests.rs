@@ -206,3 +206,51 @@ async fn replicas_appending_at_once_keep_one_chain() {
     a.close().await;
     b.close().await;
 }
+
+/// Refreshes of one connector through two replicas never overlap; another connector's
+/// lock is independent; a waiter that gives up leaves no lock behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_locks_hold_across_replicas() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let url = postgres::fresh_database();
+    let (a, b) = (
+        PgStore::open(&url).await.unwrap(),
+        PgStore::open(&url).await.unwrap(),
+    );
+    let replicas = [a.refresh_locks(), b.refresh_locks()];
+    let inside = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..20)
+        .map(|n| {
+            let (locks, inside, most) = (replicas[n % 2].clone(), inside.clone(), most.clone());
+            tokio::spawn(async move {
+                let _guard = locks.lock("conn_a").await;
+                let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                inside.fetch_sub(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(most.load(Ordering::SeqCst), 1, "one holder at a time");
+
+    let held = replicas[0].lock("conn_a").await;
+    let other = tokio::time::timeout(Duration::from_secs(2), replicas[1].lock("conn_b")).await;
+    assert!(other.is_ok(), "another connector's lock is independent");
+    drop(other);
+    let waited = tokio::time::timeout(Duration::from_millis(300), replicas[1].lock("conn_a")).await;
+    assert!(waited.is_err(), "held by the other replica");
+    drop(held);
+    let again = tokio::time::timeout(Duration::from_secs(2), replicas[1].lock("conn_a")).await;
+    assert!(
+        again.is_ok(),
+        "free once released, the abandoned wait included"
+    );
+    drop(again);
+    a.close().await;
+    b.close().await;
+}
