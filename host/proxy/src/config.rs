@@ -338,12 +338,8 @@ impl Config {
                 }
             };
         }
-        if let Some(value) = env("PORTCULLIS_ADMIN_TOKEN").filter(|v| !v.is_empty()) {
-            self.admin_token = Some(Secret::new(value));
-        }
-        if let Some(value) = env("PORTCULLIS_MASTER_KEY").filter(|v| !v.is_empty()) {
-            self.master_key = Some(Secret::new(value));
-        }
+        self.admin_token = secret_var(env, "PORTCULLIS_ADMIN_TOKEN")?.or(self.admin_token.take());
+        self.master_key = secret_var(env, "PORTCULLIS_MASTER_KEY")?.or(self.master_key.take());
         Ok(())
     }
 
@@ -353,6 +349,21 @@ impl Config {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{}", self.listen),
         }
+    }
+}
+
+/// A secret from the environment. Set but empty is refused rather than read as unset: an
+/// operator who exported an empty variable (a template's missing value) would otherwise get
+/// a generated admin token or key without noticing.
+fn secret_var(env: EnvLookup<'_>, var: &'static str) -> Result<Option<Secret>, ConfigError> {
+    match env(var) {
+        None => Ok(None),
+        Some(value) if value.is_empty() => Err(ConfigError::Env {
+            var,
+            value,
+            detail: "it is set but empty; give it a value or unset it".to_owned(),
+        }),
+        Some(value) => Ok(Some(Secret::new(value))),
     }
 }
 
@@ -423,6 +434,11 @@ mod tests {
             "admin-secret"
         );
         assert!(!format!("{config:?}").contains("admin-secret"));
+        for var in ["PORTCULLIS_ADMIN_TOKEN", "PORTCULLIS_MASTER_KEY"] {
+            let empty = |name: &str| (name == var).then(String::new);
+            let error = Config::load_with(None, &empty).unwrap_err().to_string();
+            assert!(error.contains(var) && error.contains("empty"), "{error}");
+        }
 
         assert!(
             config.database_url.is_none(),
