@@ -194,11 +194,7 @@ async fn bench(options: &Options, binaries: &Binaries) -> anyhow::Result<Results
         machine: machine(),
         ..Results::default()
     };
-    let echo = echo_bench().await;
-    let list_upstream = McpUpstream::stateless()
-        .tools(ToolSet::new(catalogue::numbered(100)))
-        .start()
-        .await;
+    let (echo, list_upstream) = upstreams().await;
     let temp = tempfile::tempdir()?;
     let data = |name: &str| -> PathBuf { temp.path().join(name) };
 
@@ -224,19 +220,9 @@ async fn bench(options: &Options, binaries: &Binaries) -> anyhow::Result<Results
         token: None,
     };
 
-    let call = portcullis_test_upstreams::wire::request(
-        2,
-        "tools/call",
-        json!({"name": "echo", "arguments": {"text": "hello"}}),
-    );
+    let call = echo_call();
     let list = portcullis_test_upstreams::wire::request(3, "tools/list", json!({}));
-    let secs = Duration::from_secs_f64(options.secs);
-    let plan = |clients| Plan {
-        clients,
-        warmup: Duration::from_millis(750),
-        measure: secs,
-        stop: None,
-    };
+    let plan = |clients| measured(options, clients);
     results.settings = format!(
         "Each point: 0.75 s warm-up, then {:.1} s measured, closed loop (each client sends its next request when the previous answer is read), one keep-alive HTTP/1.1 connection and one MCP session per client, TCP_NODELAY on every socket.",
         options.secs
@@ -392,31 +378,45 @@ async fn replicas_only(
     options: &Options,
     binaries: &Binaries,
 ) -> anyhow::Result<replicas::Replicas> {
-    let echo = echo_bench().await;
-    let list_upstream = McpUpstream::stateless()
-        .tools(ToolSet::new(catalogue::numbered(100)))
-        .start()
-        .await;
+    let (echo, list_upstream) = upstreams().await;
     let temp = tempfile::tempdir()?;
-    let call = portcullis_test_upstreams::wire::request(
-        2,
-        "tools/call",
-        json!({"name": "echo", "arguments": {"text": "hello"}}),
-    );
-    let plan = Plan {
-        clients: replicas::CLIENTS,
-        warmup: Duration::from_millis(750),
-        measure: Duration::from_secs_f64(options.secs),
-        stop: None,
-    };
     replicas::measure(
         binaries,
         temp.path(),
         (&echo.url(), &list_upstream.url()),
-        &call,
-        &plan,
+        &echo_call(),
+        &measured(options, replicas::CLIENTS),
     )
     .await
+}
+
+/// The upstreams of every measurement: `echo`, and a stateless server listing 100 tools.
+async fn upstreams() -> (Upstream, Upstream) {
+    let echo = echo_bench().await;
+    let list = McpUpstream::stateless()
+        .tools(ToolSet::new(catalogue::numbered(100)))
+        .start()
+        .await;
+    (echo, list)
+}
+
+/// The measured request: a `tools/call` of `echo`.
+fn echo_call() -> Value {
+    portcullis_test_upstreams::wire::request(
+        2,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": "hello"}}),
+    )
+}
+
+/// A closed-loop point of `clients`: 0.75 s of warm-up, then `--secs` measured.
+fn measured(options: &Options, clients: usize) -> Plan {
+    Plan {
+        clients,
+        warmup: Duration::from_millis(750),
+        measure: Duration::from_secs_f64(options.secs),
+        stop: None,
+    }
 }
 
 /// One measured point, printed as it completes.

@@ -265,24 +265,19 @@ fn parse_token_response(value: &Value, at: TokenAt<'_>) -> Result<TokenResponse,
     if value.get("ok").and_then(Value::as_bool) == Some(false) {
         return Err(EndpointError::Malformed("it says ok: false".to_owned()));
     }
-    let named = at.pointer.unwrap_or("/access_token");
-    let usable = |pointer: &str| {
-        value
-            .pointer(pointer)
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty() && t.bytes().all(|b| (0x21..0x7f).contains(&b)))
+    const TOP_LEVEL: &str = "/access_token";
+    let named = at.pointer.unwrap_or(TOP_LEVEL);
+    let pointer = match at.refresh && value.pointer(named).is_none() {
+        true => TOP_LEVEL,
+        false => named,
     };
-    let found = usable(named).map(|token| (named, token)).or_else(|| {
-        let top = "/access_token";
-        let present = value.pointer(named).is_some();
-        (at.refresh && !present)
-            .then(|| usable(top))
-            .flatten()
-            .map(|token| (top, token))
-    });
-    let (pointer, access_token) = found.ok_or_else(|| {
-        EndpointError::Malformed(format!("it has no usable access token at {named}"))
-    })?;
+    let access_token = value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| (0x21..0x7f).contains(&b)))
+        .ok_or_else(|| {
+            EndpointError::Malformed(format!("it has no usable access token at {named}"))
+        })?;
     let parent = pointer
         .rsplit_once('/')
         .map(|(parent, _)| parent)

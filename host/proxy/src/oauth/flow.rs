@@ -145,12 +145,16 @@ pub async fn start(
                 .collect()
         })
         .unwrap_or_default();
-    let asked = Asked {
+    let requested = scopes.as_deref();
+    let profile = profile(
+        cx.runtime,
+        connector,
         registration,
-        scopes: scopes.clone(),
-        client_auth_methods: supported.clone(),
-    };
-    let profile = profile(cx.runtime, connector, asked, discovery).await?;
+        requested,
+        discovery,
+        &supported,
+    );
+    let profile = profile.await?;
     let server = endpoints(cx.net, &request, metadata)?;
     let (client_id, client_auth, secret) = match registration {
         Registration::Own => own_client(&request, &profile, metadata)?,
@@ -246,20 +250,15 @@ fn checked_scopes(scopes: &[String]) -> Result<Vec<String>, FlowError> {
     Ok(scopes.to_vec())
 }
 
-/// What the owner asked for and the authorization server supports, as the provider plugin
-/// sees it.
-struct Asked {
-    registration: Registration,
-    scopes: Option<Vec<String>>,
-    client_auth_methods: Vec<ClientAuth>,
-}
-
-/// The provider plugin's profile for this authorization.
+/// The provider plugin's profile for this authorization: it sees the owner's `requested`
+/// scopes and the client authentications the authorization server `supported`.
 async fn profile(
     runtime: &Runtime,
     connector: &ConnectorRecord,
-    asked: Asked,
+    registration: Registration,
+    requested: Option<&[String]>,
     discovery: &Discovery,
+    supported: &[ClientAuth],
 ) -> Result<OAuthProfile, FlowError> {
     let verdict = runtime
         .oauth_profile(OAuthRequest {
@@ -267,10 +266,10 @@ async fn profile(
             server_url: connector.server_url.clone(),
             provider: connector.provider.clone(),
             config: connector.config.to_string(),
-            registration: asked.registration,
+            registration,
             discovered_scopes: discovery.scopes(),
-            requested_scopes: asked.scopes,
-            client_auth_methods: asked.client_auth_methods,
+            requested_scopes: requested.map(<[String]>::to_vec),
+            client_auth_methods: supported.to_vec(),
         })
         .await;
     verdict
