@@ -5,7 +5,10 @@
 //! * **Fresh instance per call.** Each call gets a new `Store` ([`Engine::store`]),
 //!   instantiated from the plugin's pre-instantiated form; nothing a call leaves behind is
 //!   seen by the next, and a store that trapped is dropped, never reused (a guest lock can
-//!   stay held forever). `call` does this for every call.
+//!   stay held forever). `call` does this for every call. A pool slot's memory goes
+//!   back to the component's initial image when its instance ends (wasmtime's pooling
+//!   allocator: dirty pages rewritten in place, or dropped), before another instance
+//!   may use the slot.
 //! * **Bounded.** A CPU budget (fuel: an instruction count, so whether a call fits does
 //!   not depend on how busy the machine is), a wall-clock backstop (epoch interruption,
 //!   for time spent anywhere in the call), a memory cap (the pooling allocator's slot size,
@@ -31,13 +34,17 @@ use std::thread::Thread;
 
 use portcullis_model::Fault;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{Config, Enabled, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 use crate::abi::{self, Linkers};
 use crate::artifacts::Artifacts;
 use crate::host_state::HostState;
 use crate::limits::{EPOCH_TICK, Limits};
 use crate::wasi_linker::wasi_linker;
+
+/// The most bytes of a memory or table written back in place when an instance ends
+/// (see [`Engine::new`]); a plugin that dirtied more has the rest dropped by `madvise`.
+const KEEP_RESIDENT: usize = 1 << 20;
 
 /// The engine, its linkers and the instance slots, shared by every plugin.
 pub(crate) struct Engine {
@@ -75,6 +82,17 @@ impl Engine {
             .total_tables(instances * 8)
             .total_stacks(instances)
             .max_memory_size(limits.memory_bytes);
+        if PoolingAllocationConfig::is_pagemap_scan_available() {
+            // A slot's dirty pages are written back to the component's image when its
+            // instance ends, rather than dropped from the address space: the next
+            // instance in the slot starts from the same pristine memory without a page
+            // fault per page it touches (most of a fresh instance's cost otherwise).
+            // Without PAGEMAP_SCAN, keeping pages resident would mean copying the
+            // whole kept region each time, so the default (madvise) stays.
+            pool.pagemap_scan(Enabled::Yes)
+                .linear_memory_keep_resident(KEEP_RESIDENT)
+                .table_keep_resident(KEEP_RESIDENT);
+        }
         let mut config = Config::new();
         config
             .wasm_component_model(true)
