@@ -6,8 +6,13 @@
 //! digits of the SHA-256 of the admin token: never the token), what (`action`, such as
 //! `plugin.install`), on what (`target`), and the state before and after as JSON: plugin
 //! summaries, digests and chain configurations, which hold no secret.
+//!
+//! A query first waits (at most [`FLUSH_WAIT`]) for the records this proxy queued before
+//! it, so that a decision made before the query is in its answer although the writer
+//! batches its inserts.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -21,6 +26,8 @@ use crate::store::{AuditKind, AuditQuery, AuditRecord};
 
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
+/// The longest a query waits for the records queued before it.
+const FLUSH_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,6 +83,7 @@ pub async fn list(
                 .ok_or_else(|| bad_query("`kind` is `decision` or `admin`".to_owned()))?,
         ),
     };
+    state.data.audit.flush(FLUSH_WAIT).await;
     let records = state
         .store
         .audit(&AuditQuery {

@@ -1,6 +1,12 @@
 //! The audit trail of the data plane: one record per decision, written off the request
 //! path by a background task that batches inserts.
 //!
+//! A batch is written when it holds [`BATCH`] records, or [`LINGER`] after its first
+//! record, or at once when someone waits for it ([`AuditSink::flush`]: the audit query
+//! and shutdown). Lingering is what makes the store's cost per record small at low load:
+//! each batch is a transaction (and a hand-off to the store's thread per statement), so
+//! one record per batch cost more CPU than the rest of the request path.
+//!
 //! The queue is bounded twice: in records and in bytes (`limits.audit_queue_bytes`); when
 //! the store falls behind, requests wait for room rather than lose records. A record
 //! holds the run, connector, method, tool, decision, reason and the stamps of every plugin
@@ -13,12 +19,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use portcullis_model::{Decision, Stamp, Verdict};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use crate::clock::now_ms;
 use crate::store::{AuditRecord, Store};
 
 const BATCH: usize = 512;
+/// How long a batch waits for more records after its first, unless hurried.
+const LINGER: Duration = Duration::from_millis(20);
 const QUEUE: usize = 16_384;
 /// The longest text field of a record, in bytes.
 pub const FIELD_BYTES: usize = 256;
@@ -31,6 +39,8 @@ pub struct AuditSink {
     /// until the second reaches the first ([`AuditSink::flush`]).
     queued: AtomicU64,
     handled: watch::Receiver<u64>,
+    /// Cuts the writer's linger short: someone waits for what is queued.
+    hurry: Arc<Notify>,
 }
 
 /// A record in the queue, holding its share of the byte budget until it is taken out.
@@ -43,6 +53,8 @@ struct Queued {
 struct Receiver {
     rx: mpsc::Receiver<Queued>,
     handled: watch::Sender<u64>,
+    hurry: Arc<Notify>,
+    linger: Duration,
 }
 
 impl Receiver {
@@ -54,16 +66,41 @@ impl Receiver {
         received
     }
 
+    /// The next batch: waits for a first record, then up to `linger` for more, until
+    /// `batch` holds [`BATCH`] records or a flush hurries it; 0 once the queue is closed
+    /// and empty.
+    async fn next_batch(&mut self, batch: &mut Vec<AuditRecord>) -> usize {
+        let mut received = self.recv_many(batch, BATCH).await;
+        if received == 0 {
+            return 0;
+        }
+        let deadline = tokio::time::Instant::now() + self.linger;
+        let hurry = self.hurry.clone();
+        while batch.len() < BATCH {
+            let room = BATCH - batch.len();
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = hurry.notified() => break,
+                taken = self.recv_many(batch, room) => match taken {
+                    0 => break,
+                    taken => received += taken,
+                },
+            }
+        }
+        received
+    }
+
     /// Says that `count` more records were written (or failed to be).
     fn handled(&self, count: usize) {
         self.handled.send_modify(|handled| *handled += count as u64);
     }
 }
 
-/// A queue of at most `records` records and `bytes` bytes.
-fn queue(records: usize, bytes: usize) -> (AuditSink, Receiver) {
+/// A queue of at most `records` records and `bytes` bytes, whose batches wait `linger`.
+fn queue(records: usize, bytes: usize, linger: Duration) -> (AuditSink, Receiver) {
     let (tx, rx) = mpsc::channel(records);
     let (handled_tx, handled) = watch::channel(0);
+    let hurry = Arc::new(Notify::new());
     let budget = u32::try_from(bytes.max(1)).unwrap_or(u32::MAX);
     let sink = AuditSink {
         tx,
@@ -71,10 +108,13 @@ fn queue(records: usize, bytes: usize) -> (AuditSink, Receiver) {
         budget,
         queued: AtomicU64::new(0),
         handled,
+        hurry: hurry.clone(),
     };
     let receiver = Receiver {
         rx,
         handled: handled_tx,
+        hurry,
+        linger,
     };
     (sink, receiver)
 }
@@ -83,10 +123,10 @@ impl AuditSink {
     /// Starts the writer task with a queue of at most `bytes` bytes; `app::start` calls
     /// it once.
     pub fn spawn(store: Arc<dyn Store>, bytes: usize) -> Self {
-        let (sink, mut rx) = queue(QUEUE, bytes);
+        let (sink, mut rx) = queue(QUEUE, bytes, LINGER);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
-            while rx.recv_many(&mut batch, BATCH).await > 0 {
+            while rx.next_batch(&mut batch).await > 0 {
                 if let Err(error) = store.append_audit(&batch).await {
                     tracing::error!(%error, records = batch.len(), "could not write audit records");
                 }
@@ -113,15 +153,22 @@ impl AuditSink {
         }
     }
 
-    /// Waits, at most `limit`, until every record queued before the call is written:
-    /// a shutdown calls it before it closes the store, so that no record is lost.
+    /// Waits, at most `limit`, until every record queued before the call is written,
+    /// and has the writer write at once rather than linger: a shutdown calls it before it
+    /// closes the store, so that no record is lost, and the audit query, so that it sees
+    /// every decision made before it was asked.
     pub async fn flush(&self, limit: Duration) {
         let target = self.queued.load(Ordering::SeqCst);
         let mut handled = self.handled.clone();
+        if *handled.borrow() >= target {
+            return;
+        }
+        self.hurry.notify_one();
         let written = handled.wait_for(|handled| *handled >= target);
         if tokio::time::timeout(limit, written).await.is_err() {
             tracing::error!(
-                "the audit writer did not catch up before shutdown; records may be lost"
+                ?limit,
+                "the audit writer did not catch up in time: at shutdown records may be lost, a query may miss the newest"
             );
         }
     }
@@ -250,7 +297,7 @@ mod tests {
 
     #[tokio::test]
     async fn flush_waits_until_what_was_queued_is_written() {
-        let (sink, mut rx) = queue(10, 10_000);
+        let (sink, mut rx) = queue(10, 10_000, LINGER);
         sink.record(record("run", "conn", "m", None, &verdict(), &[], &[]))
             .await;
         let early = tokio::time::timeout(
@@ -271,7 +318,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_queue_is_bounded_in_bytes() {
-        let (sink, mut rx) = queue(1_000, 1_000);
+        let (sink, mut rx) = queue(1_000, 1_000, LINGER);
         let one = record("run", "conn", &"m".repeat(200), None, &verdict(), &[], &[]);
         assert!(size_of(&one) > 300);
         for _ in 0..2 {
@@ -287,5 +334,49 @@ mod tests {
         assert_eq!(rx.recv_many(&mut batch, 10).await, 2);
         let third = tokio::time::timeout(Duration::from_secs(5), sink.record(one));
         assert!(third.await.is_ok());
+    }
+
+    /// A record that arrives while the batch lingers joins it, and a flush ends the
+    /// linger. The linger here is a minute, so the batch can only end by the flush, and
+    /// the sleeps only order the events.
+    #[tokio::test]
+    async fn a_batch_lingers_for_more_records_until_a_flush_hurries_it() {
+        let (sink, mut rx) = queue(10, 10_000, Duration::from_secs(60));
+        let one = || record("run", "conn", "m", None, &verdict(), &[], &[]);
+        sink.record(one()).await;
+        let mut batch = Vec::new();
+        let later = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            sink.record(one()).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            sink.flush(Duration::from_millis(1)).await;
+        };
+        let (taken, ()) = tokio::time::timeout(Duration::from_secs(20), async {
+            tokio::join!(rx.next_batch(&mut batch), later)
+        })
+        .await
+        .expect("the flush did not end the linger");
+        assert_eq!(
+            taken, 2,
+            "the second record did not join the lingering batch"
+        );
+        assert_eq!(batch.len(), 2);
+    }
+
+    /// A flush with nothing queued returns at once and leaves no hurry behind for the
+    /// next batch.
+    #[tokio::test]
+    async fn a_flush_with_nothing_queued_does_not_hurry_the_next_batch() {
+        let (sink, mut rx) = queue(10, 10_000, Duration::from_millis(300));
+        sink.flush(Duration::from_secs(60)).await;
+        sink.record(record("run", "conn", "m", None, &verdict(), &[], &[]))
+            .await;
+        let started = std::time::Instant::now();
+        let mut batch = Vec::new();
+        assert_eq!(rx.next_batch(&mut batch).await, 1);
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "the batch did not linger"
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqliteRow};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::audit_chain::{Broken, ChainRow, GENESIS, Verified, Verifier};
 use super::codec;
@@ -18,6 +18,10 @@ use super::{AuditKind, AuditQuery, AuditRecord, StoreError};
 fn backend(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
+
+/// Rows per `INSERT` statement when a batch is appended (16 bound values each, far
+/// below SQLite's limit of 32,766 per statement).
+const ROWS_PER_INSERT: usize = 128;
 
 pub(super) const COLUMNS: &str = "seq, at_ms, kind, run, connector, method, tool, decision, reason, \
                        plugins, actor, action, target, before, after, prev_hash, hash";
@@ -90,6 +94,9 @@ pub(super) fn record(row: ChainRow) -> Result<AuditRecord, StoreError> {
 }
 
 pub async fn append(pool: &SqlitePool, records: &[AuditRecord]) -> Result<(), StoreError> {
+    if records.is_empty() {
+        return Ok(());
+    }
     // IMMEDIATE: a deferred transaction that reads the head and then writes fails with
     // SQLITE_BUSY when another writer committed in between (WAL snapshots).
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
@@ -101,34 +108,46 @@ pub async fn append(pool: &SqlitePool, records: &[AuditRecord]) -> Result<(), St
     .await
     .map_err(backend)?
     .unwrap_or_else(|| GENESIS.to_owned());
-    for r in records {
-        let row = chain_row(r);
+    let mut rows = Vec::with_capacity(records.len());
+    for record in records {
+        let row = chain_row(record);
         let hash = row.hash_after(&prev);
-        sqlx::query(
+        let prev_hash = std::mem::replace(&mut prev, hash.clone());
+        rows.push((row, prev_hash, hash));
+    }
+    // Several rows per statement: each statement is a round trip to sqlx's SQLite
+    // thread, which cost more than the insert itself when a batch went row by row.
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO audit (at_ms, kind, run, connector, method, tool, decision, reason, \
-             plugins, actor, action, target, before, after, prev_hash, hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(row.at_ms)
-        .bind(&row.kind)
-        .bind(&row.run)
-        .bind(&row.connector)
-        .bind(&row.method)
-        .bind(&row.tool)
-        .bind(&row.decision)
-        .bind(&row.reason)
-        .bind(&row.plugins)
-        .bind(&row.actor)
-        .bind(&row.action)
-        .bind(&row.target)
-        .bind(&row.before)
-        .bind(&row.after)
-        .bind(&prev)
-        .bind(&hash)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
-        prev = hash;
+             plugins, actor, action, target, before, after, prev_hash, hash) ",
+        );
+        insert.push_values(chunk, |mut values, (row, prev_hash, hash)| {
+            values
+                .push_bind(row.at_ms)
+                .push_bind(&row.kind)
+                .push_bind(&row.run)
+                .push_bind(&row.connector)
+                .push_bind(&row.method)
+                .push_bind(&row.tool)
+                .push_bind(&row.decision)
+                .push_bind(&row.reason)
+                .push_bind(&row.plugins)
+                .push_bind(&row.actor)
+                .push_bind(&row.action)
+                .push_bind(&row.target)
+                .push_bind(&row.before)
+                .push_bind(&row.after)
+                .push_bind(prev_hash)
+                .push_bind(hash);
+        });
+        // One text per chunk size: not worth a slot in the statement cache.
+        insert
+            .build()
+            .persistent(false)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
     }
     tx.commit().await.map_err(backend)
 }

@@ -20,6 +20,7 @@ on_both_backends!(
     concurrent_puts_of_one_new_actor_all_succeed,
     runs_finish_once_and_keep_their_fields,
     the_audit_reads_newest_first_with_filters,
+    a_large_batch_is_appended_whole_in_order_on_one_chain,
     the_first_key_check_stays,
     every_sealed_value_is_resealed_for_its_binding,
     keys_holding_nul_find_nothing_and_audit_text_keeps_the_rest,
@@ -367,6 +368,38 @@ async fn the_audit_reads_newest_first_with_filters(store: Arc<dyn Store>) {
         assert_eq!(r.prev_hash.as_deref(), Some(prev.as_str()));
         prev = r.hash.unwrap();
     }
+}
+
+/// A batch longer than one `INSERT` statement takes (and than one page of the
+/// query) keeps its order and its single chain across statements.
+async fn a_large_batch_is_appended_whole_in_order_on_one_chain(store: Arc<dyn Store>) {
+    let records: Vec<AuditRecord> = (0..700)
+        .map(|i| decision(i, &format!("r{}", i % 7), "c1", "tools/call"))
+        .collect();
+    store.append_audit(&records[..1]).await.unwrap();
+    store.append_audit(&records[1..]).await.unwrap();
+    let mut read = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .audit(&AuditQuery {
+                ascending: true,
+                after_seq: after,
+                limit: 1000,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.seq);
+        read.extend(page);
+    }
+    let mut prev = crate::store::audit_chain::GENESIS.to_owned();
+    for r in &read {
+        assert_eq!(r.prev_hash.as_deref(), Some(prev.as_str()), "seq {}", r.seq);
+        prev = r.hash.clone().unwrap();
+    }
+    assert_eq!(as_appended(read), records);
 }
 
 async fn the_first_key_check_stays(store: Arc<dyn Store>) {
