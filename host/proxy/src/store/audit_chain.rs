@@ -77,6 +77,22 @@ impl ChainRow {
     }
 }
 
+/// `rows`, in order, chained after the record whose hash is `head`: each gets its
+/// `prev_hash` and `hash`. Both stores append a batch through it.
+pub fn link(rows: impl IntoIterator<Item = ChainRow>, head: String) -> Vec<ChainRow> {
+    let mut prev = head;
+    rows.into_iter()
+        .map(|row| {
+            let hash = row.hash_after(&prev);
+            ChainRow {
+                prev_hash: Some(std::mem::replace(&mut prev, hash.clone())),
+                hash: Some(hash),
+                ..row
+            }
+        })
+        .collect()
+}
+
 /// What a check of a sound log found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verified {

@@ -12,7 +12,7 @@
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgRow};
 
-use super::audit_chain::{Broken, ChainRow, GENESIS, Verified, Verifier};
+use super::audit_chain::{self, Broken, ChainRow, GENESIS, Verified, Verifier};
 use super::codec::{audit_text, backend};
 use super::sqlite_audit::{COLUMNS, chain_row, record};
 use super::{AuditKind, AuditQuery, AuditRecord, StoreError};
@@ -74,7 +74,7 @@ pub async fn append(pool: &PgPool, records: &[AuditRecord]) -> Result<(), StoreE
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-    let mut prev: String = sqlx::query_scalar(
+    let head: String = sqlx::query_scalar(
         "SELECT hash FROM audit WHERE hash IS NOT NULL ORDER BY seq DESC LIMIT 1",
     )
     .fetch_optional(&mut *tx)
@@ -83,9 +83,7 @@ pub async fn append(pool: &PgPool, records: &[AuditRecord]) -> Result<(), StoreE
     .unwrap_or_else(|| GENESIS.to_owned());
     let mut at_ms = Vec::with_capacity(records.len());
     let mut texts: [Vec<Option<String>>; 15] = Default::default();
-    for r in records {
-        let row = storable_row(r);
-        let hash = row.hash_after(&prev);
+    for row in audit_chain::link(records.iter().map(storable_row), head) {
         at_ms.push(row.at_ms);
         let values = [
             Some(row.kind),
@@ -101,8 +99,8 @@ pub async fn append(pool: &PgPool, records: &[AuditRecord]) -> Result<(), StoreE
             row.target,
             row.before,
             row.after,
-            Some(std::mem::replace(&mut prev, hash.clone())),
-            Some(hash),
+            row.prev_hash,
+            row.hash,
         ];
         for (column, value) in texts.iter_mut().zip(values) {
             column.push(value);

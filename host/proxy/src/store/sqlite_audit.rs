@@ -11,7 +11,7 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqliteRow};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::audit_chain::{Broken, ChainRow, GENESIS, Verified, Verifier};
+use super::audit_chain::{self, Broken, ChainRow, GENESIS, Verified, Verifier};
 use super::codec;
 use super::{AuditKind, AuditQuery, AuditRecord, StoreError};
 
@@ -101,20 +101,14 @@ pub async fn append(pool: &SqlitePool, records: &[AuditRecord]) -> Result<(), St
     // SQLITE_BUSY when another writer committed in between (WAL snapshots).
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     let conn: &mut SqliteConnection = &mut tx;
-    let mut prev: String = sqlx::query_scalar(
+    let head: String = sqlx::query_scalar(
         "SELECT hash FROM audit WHERE hash IS NOT NULL ORDER BY seq DESC LIMIT 1",
     )
     .fetch_optional(&mut *conn)
     .await
     .map_err(backend)?
     .unwrap_or_else(|| GENESIS.to_owned());
-    let mut rows = Vec::with_capacity(records.len());
-    for record in records {
-        let row = chain_row(record);
-        let hash = row.hash_after(&prev);
-        let prev_hash = std::mem::replace(&mut prev, hash.clone());
-        rows.push((row, prev_hash, hash));
-    }
+    let rows = audit_chain::link(records.iter().map(chain_row), head);
     // Several rows per statement: each statement is a round trip to sqlx's SQLite
     // thread, which cost more than the insert itself when a batch went row by row.
     for chunk in rows.chunks(ROWS_PER_INSERT) {
@@ -122,7 +116,7 @@ pub async fn append(pool: &SqlitePool, records: &[AuditRecord]) -> Result<(), St
             "INSERT INTO audit (at_ms, kind, run, connector, method, tool, decision, reason, \
              plugins, actor, action, target, before, after, prev_hash, hash) ",
         );
-        insert.push_values(chunk, |mut values, (row, prev_hash, hash)| {
+        insert.push_values(chunk, |mut values, row| {
             values
                 .push_bind(row.at_ms)
                 .push_bind(&row.kind)
@@ -138,8 +132,8 @@ pub async fn append(pool: &SqlitePool, records: &[AuditRecord]) -> Result<(), St
                 .push_bind(&row.target)
                 .push_bind(&row.before)
                 .push_bind(&row.after)
-                .push_bind(prev_hash)
-                .push_bind(hash);
+                .push_bind(&row.prev_hash)
+                .push_bind(&row.hash);
         });
         // One text per chunk size: not worth a slot in the statement cache.
         insert
