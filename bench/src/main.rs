@@ -15,8 +15,9 @@
 //! | `decision` | one decision through the runtime, timed in this process |
 //! | `report` | the markdown tables, the target check and the SVG plot |
 //!
-//! `cargo run --release -p portcullis-bench -- [--secs N] [--sessions N] [--runs N] [--no-build] [--replicas-only]`
-//! (`--replicas-only` measures the replica rows alone and prints them, writing nothing).
+//! `cargo run --release -p portcullis-bench -- [--secs N] [--sessions N] [--runs N] [--no-build] [--replicas-only] [--short-only]`
+//! (`--replicas-only` and `--short-only` measure the replica rows or the short runs of the
+//! default proxy alone and print them, writing nothing: for a profiler to attach to).
 
 mod decision;
 mod http;
@@ -53,6 +54,7 @@ struct Options {
     runs: usize,
     no_build: bool,
     replicas_only: bool,
+    short_only: bool,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -62,6 +64,7 @@ fn options() -> anyhow::Result<Options> {
         runs: 300,
         no_build: false,
         replicas_only: false,
+        short_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -71,10 +74,11 @@ fn options() -> anyhow::Result<Options> {
             "--runs" => options.runs = args.next().context("--runs N")?.parse()?,
             "--no-build" => options.no_build = true,
             "--replicas-only" => options.replicas_only = true,
+            "--short-only" => options.short_only = true,
             other => {
                 bail!(
                     "unknown argument {other}; use --secs N, --sessions N, --runs N, --no-build, \
-                     --replicas-only"
+                     --replicas-only, --short-only"
                 )
             }
         }
@@ -108,6 +112,9 @@ fn main() -> anyhow::Result<()> {
         let rows = runtime.block_on(replicas_only(&options, &binaries))?;
         println!("{}", report::replicas_section(&rows));
         return Ok(());
+    }
+    if options.short_only {
+        return runtime.block_on(short_only(&options, &binaries));
     }
     let results = runtime.block_on(bench(&options, &binaries))?;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
@@ -388,6 +395,35 @@ async fn replicas_only(
         &measured(options, replicas::CLIENTS),
     )
     .await
+}
+
+async fn short_only(options: &Options, binaries: &Binaries) -> anyhow::Result<()> {
+    let (echo, list_upstream) = upstreams().await;
+    let temp = tempfile::tempdir()?;
+    let dir = temp.path().join("wasm");
+    let proxy = Proxy::start(binaries, Binary::Wasm, &dir, &config(Mode::Wasm)).await?;
+    let setup = proxy::setup(&proxy, &echo.url(), &list_upstream.url()).await?;
+    eprintln!(
+        "{} on {} (pid {})",
+        Mode::Wasm.label(),
+        proxy.addr,
+        proxy.pid()
+    );
+    let path = short::Path::Proxied {
+        proxy: &proxy,
+        setup: &setup,
+    };
+    let runs = short::measure(&path, options.runs).await?;
+    eprintln!(
+        "  short runs: run p50 {:.0} µs, session p50 {:.0} µs, tools/list p50 {:.0} µs, first tools/call p50 {:.0} µs, warm p50 {:.0} µs",
+        runs.whole.p50_us,
+        runs.session.p50_us,
+        runs.list.p50_us,
+        runs.first_call.p50_us,
+        runs.warm_calls.p50_us
+    );
+    proxy.stop().await;
+    Ok(())
 }
 
 /// The upstreams of every measurement: `echo`, and a stateless server listing 100 tools.

@@ -28,6 +28,7 @@ use portcullis_model::{
     Decision, DecisionContext, InjectionPlan, McpRequest, Stamp, ToolSet, Verdict,
 };
 use portcullis_runtime::Runtime;
+use reqwest::Url;
 
 use crate::context;
 use crate::data::cache::Table;
@@ -62,12 +63,16 @@ pub struct Policy {
     denied_capabilities: OnceLock<Vec<&'static str>>,
 }
 
-/// A provider plan, which holds templates and never a secret.
+/// A provider plan, which holds templates and never a secret, with the connector's
+/// server URL parsed once for the requests the plan is written into.
 pub struct CachedPlan {
     pub revision: i64,
     pub generation: u64,
     pub plan: InjectionPlan,
     pub stamps: Vec<Stamp>,
+    /// The server URL, or why it does not parse (the request then fails as
+    /// unreachable).
+    pub upstream_url: Result<Url, String>,
 }
 
 /// One client-to-server message, as the request chain is asked about it.
@@ -167,6 +172,8 @@ impl Decisions {
             generation,
             plan,
             stamps,
+            upstream_url: Url::parse(&connector.server_url)
+                .map_err(|e| format!("stored server URL is invalid: {e}")),
         });
         self.plans
             .insert_if(connector.id.clone(), cached.clone(), || {

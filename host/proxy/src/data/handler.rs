@@ -128,7 +128,7 @@ async fn open_stream(
         state,
         Outgoing {
             connector: &checked.connector,
-            plan: &plan.plan,
+            plan: &plan,
             method: Method::GET,
             client_headers: headers,
             upstream_session: session.upstream_id.as_ref(),
@@ -439,7 +439,7 @@ async fn forward(
         state,
         Outgoing {
             connector: &checked.connector,
-            plan: &plan.plan,
+            plan,
             method: Method::POST,
             client_headers: exchange.headers,
             upstream_session: session.and_then(|s| s.upstream_id.as_ref()),

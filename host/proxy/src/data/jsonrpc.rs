@@ -13,11 +13,13 @@
 //! value, so `2`, `2.0`, `2E+0` and `0.2e1` are one id, as the SDKs that answer `2.0` with
 //! `2` read them.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 
 /// What one client-to-server message is.
 #[derive(Debug)]
@@ -220,91 +222,141 @@ pub enum StrictError {
 
 /// `text` as a JSON value, refused when any object in it repeats a key.
 pub fn strict_value(text: &[u8]) -> Result<Value, StrictError> {
+    strict_check(text)?;
+    serde_json::from_slice(text).map_err(|_| StrictError::Syntax)
+}
+
+/// Whether `text` is one JSON value in which no object repeats a key, read without
+/// building it: a reader that only needs parts of a large message (the relay's
+/// `tools/list` filter) checks the whole of it here, then reads the parts it needs
+/// borrowed from `text`.
+pub fn strict_check(text: &[u8]) -> Result<(), StrictError> {
     let mut de = serde_json::Deserializer::from_slice(text);
-    let value = Strict::deserialize(&mut de)
-        .and_then(|strict| de.end().map(|()| strict.0))
+    Checked::deserialize(&mut de)
+        .and_then(|Checked| de.end())
         .map_err(|error| {
             if error.is_data() && error.to_string().starts_with(DUPLICATE) {
                 StrictError::Duplicate
             } else {
                 StrictError::Syntax
             }
-        })?;
-    Ok(value)
+        })
 }
 
 const DUPLICATE: &str = "duplicate key";
 
-/// A JSON value read with every object's keys checked for repeats.
-struct Strict(Value);
+/// An object with more keys than this checks them for repeats in a hash set rather than
+/// by comparing each with those before it, so a huge object costs linear time.
+const LINEAR_KEYS: usize = 16;
 
-impl<'de> Deserialize<'de> for Strict {
+/// A JSON value that was read through, every object's keys checked for repeats.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(StrictVisitor).map(Strict)
+        deserializer.deserialize_any(CheckVisitor)
     }
 }
 
-struct StrictVisitor;
+struct CheckVisitor;
 
-impl<'de> Visitor<'de> for StrictVisitor {
-    type Value = Value;
+impl<'de> Visitor<'de> for CheckVisitor {
+    type Value = Checked;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Number::from_f64(v)
-            .map(Value::Number)
-            .ok_or_else(|| E::custom("number out of range"))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(Strict(item)) = seq.next_element()? {
-            items.push(item);
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Checked, E> {
+        if v.is_finite() {
+            Ok(Checked)
+        } else {
+            Err(E::custom("number out of range"))
         }
-        Ok(Value::Array(items))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut object = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if object.contains_key(&key) {
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_none<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while let Some(Checked) = seq.next_element()? {}
+        Ok(Checked)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        let mut keys: Vec<Text<'de>> = Vec::new();
+        let mut many: HashSet<Text<'de>> = HashSet::new();
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            let repeated = if many.is_empty() {
+                let repeated = keys.contains(&key);
+                keys.push(key);
+                if keys.len() > LINEAR_KEYS {
+                    many.extend(keys.drain(..));
+                }
+                repeated
+            } else {
+                !many.insert(key)
+            };
+            if repeated {
                 return Err(de::Error::custom(DUPLICATE));
             }
-            let Strict(value) = map.next_value()?;
-            object.insert(key, value);
+            map.next_value::<Checked>()?;
         }
-        Ok(Value::Object(object))
+        Ok(Checked)
+    }
+}
+
+/// A JSON string (an object key, or a value read as a string), borrowed from the text
+/// unless it was written with escapes.
+#[derive(PartialEq, Eq, Hash)]
+pub struct Text<'de>(pub Cow<'de, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(TextVisitor(std::marker::PhantomData))
+    }
+}
+
+struct TextVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
+    type Value = Text<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'a>, E> {
+        Ok(Text(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Text<'a>, E> {
+        Ok(Text(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Text<'a>, E> {
+        Ok(Text(Cow::Owned(v)))
     }
 }
 

@@ -19,9 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use portcullis_model::{Decision, DecisionContext, McpRequest, ToolHints, ToolSet, Verdict};
 use portcullis_runtime::Runtime;
-use serde_json::Value;
 
-use crate::context::tool_hints;
 use crate::data::decisions::Asked;
 use crate::store::ConnectorRecord;
 
@@ -37,14 +35,15 @@ struct Entry {
 }
 
 impl LiveHints {
-    /// Records what `tools` (the entries of a live `tools/list` answer) say of the hints
-    /// of `connector`'s snapshot tools. Answers the context to ask the chains with when a
-    /// tool of this answer has hints that differ from `ctx`'s (the snapshot's).
-    pub fn observe(
+    /// Records what `tools` (the names and hints of a live `tools/list` answer's
+    /// entries) say of the hints of `connector`'s snapshot tools. Answers the context to
+    /// ask the chains with when a tool of this answer has hints that differ from `ctx`'s
+    /// (the snapshot's).
+    pub fn observe<'t>(
         &self,
         connector: &ConnectorRecord,
         ctx: &DecisionContext,
-        tools: &[Value],
+        tools: impl IntoIterator<Item = (&'t str, ToolHints)>,
     ) -> Option<Arc<DecisionContext>> {
         let mut differs = false;
         let mut table = self.lock();
@@ -58,14 +57,10 @@ impl LiveHints {
                 differing: HashMap::new(),
             };
         }
-        for tool in tools {
-            let Some(name) = tool.get("name").and_then(Value::as_str) else {
-                continue;
-            };
+        for (name, live) in tools {
             let Some(snapshot) = ctx.connector.tools.iter().find(|t| t.name == name) else {
                 continue;
             };
-            let live = tool_hints(tool.get("annotations"));
             if live == snapshot.hints {
                 entry.differing.remove(name);
             } else {

@@ -41,8 +41,10 @@ use portcullis_model::{DecisionContext, ToolSet};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use self::raw::RawObject;
 use self::streams::{PassThrough, SseState};
-use self::tools::strip_capabilities;
+use self::tools::{Listed, ToolsAnswer, strip_capabilities};
+use crate::context::tool_hints;
 use crate::data::catalogue::{self, error_body, unusable_answer_body};
 use crate::data::jsonrpc;
 use crate::data::live_hints;
@@ -363,20 +365,22 @@ impl Relaying {
         if !must_parse {
             return Outcome::Forward(Cow::Borrowed(bytes));
         }
-        let mut value = match jsonrpc::strict_value(bytes) {
-            Ok(value @ Value::Object(_)) => value,
-            _ => return self.unreadable(bytes, watching),
+        if jsonrpc::strict_check(bytes).is_err() {
+            return self.unreadable(bytes, watching);
+        }
+        let Some(mut message) = RawObject::parse(bytes) else {
+            return self.unreadable(bytes, watching);
         };
-        if let Some(method) = value.get("method") {
-            if let (Some(method), Some(id)) = (method.as_str(), value.get("id"))
-                && !self.relay.client.accepts(method)
+        if let Some(method) = message.get("method") {
+            if let (Some(method), Some(id)) = (raw::string(method), message.get("id"))
+                && !self.relay.client.accepts(&method)
             {
-                self.decline_server_request(id.clone());
+                self.decline_server_request(raw::value(id));
                 return Outcome::Drop;
             }
             return Outcome::Forward(Cow::Borrowed(bytes));
         }
-        let id = value.get("id").filter(|id| jsonrpc::is_id(id)).cloned();
+        let id = message.get("id").map(raw::value).filter(jsonrpc::is_id);
         let own = match (&self.relay.request_id, &id) {
             (Some(own), Some(id)) => jsonrpc::same_id(own, id),
             _ => false,
@@ -385,7 +389,7 @@ impl Relaying {
             if own_due && self.relay.rewrite.is_some() {
                 return self.unreadable(bytes, watching);
             }
-            if watching && value.get("result").is_some() {
+            if watching && message.contains_key("result") {
                 return Outcome::Drop;
             }
             return Outcome::Forward(Cow::Borrowed(bytes));
@@ -393,15 +397,18 @@ impl Relaying {
         if own {
             self.mark_answered();
         }
-        let lists_tools = value.get("result").and_then(|r| r.get("tools")).is_some();
+        let lists_tools = message
+            .get("result")
+            .and_then(RawObject::of)
+            .is_some_and(|result| result.contains_key("tools"));
         let rewrite = match (own, &self.relay.rewrite) {
             (true, Some(rewrite)) => Some(rewrite.clone()),
             _ => lists_tools.then_some(Rewrite::ToolsList),
         };
         let ok = match rewrite {
-            Some(Rewrite::ToolsList) => self.filter_tools(&mut value).await,
+            Some(Rewrite::ToolsList) => self.filter_tools(&mut message).await,
             Some(Rewrite::Capabilities(denied)) => {
-                strip_capabilities(&mut value, &denied);
+                strip_capabilities(&mut message, &denied);
                 true
             }
             None => return Outcome::Forward(Cow::Borrowed(bytes)),
@@ -416,9 +423,9 @@ impl Relaying {
             return Outcome::Forward(Cow::Owned(error.to_string().into_bytes()));
         }
         if let Some(reply_id) = reply_id {
-            value["id"] = reply_id;
+            message.replace("id", raw::to_raw(&reply_id));
         }
-        Outcome::Forward(Cow::Owned(serde_json::to_vec(&value).unwrap_or_default()))
+        Outcome::Forward(Cow::Owned(message.to_vec()))
     }
 
     /// A message that could not be read where it had to be: the error owed for the
@@ -459,8 +466,8 @@ impl Relaying {
 
     /// Keeps the permitted tools of the snapshot in `result.tools` (see
     /// [`tools::filter_tools`]), then hides those the permitted-tools chain no longer
-    /// permits on their live annotations.
-    async fn filter_tools(&self, value: &mut Value) -> bool {
+    /// permits on their live annotations; false when the answer has no list to filter.
+    async fn filter_tools(&self, message: &mut RawObject<'_>) -> bool {
         let snapshot: HashSet<&str> = self
             .relay
             .connector
@@ -468,34 +475,31 @@ impl Relaying {
             .iter()
             .map(|t| t.name.as_str())
             .collect();
-        if !tools::filter_tools(value, &snapshot, &self.relay.permitted) {
-            return false;
-        }
-        self.filter_live(value).await;
+        let mut listing = match tools::filter_tools(message, &snapshot, &self.relay.permitted) {
+            ToolsAnswer::Listed(listing) => listing,
+            ToolsAnswer::Error => return true,
+            ToolsAnswer::Malformed => return false,
+        };
+        self.filter_live(&mut listing.tools).await;
+        listing.finish(message);
         true
     }
 
     /// Spec 4.4.10: a listed tool whose live annotations differ from the snapshot's is
     /// kept only if the permitted-tools chain, asked with those annotations, permits it
     /// too (a fault permits nothing).
-    async fn filter_live(&self, value: &mut Value) {
-        let Some(tools) = value
-            .pointer_mut("/result/tools")
-            .and_then(Value::as_array_mut)
-        else {
-            return;
-        };
+    async fn filter_live(&self, tools: &mut Vec<Listed<'_>>) {
         let relay = &self.relay;
         let live = &relay.state.data.live_hints;
-        let Some(ctx) = live.observe(&relay.connector, &relay.ctx, tools) else {
+        let hints = tools.iter().map(|tool| {
+            let annotations = tool.annotations.map(raw::value);
+            (tool.name.as_ref(), tool_hints(annotations.as_ref()))
+        });
+        let Some(ctx) = live.observe(&relay.connector, &relay.ctx, hints) else {
             return;
         };
         let permitted = live_hints::permitted(&relay.state.runtime, ctx).await;
-        tools.retain(|tool| {
-            tool.get("name")
-                .and_then(Value::as_str)
-                .is_some_and(|name| permitted.contains(name))
-        });
+        tools.retain(|tool| permitted.contains(&tool.name));
     }
 
     /// Answers a server-to-client request upstream with -32601, since the client never
@@ -526,5 +530,6 @@ impl Relaying {
     }
 }
 
+mod raw;
 mod streams;
 mod tools;

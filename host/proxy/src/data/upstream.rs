@@ -19,9 +19,9 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use bytes::Bytes;
 use portcullis_model::InjectionPlan;
-use reqwest::Url;
 
 use crate::data::catalogue;
+use crate::data::decisions::CachedPlan;
 pub use crate::egress::error_chain;
 use crate::injection::{self, Injection};
 use crate::oauth::tokens::TokenError;
@@ -128,7 +128,7 @@ pub fn describe(error: reqwest::Error, redactor: &Redactor) -> String {
 pub struct Outgoing<'a> {
     pub connector: &'a ConnectorRecord,
     /// The provider plugin's plan, asked once for this message.
-    pub plan: &'a InjectionPlan,
+    pub plan: &'a CachedPlan,
     pub method: Method,
     /// The client's headers; only the transport's own pass.
     pub client_headers: &'a HeaderMap,
@@ -174,7 +174,7 @@ async fn send_with(
     secret: Option<zeroize::Zeroizing<String>>,
 ) -> Result<Answer, Failure> {
     let Outgoing {
-        connector,
+        connector: _,
         plan,
         method,
         client_headers,
@@ -182,16 +182,19 @@ async fn send_with(
         body,
     } = outgoing;
     let injection =
-        injection::render(plan, secret).map_err(|e| Failure::Injection(e.to_string()))?;
-    let redactor = redactor(plan, &injection);
+        injection::render(&plan.plan, secret).map_err(|e| Failure::Injection(e.to_string()))?;
+    let redactor = redactor(&plan.plan, &injection);
 
-    let base = Url::parse(&connector.server_url).map_err(|e| Failure::Unreachable {
-        timeout: false,
-        detail: format!("stored server URL is invalid: {e}"),
-    })?;
+    let base = plan
+        .upstream_url
+        .as_ref()
+        .map_err(|detail| Failure::Unreachable {
+            timeout: false,
+            detail: detail.clone(),
+        })?;
     let client = state
         .egress
-        .client_for(&base)
+        .client_for(base)
         .map_err(|e| Failure::Unreachable {
             timeout: false,
             detail: e.to_string(),
@@ -211,7 +214,7 @@ async fn send_with(
     if let Some(id) = upstream_session {
         headers.insert(HeaderName::from_static(SESSION_HEADER), (*id).clone());
     }
-    let url = injection.apply(&base, &mut headers);
+    let url = injection.apply(base, &mut headers);
 
     let mut request = client.request(method.clone(), url).headers(headers);
     if let Some(body) = body {
@@ -257,7 +260,7 @@ pub async fn send_own(
         state,
         Outgoing {
             connector,
-            plan: &plan.plan,
+            plan: &plan,
             method,
             client_headers: &headers,
             upstream_session,

@@ -47,24 +47,29 @@ pub struct ChainRow {
 impl ChainRow {
     /// The canonical encoding (see the module documentation).
     pub fn encoding(&self) -> String {
-        let text = |v: &Option<String>| serde_json::to_value(v).expect("a string encodes");
-        serde_json::Value::Array(vec![
-            self.at_ms.into(),
-            self.kind.clone().into(),
-            text(&self.run),
-            text(&self.connector),
-            text(&self.method),
-            text(&self.tool),
-            self.decision.clone().into(),
-            text(&self.reason),
-            self.plugins.clone().into(),
-            text(&self.actor),
-            text(&self.action),
-            text(&self.target),
-            text(&self.before),
-            text(&self.after),
-        ])
-        .to_string()
+        String::from_utf8(self.encoded()).expect("serde_json writes UTF-8")
+    }
+
+    /// The encoding's bytes, written straight from the columns: the compact JSON of the
+    /// tuple is, byte for byte, that of the array of its values.
+    fn encoded(&self) -> Vec<u8> {
+        let columns = (
+            self.at_ms,
+            &self.kind,
+            &self.run,
+            &self.connector,
+            &self.method,
+            &self.tool,
+            &self.decision,
+            &self.reason,
+            &self.plugins,
+            &self.actor,
+            &self.action,
+            &self.target,
+            &self.before,
+            &self.after,
+        );
+        serde_json::to_vec(&columns).expect("strings, options and an integer encode")
     }
 
     /// The hash of this record when it follows a record whose hash is `prev`.
@@ -72,7 +77,7 @@ impl ChainRow {
         let mut digest = Sha256::new();
         digest.update(prev.as_bytes());
         digest.update(b"\n");
-        digest.update(self.encoding().as_bytes());
+        digest.update(self.encoded());
         hex::encode(digest.finalize())
     }
 }
@@ -226,6 +231,54 @@ mod tests {
         }];
         legacy.extend(log.clone());
         assert_eq!(verify(legacy).unwrap().legacy, 1);
+    }
+
+    /// The encoding written from the tuple is the one the chain was defined with: the
+    /// array of the columns as JSON values (records hashed before stay verifiable).
+    #[test]
+    fn the_encoding_is_the_array_of_the_columns() {
+        let text = |v: &str| Some(v.to_owned());
+        let row = ChainRow {
+            seq: 9,
+            at_ms: -1_764_000_000_123,
+            kind: "decision".into(),
+            run: text("run_\u{e9}\"x\""),
+            connector: text("conn\n\t\u{1}"),
+            method: text("tools/call"),
+            tool: text("</script>\\"),
+            decision: "deny".into(),
+            reason: text("\u{1f600} \u{2028}"),
+            plugins: r#"[{"name":"a","v":"1"}]"#.into(),
+            actor: text("act"),
+            action: text("connector.update"),
+            target: text("conn_1"),
+            before: text(r#"{"b":1,"a":2}"#),
+            after: text(""),
+            ..ChainRow::default()
+        };
+        let as_values = |row: &ChainRow| {
+            let text = |v: &Option<String>| serde_json::to_value(v).unwrap();
+            serde_json::Value::Array(vec![
+                row.at_ms.into(),
+                row.kind.clone().into(),
+                text(&row.run),
+                text(&row.connector),
+                text(&row.method),
+                text(&row.tool),
+                row.decision.clone().into(),
+                text(&row.reason),
+                row.plugins.clone().into(),
+                text(&row.actor),
+                text(&row.action),
+                text(&row.target),
+                text(&row.before),
+                text(&row.after),
+            ])
+            .to_string()
+        };
+        assert_eq!(row.encoding(), as_values(&row));
+        let empty = ChainRow::default();
+        assert_eq!(empty.encoding(), as_values(&empty));
     }
 
     #[test]

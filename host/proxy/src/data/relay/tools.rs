@@ -3,47 +3,107 @@
 //! checked on any input (below: no tool outside the permitted set survives the filter,
 //! whatever the upstream sends).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use portcullis_model::ToolSet;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
-/// Keeps in `result.tools` the tools named in both `snapshot` and `permitted`; false
-/// when the message has a result that is not an object with a `tools` array (an error
-/// answer has no tools to filter: true).
-pub fn filter_tools(value: &mut Value, snapshot: &HashSet<&str>, permitted: &ToolSet) -> bool {
-    let Some(result) = value.get_mut("result") else {
-        return value.get("error").is_some();
-    };
-    let Some(result) = result.as_object_mut() else {
-        return false;
-    };
-    let Some(Value::Array(tools)) = result.get_mut("tools") else {
-        return false;
-    };
-    tools.retain(|tool| {
-        tool.get("name")
-            .and_then(Value::as_str)
-            .is_some_and(|name| snapshot.contains(name) && permitted.contains(name))
-    });
-    // A filtered list is specific to this run: 2026-07-28 clients must not share it.
-    if result.contains_key("cacheScope") {
-        result.insert("cacheScope".to_owned(), Value::String("private".to_owned()));
-    }
-    true
+use super::raw::{self, RawObject};
+
+/// What a `tools/list` answer holds, read for the filter.
+pub enum ToolsAnswer<'a> {
+    /// A result with a `tools` array, whose entries the filter kept so far.
+    Listed(Listing<'a>),
+    /// An error answer: nothing to filter.
+    Error,
+    /// A result that is not an object with a `tools` array, or neither result nor error.
+    Malformed,
 }
 
-/// Removes `denied` from `result.capabilities`.
-pub fn strip_capabilities(value: &mut Value, denied: &[&str]) {
-    if let Some(capabilities) = value
-        .get_mut("result")
-        .and_then(|r| r.get_mut("capabilities"))
-        .and_then(Value::as_object_mut)
-    {
-        for capability in denied {
-            capabilities.remove(*capability);
+/// The `result` of a listing being filtered.
+pub struct Listing<'a> {
+    result: RawObject<'a>,
+    /// The entries kept, in the upstream's order.
+    pub tools: Vec<Listed<'a>>,
+}
+
+/// One kept entry of `result.tools`: its name and annotations read, its text as written.
+pub struct Listed<'a> {
+    pub name: Cow<'a, str>,
+    pub annotations: Option<&'a RawValue>,
+    entry: &'a RawValue,
+}
+
+/// Reads `message`'s `result.tools`, keeping the tools named in both `snapshot` and
+/// `permitted` (an entry that is not an object with a string `name` is dropped).
+pub fn filter_tools<'a>(
+    message: &RawObject<'a>,
+    snapshot: &HashSet<&str>,
+    permitted: &ToolSet,
+) -> ToolsAnswer<'a> {
+    let Some(result) = message.get("result") else {
+        return match message.get("error") {
+            Some(_) => ToolsAnswer::Error,
+            None => ToolsAnswer::Malformed,
+        };
+    };
+    let Some(result) = RawObject::of(result) else {
+        return ToolsAnswer::Malformed;
+    };
+    let Some(Ok(entries)) = result
+        .get("tools")
+        .map(|tools| serde_json::from_str::<Vec<&RawValue>>(tools.get()))
+    else {
+        return ToolsAnswer::Malformed;
+    };
+    let tools = entries
+        .into_iter()
+        .filter_map(|entry| {
+            let tool = RawObject::of(entry)?;
+            let name = raw::string(tool.get("name")?)?;
+            let annotations = tool.get("annotations");
+            (snapshot.contains(name.as_ref()) && permitted.contains(name.as_ref())).then_some(
+                Listed {
+                    name,
+                    annotations,
+                    entry,
+                },
+            )
+        })
+        .collect();
+    ToolsAnswer::Listed(Listing { result, tools })
+}
+
+impl Listing<'_> {
+    /// Writes the kept tools into `message`'s result.
+    pub fn finish(mut self, message: &mut RawObject<'_>) {
+        let entries: Vec<&RawValue> = self.tools.iter().map(|tool| tool.entry).collect();
+        self.result.replace("tools", raw::to_raw(&entries));
+        // A filtered list is specific to this run: 2026-07-28 clients must not share it.
+        if self.result.contains_key("cacheScope") {
+            self.result.replace("cacheScope", raw::to_raw(&"private"));
         }
+        message.replace("result", raw::to_raw(&self.result));
     }
+}
+
+/// Removes `denied` from `result.capabilities` of `message`.
+pub fn strip_capabilities(message: &mut RawObject<'_>, denied: &[&str]) {
+    let Some(mut result) = message.get("result").map(raw::value) else {
+        return;
+    };
+    let Some(capabilities) = result
+        .get_mut("capabilities")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for capability in denied {
+        capabilities.remove(*capability);
+    }
+    message.replace("result", raw::to_raw(&result));
 }
 
 #[cfg(test)]
@@ -104,7 +164,7 @@ mod tests {
         /// outside the snapshot and the permitted set; when it cannot filter, it says so.
         #[test]
         fn no_tool_outside_the_permitted_set_survives(
-            mut message in any_message(),
+            message in any_message(),
             permitted_all in any::<bool>(),
         ) {
             let snapshot: HashSet<&str> = ["a", "b", "hidden"].into_iter().collect();
@@ -113,34 +173,49 @@ mod tests {
             } else {
                 ToolSet::Only(["a", "c", "smuggled"].into_iter().map(str::to_owned).collect())
             };
-            let before = message.clone();
-            let ok = filter_tools(&mut message, &snapshot, &permitted);
-            let tools = message.get("result").and_then(|r| r.get("tools"));
-            if ok {
-                if let Some(tools) = tools {
-                    for tool in tools.as_array().into_iter().flatten() {
-                        let name = tool.get("name").and_then(Value::as_str);
-                        prop_assert!(name.is_some_and(|n| snapshot.contains(n) && permitted.contains(n)), "{tool}");
-                    }
-                    let scope = &message["result"]["cacheScope"];
+            let text = serde_json::to_vec(&message).unwrap();
+            let Some(mut object) = RawObject::parse(&text) else {
+                prop_assert!(!message.is_object());
+                return Ok(());
+            };
+            match filter_tools(&object, &snapshot, &permitted) {
+                ToolsAnswer::Listed(listing) => {
+                    let kept = message["result"]["tools"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter(|tool| {
+                            tool.get("name")
+                                .and_then(Value::as_str)
+                                .is_some_and(|n| snapshot.contains(n) && permitted.contains(n))
+                        })
+                        .cloned()
+                        .collect::<Vec<_>>();
+                    listing.finish(&mut object);
+                    let after: Value = serde_json::from_slice(&object.to_vec()).unwrap();
+                    prop_assert_eq!(&after["result"]["tools"], &Value::Array(kept));
+                    let scope = &after["result"]["cacheScope"];
                     prop_assert!(scope.is_null() || scope == "private", "{scope}");
-                } else {
-                    prop_assert!(before.get("result").is_none() && before.get("error").is_some());
+                    prop_assert_eq!(&after["id"], &message["id"]);
                 }
-            } else {
-                prop_assert!(!before["result"]["tools"].is_array());
+                ToolsAnswer::Error => {
+                    prop_assert!(message.get("result").is_none() && message.get("error").is_some());
+                }
+                ToolsAnswer::Malformed => prop_assert!(!message["result"]["tools"].is_array()),
             }
         }
     }
 
     #[test]
     fn capabilities_of_denied_methods_are_removed() {
-        let mut answer =
-            json!({"result": {"capabilities": {"tools": {}, "resources": {}, "logging": {}}}});
+        let text =
+            br#"{"id":1,"result":{"capabilities":{"tools":{},"resources":{},"logging":{}}}}"#;
+        let mut answer = RawObject::parse(text).unwrap();
         strip_capabilities(&mut answer, &["resources", "prompts"]);
+        let answer: Value = serde_json::from_slice(&answer.to_vec()).unwrap();
         assert_eq!(
-            answer["result"]["capabilities"],
-            json!({"tools": {}, "logging": {}})
+            answer,
+            json!({"id": 1, "result": {"capabilities": {"tools": {}, "logging": {}}}})
         );
     }
 }
