@@ -206,6 +206,40 @@ mod tests {
         }
     }
 
+    /// Hostile spellings: a name or key written with escapes is read as any client reads
+    /// it, an entry shaped like a tool but not an object is dropped, and a kept entry goes
+    /// out as the upstream wrote it.
+    #[test]
+    fn entries_are_read_as_a_client_reads_them() {
+        let text = br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[
+            {"n\u0061me":"a","inputSchema":{"x":[1,2]}},
+            {"name":"\u0068idden"},
+            ["a",null],
+            {"name":["a"]},
+            {"name":"b"},
+            {"name":"a", "annotations":{"readOnlyHint":true}}
+        ],"nextCursor":"c"}}"#;
+        assert!(crate::data::jsonrpc::strict_check(text).is_ok());
+        let mut message = RawObject::parse(text).unwrap();
+        let snapshot: HashSet<&str> = ["a", "hidden"].into_iter().collect();
+        let permitted = ToolSet::Only(["a".to_owned()].into_iter().collect());
+        let ToolsAnswer::Listed(listing) = filter_tools(&message, &snapshot, &permitted) else {
+            panic!("a listing");
+        };
+        let names: Vec<&str> = listing.tools.iter().map(|t| t.name.as_ref()).collect();
+        assert_eq!(names, ["a", "a"]);
+        assert!(listing.tools[1].annotations.is_some());
+        listing.finish(&mut message);
+        let out = String::from_utf8(message.to_vec()).unwrap();
+        assert!(
+            out.contains(r#"{"n\u0061me":"a","inputSchema":{"x":[1,2]}}"#),
+            "{out}"
+        );
+        assert!(out.contains(r#""nextCursor":"c""#), "{out}");
+        let duplicate = br#"{"id":1,"result":{"tools":[{"name":"a","name":"hidden"}]}}"#;
+        assert!(crate::data::jsonrpc::strict_check(duplicate).is_err());
+    }
+
     #[test]
     fn capabilities_of_denied_methods_are_removed() {
         let text =
