@@ -397,16 +397,14 @@ impl Relaying {
         if own {
             self.mark_answered();
         }
-        let lists_tools = message
-            .get("result")
-            .and_then(RawObject::of)
-            .is_some_and(|result| result.contains_key("tools"));
+        let result = message.get("result").and_then(RawObject::of);
+        let lists_tools = result.as_ref().is_some_and(|r| r.contains_key("tools"));
         let rewrite = match (own, &self.relay.rewrite) {
             (true, Some(rewrite)) => Some(rewrite.clone()),
             _ => lists_tools.then_some(Rewrite::ToolsList),
         };
         let ok = match rewrite {
-            Some(Rewrite::ToolsList) => self.filter_tools(&mut message).await,
+            Some(Rewrite::ToolsList) => self.filter_tools(&mut message, result).await,
             Some(Rewrite::Capabilities(denied)) => {
                 strip_capabilities(&mut message, &denied);
                 true
@@ -467,7 +465,11 @@ impl Relaying {
     /// Keeps the permitted tools of the snapshot in `result.tools` (see
     /// [`tools::filter_tools`]), then hides those the permitted-tools chain no longer
     /// permits on their live annotations; false when the answer has no list to filter.
-    async fn filter_tools(&self, message: &mut RawObject<'_>) -> bool {
+    async fn filter_tools<'a>(
+        &self,
+        message: &mut RawObject<'a>,
+        result: Option<RawObject<'a>>,
+    ) -> bool {
         let snapshot: HashSet<&str> = self
             .relay
             .connector
@@ -475,7 +477,8 @@ impl Relaying {
             .iter()
             .map(|t| t.name.as_str())
             .collect();
-        let mut listing = match tools::filter_tools(message, &snapshot, &self.relay.permitted) {
+        let permitted = &self.relay.permitted;
+        let mut listing = match tools::filter_tools(message, result, &snapshot, permitted) {
             ToolsAnswer::Listed(listing) => listing,
             ToolsAnswer::Error => return true,
             ToolsAnswer::Malformed => return false,

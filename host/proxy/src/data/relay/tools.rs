@@ -7,10 +7,13 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use portcullis_model::ToolSet;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::raw::{self, RawObject};
+use crate::data::jsonrpc::Text;
 
 /// What a `tools/list` answer holds, read for the filter.
 pub enum ToolsAnswer<'a> {
@@ -38,18 +41,23 @@ pub struct Listed<'a> {
 
 /// Reads `message`'s `result.tools`, keeping the tools named in both `snapshot` and
 /// `permitted` (an entry that is not an object with a string `name` is dropped).
+///
+/// `result` is `message`'s result read as an object (`None` when it has none, or one that
+/// is not an object): the relay has read it already to see whether it lists tools.
 pub fn filter_tools<'a>(
     message: &RawObject<'a>,
+    result: Option<RawObject<'a>>,
     snapshot: &HashSet<&str>,
     permitted: &ToolSet,
 ) -> ToolsAnswer<'a> {
-    let Some(result) = message.get("result") else {
-        return match message.get("error") {
-            Some(_) => ToolsAnswer::Error,
-            None => ToolsAnswer::Malformed,
+    if !message.contains_key("result") {
+        return if message.contains_key("error") {
+            ToolsAnswer::Error
+        } else {
+            ToolsAnswer::Malformed
         };
-    };
-    let Some(result) = RawObject::of(result) else {
+    }
+    let Some(result) = result else {
         return ToolsAnswer::Malformed;
     };
     let Some(Ok(entries)) = result
@@ -61,9 +69,7 @@ pub fn filter_tools<'a>(
     let tools = entries
         .into_iter()
         .filter_map(|entry| {
-            let tool = RawObject::of(entry)?;
-            let name = raw::string(tool.get("name")?)?;
-            let annotations = tool.get("annotations");
+            let Entry { name, annotations } = serde_json::from_str(entry.get()).ok()?;
             (snapshot.contains(name.as_ref()) && permitted.contains(name.as_ref())).then_some(
                 Listed {
                     name,
@@ -74,6 +80,45 @@ pub fn filter_tools<'a>(
         })
         .collect();
     ToolsAnswer::Listed(Listing { result, tools })
+}
+
+/// What the filter reads of a tool entry: its string `name` and its `annotations`, every
+/// other member skipped unread. Only an object is an entry (a derived struct would also
+/// read the array `["a", null]` as a tool named `a`).
+struct Entry<'a> {
+    name: Cow<'a, str>,
+    annotations: Option<&'a RawValue>,
+}
+
+impl<'de> Deserialize<'de> for Entry<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EntryVisitor)
+    }
+}
+
+struct EntryVisitor;
+
+impl<'de> Visitor<'de> for EntryVisitor {
+    type Value = Entry<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a tool object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entry<'de>, A::Error> {
+        let (mut name, mut annotations) = (None, None);
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            match key.as_ref() {
+                "name" => name = Some(map.next_value::<Text<'de>>()?.0),
+                "annotations" => annotations = Some(map.next_value::<&'de RawValue>()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let name = name.ok_or_else(|| de::Error::missing_field("name"))?;
+        Ok(Entry { name, annotations })
+    }
 }
 
 impl Listing<'_> {
@@ -178,7 +223,8 @@ mod tests {
                 prop_assert!(!message.is_object());
                 return Ok(());
             };
-            match filter_tools(&object, &snapshot, &permitted) {
+            let result = object.get("result").and_then(RawObject::of);
+            match filter_tools(&object, result, &snapshot, &permitted) {
                 ToolsAnswer::Listed(listing) => {
                     let kept = message["result"]["tools"]
                         .as_array()
@@ -223,7 +269,9 @@ mod tests {
         let mut message = RawObject::parse(text).unwrap();
         let snapshot: HashSet<&str> = ["a", "hidden"].into_iter().collect();
         let permitted = ToolSet::Only(["a".to_owned()].into_iter().collect());
-        let ToolsAnswer::Listed(listing) = filter_tools(&message, &snapshot, &permitted) else {
+        let result = message.get("result").and_then(RawObject::of);
+        let ToolsAnswer::Listed(listing) = filter_tools(&message, result, &snapshot, &permitted)
+        else {
             panic!("a listing");
         };
         let names: Vec<&str> = listing.tools.iter().map(|t| t.name.as_ref()).collect();
