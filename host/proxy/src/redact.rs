@@ -19,6 +19,7 @@ use std::borrow::Cow;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+use zeroize::Zeroizing;
 
 pub const MASK: &str = "[REDACTED]";
 
@@ -30,10 +31,11 @@ pub const MIN_EXTRA_BYTES: usize = 16;
 /// The longest encoding of one byte this module decodes (`\uXXXX`).
 const MAX_UNIT: usize = 6;
 
-/// The forms of a set of confidential values to mask.
-#[derive(Clone, Debug, Default)]
+/// The forms of a set of confidential values to mask. They are the secrets themselves,
+/// so they are wiped when the redactor is dropped and never printed.
+#[derive(Clone, Default)]
 pub struct Redactor {
-    needles: Vec<Vec<u8>>,
+    needles: Vec<Zeroizing<Vec<u8>>>,
     /// The longest encoded span a match can have.
     longest: usize,
 }
@@ -41,9 +43,9 @@ pub struct Redactor {
 impl Redactor {
     /// A redactor of `values` (empty ones are ignored).
     pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut needles: Vec<Vec<u8>> = Vec::new();
+        let mut needles: Vec<Zeroizing<Vec<u8>>> = Vec::new();
         for value in values.into_iter().filter(|v| !v.is_empty()) {
-            needles.push(value.as_bytes().to_vec());
+            needles.push(Zeroizing::new(value.as_bytes().to_vec()));
             if value.len() >= MIN_BASE64_BYTES {
                 needles.extend(base64_forms(value.as_bytes()));
             }
@@ -96,10 +98,10 @@ pub fn redact_text(text: String, secret: Option<&str>) -> String {
 
 /// The base64 texts that appear wherever `value` is part of a base64-encoded text: for
 /// each alignment, the characters determined by `value`'s bytes alone.
-fn base64_forms(value: &[u8]) -> Vec<Vec<u8>> {
+fn base64_forms(value: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     let mut forms = Vec::new();
     for offset in 0..3usize {
-        let mut padded = vec![0u8; offset];
+        let mut padded = Zeroizing::new(vec![0u8; offset]);
         padded.extend_from_slice(value);
         padded.extend_from_slice(&[0, 0]);
         let start_bits = offset * 8;
@@ -110,9 +112,9 @@ fn base64_forms(value: &[u8]) -> Vec<Vec<u8>> {
             continue;
         }
         for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
-            let encoded = engine.encode(&padded);
+            let encoded = Zeroizing::new(engine.encode(&*padded));
             if let Some(core) = encoded.as_bytes().get(first..last) {
-                forms.push(core.to_vec());
+                forms.push(Zeroizing::new(core.to_vec()));
             }
         }
     }
@@ -278,6 +280,14 @@ fn replace(text: &[u8], spans: &[(usize, usize)]) -> Vec<u8> {
     }
     out.extend_from_slice(&text[at..]);
     out
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor")
+            .field("forms", &self.needles.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// [`Redactor`] over a text that arrives in chunks.

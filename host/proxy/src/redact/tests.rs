@@ -8,6 +8,20 @@ use super::*;
 
 const SECRET: &str = "sk-live/4f+9a c\"d\\e";
 
+/// A redactor holds the secret's forms; printing it for a log shows none of them.
+#[test]
+fn a_redactor_never_prints_what_it_masks() {
+    let secret = "sk-debug-print-0123456789";
+    let printed = format!("{:?}", Redactor::new([secret]));
+    let base64 = base64::engine::general_purpose::STANDARD_NO_PAD.encode(secret);
+    assert!(printed.starts_with("Redactor"), "{printed}");
+    assert!(
+        !printed.contains("sk-debug") && !printed.contains(&base64[..12]),
+        "{printed}"
+    );
+    assert!(!printed.contains("115, 107"), "{printed}");
+}
+
 fn masked(text: &str) -> String {
     let redactor = Redactor::new([SECRET]);
     String::from_utf8(redactor.redact(text.as_bytes()).into_owned()).unwrap()
