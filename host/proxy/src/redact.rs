@@ -101,7 +101,9 @@ pub fn redact_text(text: String, secret: Option<&str>) -> String {
 fn base64_forms(value: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     let mut forms = Vec::new();
     for offset in 0..3usize {
-        let mut padded = Zeroizing::new(vec![0u8; offset]);
+        // Sized once: a buffer that grew would leave its earlier copy unwiped.
+        let mut padded = Zeroizing::new(Vec::with_capacity(offset + value.len() + 2));
+        padded.resize(offset, 0);
         padded.extend_from_slice(value);
         padded.extend_from_slice(&[0, 0]);
         let start_bits = offset * 8;
