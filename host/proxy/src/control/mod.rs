@@ -19,7 +19,9 @@
 //!
 //! A change that the data plane may be holding on to (a run finished, a connector or an
 //! actor changed) is told to it through [`crate::revocation::Revocations`], never by
-//! reaching into its caches.
+//! reaching into its caches. A run just created is handed to it the same way, through
+//! [`crate::data::DataPlane::run_created`], so that the run's first message reads
+//! nothing from the store.
 
 mod actors;
 mod audit;

@@ -112,13 +112,16 @@ pub async fn start(
     }
     run.input = Value::Object(input);
     let token = new_run_token();
+    let fill = state.data.before_run_created();
     state.store.insert_run(&run, &token_hash(&token)).await?;
     tracing::info!(run = %run.id, actor = %run.actor, "run started");
+    let id = run.id.clone();
+    state.data.run_created(fill, token_hash(&token), run);
     let base = format!("{}/mcp", state.config.base_url());
     Ok((
         StatusCode::CREATED,
         Json(json!({
-            "id": run.id,
+            "id": id,
             "status": RunStatus::Running,
             "token": token,
             "env": {

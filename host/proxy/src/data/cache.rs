@@ -168,12 +168,17 @@ impl RecordCache {
             return Ok(None);
         };
         let run = Arc::new(run);
-        if run.is_live(now) {
-            self.runs_by_token.insert_if(*token_hash, run.clone(), || {
-                self.generations.unchanged(seen)
-            });
-        }
+        self.keep_run(*token_hash, run.clone(), now, seen);
         Ok(Some(run))
+    }
+
+    /// Keeps `run` under `token_hash` when it is live at `now` and no revocation came
+    /// since `seen`, taken before the run was read from (or written to) the store.
+    pub fn keep_run(&self, token_hash: [u8; 32], run: Arc<RunRecord>, now: i64, seen: Seen) {
+        if run.is_live(now) {
+            self.runs_by_token
+                .insert_if(token_hash, run, || self.generations.unchanged(seen));
+        }
     }
 
     pub async fn connector(
@@ -232,6 +237,36 @@ impl RecordCache {
 mod tests {
     use super::*;
     use crate::data::generation::Kind;
+
+    /// A run handed over by `POST /runs` is kept only while live and when no revocation
+    /// came since the versions taken before it was written.
+    #[test]
+    fn a_run_is_kept_only_when_live_and_unrevoked() {
+        let generations = Arc::new(Generations::default());
+        let cache = RecordCache::new(generations.clone());
+        let run = |id: &str, expires_at| {
+            Arc::new(RunRecord {
+                id: id.into(),
+                actor: "a".into(),
+                user: "u".into(),
+                input: serde_json::Value::Null,
+                status: crate::store::RunStatus::Running,
+                created_at: 0,
+                finished_at: None,
+                expires_at,
+                connector_fields: None,
+            })
+        };
+        let seen = generations.seen();
+        cache.keep_run([1; 32], run("expired", 10), 10, seen);
+        assert_eq!(cache.runs(), 0);
+        generations.bump(Kind::Runs);
+        cache.keep_run([2; 32], run("raced", 100), 10, seen);
+        assert_eq!(cache.runs(), 0);
+        cache.keep_run([3; 32], run("kept", 100), 10, generations.seen());
+        assert_eq!(cache.runs(), 1);
+        assert!(cache.runs_by_token.get(&[3; 32]).is_some());
+    }
 
     /// Issue 10, defect 12: a value read before a revocation and kept after it is not
     /// kept; one read after it is.

@@ -4,12 +4,14 @@
 //! clock, entropy or I/O), so an answer can be reused while its inputs are unchanged:
 //! the access decision and the permitted set of a (run, connector) pair are computed once
 //! and reused until the connector's revision or the plugin registry's generation moves.
-//! A request decision is reused for the same method and tool unless a plugin of the
-//! request chain declared that it reads tool arguments. A provider's plan holds templates
-//! and never a secret, so it is kept per connector the same way. Memoization is an
-//! optimization only: every request is still authenticated, checked and audited, with
-//! the stamps of the plugin versions that made the answer it reuses, and handed to the
-//! runtime's shadow candidates, if any, to be asked again off the request path.
+//! A request decision is reused for the same method, tool and protocol version unless a
+//! plugin of the request chain declared that it reads tool arguments; a session's
+//! `initialize` is decided with the capability probes of its answer in one evaluation.
+//! A provider's plan holds templates and never a secret, so it is kept per connector the
+//! same way. Memoization is an optimization only: every request is still authenticated,
+//! checked and audited, with the stamps of the plugin versions that made the answer it
+//! reuses, and handed to the runtime's shadow candidates, if any, to be asked again off
+//! the request path.
 //!
 //! Invariants: a memoized answer is used only while the connector's revision and the
 //! registry's generation are the ones it was computed for; a fault is never memoized (a
@@ -22,7 +24,7 @@
 //! at most [`REQUEST_MEMO`] answers, so a run choosing methods or tool names cannot grow it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use portcullis_model::{
     Decision, DecisionContext, InjectionPlan, McpRequest, Stamp, ToolSet, Verdict,
@@ -46,8 +48,10 @@ const CAPABILITY_PROBES: [(&str, &str); 5] = [
     ("tasks", "tasks/list"),
 ];
 
-/// A request decision's memo key: the method and, for `tools/call`, the tool.
-type RequestKey = (String, Option<String>);
+/// A request decision's memo key: the method, for `tools/call` the tool, and the
+/// protocol version the message was sent under (the request chain is told it, so a
+/// plugin may decide on it; the gate admits only the versions the proxy speaks).
+type RequestKey = (String, Option<String>, String);
 
 /// The most request decisions memoized per (run, connector).
 pub const REQUEST_MEMO: usize = 256;
@@ -60,7 +64,6 @@ pub struct Policy {
     pub access: Verdict<Decision>,
     pub permitted: Verdict<ToolSet>,
     requests: Mutex<HashMap<RequestKey, Verdict<Decision>>>,
-    denied_capabilities: OnceLock<Vec<&'static str>>,
 }
 
 /// A provider plan, which holds templates and never a secret, with the connector's
@@ -140,7 +143,6 @@ impl Decisions {
             access,
             permitted,
             requests: Mutex::new(HashMap::new()),
-            denied_capabilities: OnceLock::new(),
         });
         if policy.access.fault.is_none() && policy.permitted.fault.is_none() {
             self.policies
@@ -216,18 +218,50 @@ impl Policy {
             && asked
                 .tool
                 .is_none_or(|tool| self.ctx.connector.tools.iter().any(|t| t.name == tool));
-        let key = (asked.method.to_owned(), asked.tool.map(str::to_owned));
+        let key = (
+            asked.method.to_owned(),
+            asked.tool.map(str::to_owned),
+            asked.protocol_version.to_owned(),
+        );
         if runtime.shadowing() {
             runtime.observe_request(&self.ctx, &asked.request());
         }
         if memoizable && let Some(verdict) = self.memo().get(&key) {
             return verdict.clone();
         }
+        if memoizable
+            && asked.method == "initialize"
+            && let Some(verdict) = self.initialize_with_probes(runtime, &asked).await
+        {
+            self.remember(key, &verdict);
+            return verdict;
+        }
         let verdict = runtime.request(self.ctx.clone(), asked.request()).await;
         if memoizable {
             self.remember(key, &verdict);
         }
         verdict
+    }
+
+    /// `initialize` and the capability probes its answer needs, in one evaluation: each
+    /// plugin of the request chain is instantiated once for all six. The probes are
+    /// remembered for [`Policy::denied_capabilities`]. Only a sound batch is used: if any
+    /// answer faulted, `None`, and `initialize` is asked alone as without the batch, so
+    /// that a faulted probe strips its capability but never denies `initialize`.
+    async fn initialize_with_probes(
+        &self,
+        runtime: &Runtime,
+        asked: &Asked<'_>,
+    ) -> Option<Verdict<Decision>> {
+        let mut requests = vec![asked.request()];
+        requests.extend(probes(asked.protocol_version));
+        let mut verdicts = runtime.requests(self.ctx.clone(), requests).await;
+        if verdicts.iter().any(|verdict| verdict.fault.is_some()) {
+            return None;
+        }
+        let probed = verdicts.split_off(1);
+        self.keep_probes(runtime, asked.protocol_version, &probed);
+        verdicts.pop()
     }
 
     /// Keeps a request verdict for its key, up to the memo's bound; a fault is not a
@@ -250,39 +284,65 @@ impl Policy {
     }
 
     /// The server capabilities to strip from an `initialize` answer: those whose methods
-    /// the request chain denies.
+    /// the request chain denies under `protocol_version`, from the remembered probes
+    /// when all five are, else asked in one evaluation (each plugin instantiated once).
     pub async fn denied_capabilities(
         &self,
         runtime: &Runtime,
         protocol_version: &str,
     ) -> Vec<&'static str> {
-        if let Some(denied) = self.denied_capabilities.get() {
-            return denied.clone();
-        }
-        // All the probes in one evaluation: each plugin of the chain is instantiated once.
-        let probes = CAPABILITY_PROBES.map(|(_, method)| McpRequest {
-            method: method.to_owned(),
-            tool: None,
-            arguments: None,
-            protocol_version: protocol_version.to_owned(),
-        });
-        let verdicts = runtime.requests(self.ctx.clone(), probes.into()).await;
-        let memoizable = runtime.memoize() && !runtime.request_chain_reads_arguments();
-        let mut denied = Vec::new();
-        let mut faulted = false;
-        for ((capability, method), verdict) in CAPABILITY_PROBES.into_iter().zip(verdicts) {
-            faulted |= verdict.fault.is_some();
-            if !verdict.value.is_allow() {
-                denied.push(capability);
+        let remembered: Option<Vec<Verdict<Decision>>> = {
+            let memo = self.memo();
+            CAPABILITY_PROBES
+                .iter()
+                .map(|(_, method)| memo.get(&probe_key(method, protocol_version)).cloned())
+                .collect()
+        };
+        let verdicts = match remembered {
+            Some(verdicts) => verdicts,
+            None => {
+                let verdicts = runtime
+                    .requests(self.ctx.clone(), probes(protocol_version).collect())
+                    .await;
+                self.keep_probes(runtime, protocol_version, &verdicts);
+                verdicts
             }
-            if memoizable {
-                self.remember((method.to_owned(), None), &verdict);
-            }
-        }
-        // A faulted probe strips its capability from this answer only (fail closed).
-        if !faulted {
-            let _ = self.denied_capabilities.set(denied.clone());
-        }
-        denied
+        };
+        // A faulted probe strips its capability (fail closed); it was not remembered.
+        CAPABILITY_PROBES
+            .into_iter()
+            .zip(&verdicts)
+            .filter(|(_, verdict)| !verdict.value.is_allow())
+            .map(|((capability, _), _)| capability)
+            .collect()
     }
+
+    /// Remembers the probes' verdicts (in [`CAPABILITY_PROBES`] order), where the
+    /// request memo may keep them.
+    fn keep_probes(
+        &self,
+        runtime: &Runtime,
+        protocol_version: &str,
+        verdicts: &[Verdict<Decision>],
+    ) {
+        if runtime.memoize() && !runtime.request_chain_reads_arguments() {
+            for ((_, method), verdict) in CAPABILITY_PROBES.iter().zip(verdicts) {
+                self.remember(probe_key(method, protocol_version), verdict);
+            }
+        }
+    }
+}
+
+/// The capability probes, asked under `protocol_version`.
+fn probes(protocol_version: &str) -> impl Iterator<Item = McpRequest> + '_ {
+    CAPABILITY_PROBES.iter().map(move |(_, method)| McpRequest {
+        method: (*method).to_owned(),
+        tool: None,
+        arguments: None,
+        protocol_version: protocol_version.to_owned(),
+    })
+}
+
+fn probe_key(method: &str, protocol_version: &str) -> RequestKey {
+    (method.to_owned(), None, protocol_version.to_owned())
 }

@@ -243,6 +243,16 @@ pub fn strict_check(text: &[u8]) -> Result<(), StrictError> {
         })
 }
 
+/// [`strict_check`] of `text` read where it stands in a message, as a member of an
+/// object: one level down, so that the nesting limit counts as for the whole message.
+pub fn strict_check_member(text: &str) -> Result<(), StrictError> {
+    let mut nested = Vec::with_capacity(text.len() + 2);
+    nested.push(b'[');
+    nested.extend_from_slice(text.as_bytes());
+    nested.push(b']');
+    strict_check(&nested)
+}
+
 const DUPLICATE: &str = "duplicate key";
 
 /// An object with more keys than this checks them for repeats in a hash set rather than

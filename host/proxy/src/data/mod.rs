@@ -9,6 +9,7 @@
 //! | `catalogue` | the proxy's own answers: the error catalogue |
 //! | `decisions` | asking the plugin chains, and memoizing their pure answers |
 //! | `live_hints` | the live `tools/list` annotations that differ from the snapshot, asked of the chains again |
+//! | `listings` | per connector, the last `tools/list` result and its filtered form, reused for the same text |
 //! | `upstream` | building and sending the upstream request (header policy, injection) |
 //! | `relay` | streaming the answer back, bounded, filtered and redacted |
 //! | `sse` | reading and writing event streams, bounded |
@@ -27,7 +28,8 @@
 //! Building the router has no side effect: every part exists before the first request
 //! (`app::start` builds them and starts `tasks`). The control plane never reaches into
 //! these modules; it tells the data plane what changed through
-//! [`crate::revocation::Revocations`], which [`DataPlane`] implements.
+//! [`crate::revocation::Revocations`], which [`DataPlane`] implements, and hands over a
+//! run it has just created ([`DataPlane::run_created`]).
 //!
 //! The proxy is written on axum and reqwest rather than on an MCP SDK's server: it must
 //! pass messages it does not know, keep the upstream's session semantics and stream SSE
@@ -43,6 +45,7 @@ mod gate;
 mod generation;
 mod handler;
 mod jsonrpc;
+mod listings;
 mod live_hints;
 pub mod plane;
 mod relay;

@@ -8,14 +8,17 @@
 //! | `records` | runs by token hash, connectors and actors, as last read from the store |
 //! | `decisions` | the plugin chains' memoized answers |
 //! | `live_hints` | per connector, the live tool annotations that differ from the snapshot |
+//! | `listings` | per connector, the last `tools/list` result and its filtered form |
 //! | `generations` | the versions every cache fill is checked against |
 //! | `connectors` | per connector: the token its streams end with, its rate limit |
 //! | `audit` | the audit writer |
 //! | `closer` | the queue of best-effort upstream session DELETEs |
 //!
 //! The parts are visible to the data plane's modules only. The rest of the proxy sees
-//! [`DataPlane::open_sessions`], [`DataPlane::footprint`] and, through [`Revocations`],
-//! what a change of the control plane makes the data plane forget. Every table here is
+//! [`DataPlane::open_sessions`], [`DataPlane::footprint`], [`DataPlane::run_created`]
+//! (a new run handed over, so that its first message reads nothing from the store) and,
+//! through [`Revocations`], what a change of the control plane makes the data plane
+//! forget. Every table here is
 //! keyed by what the proxy itself vouches for (a run or connector id the store knows, a
 //! session id it minted), never by a string a run chose, and each is bounded by the
 //! `[limits]` table or freed when its run ends.
@@ -32,11 +35,13 @@ use crate::data::bucket::Bucket;
 use crate::data::cache::{RecordCache, Table};
 use crate::data::closer::{self, Closer, Closing};
 use crate::data::decisions::Decisions;
-use crate::data::generation::{Generations, Kind};
+use crate::data::generation::{Generations, Kind, Seen};
+use crate::data::listings::Listings;
 use crate::data::live_hints::LiveHints;
 use crate::data::runs::{LiveRuns, RunState};
 use crate::data::session::{ClientCapabilities, NewSession, Session, SessionTable};
 use crate::revocation::{Revocation, Revocations};
+use crate::store::RunRecord;
 
 pub struct DataPlane {
     pub(super) sessions: SessionTable,
@@ -44,6 +49,7 @@ pub struct DataPlane {
     pub(super) records: RecordCache,
     pub(super) decisions: Decisions,
     pub(super) live_hints: LiveHints,
+    pub(super) listings: Listings,
     pub(super) generations: Arc<Generations>,
     pub(crate) audit: AuditSink,
     pub(super) limits: LimitsConfig,
@@ -66,7 +72,14 @@ pub struct Footprint {
     pub memoized_requests: usize,
     /// `tools/list` answers due, over all runs.
     pub lists_due: usize,
+    /// Connectors whose last filtered `tools/list` result is kept (`listings`).
+    pub listings: usize,
 }
+
+/// The versions of the data plane's caches before a run was written to the store
+/// ([`DataPlane::before_run_created`]).
+#[derive(Clone, Copy, Debug)]
+pub struct RunFill(Seen);
 
 /// Why a session could not be opened.
 pub(super) enum NoSession {
@@ -92,6 +105,7 @@ impl DataPlane {
             records: RecordCache::new(generations.clone()),
             decisions: Decisions::new(generations.clone()),
             live_hints: LiveHints::default(),
+            listings: Listings::default(),
             generations,
             audit,
             limits,
@@ -118,7 +132,23 @@ impl DataPlane {
             policies,
             memoized_requests,
             lists_due: self.runs.lists_due(),
+            listings: self.listings.len(),
         }
+    }
+
+    /// What a run about to be written to the store is checked against when
+    /// [`DataPlane::run_created`] keeps it: take it before the write.
+    pub fn before_run_created(&self) -> RunFill {
+        RunFill(self.generations.seen())
+    }
+
+    /// Keeps the run `POST /admin/v1/runs` has just written, so that the run's first
+    /// message finds it here instead of reading it back from the store. Nothing is kept
+    /// when a revocation came since `fill` was taken: the first message then reads the
+    /// store, as for a run another replica created.
+    pub fn run_created(&self, fill: RunFill, token_hash: [u8; 32], run: RunRecord) {
+        self.records
+            .keep_run(token_hash, Arc::new(run), crate::clock::now_secs(), fill.0);
     }
 
     /// Takes one request of `connector_id`'s rate limit, or says how long to wait.
@@ -260,6 +290,7 @@ impl DataPlane {
         self.records.forget_connector(connector_id);
         self.decisions.forget_connector(connector_id);
         self.live_hints.forget(connector_id);
+        self.listings.forget(connector_id);
         if let Some(token) = self.connector_streams.remove(connector_id) {
             token.cancel();
         }

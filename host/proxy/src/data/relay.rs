@@ -37,7 +37,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use portcullis_model::{DecisionContext, ToolSet};
+use portcullis_model::{DecisionContext, ToolHints, ToolSet};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -47,6 +47,7 @@ use self::tools::{Listed, ToolsAnswer, strip_capabilities};
 use crate::context::tool_hints;
 use crate::data::catalogue::{self, error_body, unusable_answer_body};
 use crate::data::jsonrpc;
+use crate::data::listings::Made;
 use crate::data::live_hints;
 use crate::data::runs::RunState;
 use crate::data::session::{ClientCapabilities, Session};
@@ -365,12 +366,15 @@ impl Relaying {
         if !must_parse {
             return Outcome::Forward(Cow::Borrowed(bytes));
         }
-        if jsonrpc::strict_check(bytes).is_err() {
-            return self.unreadable(bytes, watching);
-        }
         let Some(mut message) = RawObject::parse(bytes) else {
             return self.unreadable(bytes, watching);
         };
+        if let Some(listed) = self.listed_before(&mut message) {
+            return Outcome::Forward(Cow::Owned(listed));
+        }
+        if jsonrpc::strict_check(bytes).is_err() {
+            return self.unreadable(bytes, watching);
+        }
         if let Some(method) = message.get("method") {
             if let (Some(method), Some(id)) = (raw::string(method), message.get("id"))
                 && !self.relay.client.accepts(&method)
@@ -462,14 +466,56 @@ impl Relaying {
         Some(Bytes::from(event.encode()))
     }
 
+    /// The answer owed for this relay's own `tools/list`, made from the connector's
+    /// kept listing when the answer's `result` is the text it was made from (see
+    /// `listings`); `None` when the answer must go the whole way.
+    fn listed_before(&self, message: &mut RawObject<'_>) -> Option<Vec<u8>> {
+        let relay = &self.relay;
+        let own_listing = matches!(relay.rewrite, Some(Rewrite::ToolsList)) && self.own_due();
+        if !own_listing || !relay.state.runtime.memoize() || message.contains_key("method") {
+            return None;
+        }
+        let own = relay.request_id.as_ref()?;
+        let id = message.get("id").map(raw::value)?;
+        if !jsonrpc::same_id(own, &id) {
+            return None;
+        }
+        let connector = &relay.connector;
+        let result = message.get("result")?.get();
+        let listing = relay.state.data.listings.reuse(
+            &connector.id,
+            connector.revision,
+            &relay.permitted,
+            result,
+        )?;
+        if !message.strict_except("result") {
+            return None;
+        }
+        let live = &relay.state.data.live_hints;
+        let hints = listing
+            .kept
+            .iter()
+            .map(|(name, hints)| (name.as_str(), hints.clone()));
+        if live.observe(connector, &relay.ctx, hints).is_some() {
+            return None;
+        }
+        self.mark_answered();
+        message.replace("result", listing.filtered.clone());
+        message.replace("id", raw::to_raw(own));
+        Some(message.to_vec())
+    }
+
     /// Keeps the permitted tools of the snapshot in `result.tools` (see
     /// [`tools::filter_tools`]), then hides those the permitted-tools chain no longer
     /// permits on their live annotations; false when the answer has no list to filter.
+    /// What it made is kept for the same `result` again (`listings`) when no tool was
+    /// judged on live annotations.
     async fn filter_tools<'a>(
         &self,
         message: &mut RawObject<'a>,
         result: Option<RawObject<'a>>,
     ) -> bool {
+        let written = message.get("result");
         let snapshot: HashSet<&str> = self
             .relay
             .connector
@@ -483,26 +529,48 @@ impl Relaying {
             ToolsAnswer::Error => return true,
             ToolsAnswer::Malformed => return false,
         };
-        self.filter_live(&mut listing.tools).await;
-        listing.finish(message);
+        let kept = self.filter_live(&mut listing.tools).await;
+        let filtered = listing.finish();
+        if let (Some(kept), Some(written)) = (kept, written)
+            && self.relay.state.runtime.memoize()
+        {
+            let connector = &self.relay.connector;
+            let made = Made {
+                revision: connector.revision,
+                permitted,
+                result: written.get(),
+                kept,
+                filtered: &filtered,
+            };
+            self.relay.state.data.listings.keep(&connector.id, made);
+        }
+        message.replace("result", filtered);
         true
     }
 
     /// Spec 4.4.10: a listed tool whose live annotations differ from the snapshot's is
     /// kept only if the permitted-tools chain, asked with those annotations, permits it
-    /// too (a fault permits nothing).
-    async fn filter_live(&self, tools: &mut Vec<Listed<'_>>) {
+    /// too (a fault permits nothing). Answers the tools with their hints when none
+    /// differed, `None` when the chain was asked.
+    async fn filter_live(&self, tools: &mut Vec<Listed<'_>>) -> Option<Vec<(String, ToolHints)>> {
         let relay = &self.relay;
         let live = &relay.state.data.live_hints;
-        let hints = tools.iter().map(|tool| {
-            let annotations = tool.annotations.map(raw::value);
-            (tool.name.as_ref(), tool_hints(annotations.as_ref()))
-        });
-        let Some(ctx) = live.observe(&relay.connector, &relay.ctx, hints) else {
-            return;
+        let hints: Vec<(String, ToolHints)> = tools
+            .iter()
+            .map(|tool| {
+                let annotations = tool.annotations.map(raw::value);
+                (tool.name.to_string(), tool_hints(annotations.as_ref()))
+            })
+            .collect();
+        let observed = hints
+            .iter()
+            .map(|(name, hints)| (name.as_str(), hints.clone()));
+        let Some(ctx) = live.observe(&relay.connector, &relay.ctx, observed) else {
+            return Some(hints);
         };
         let permitted = live_hints::permitted(&relay.state.runtime, ctx).await;
         tools.retain(|tool| permitted.contains(&tool.name));
+        None
     }
 
     /// Answers a server-to-client request upstream with -32601, since the client never

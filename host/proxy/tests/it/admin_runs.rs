@@ -189,6 +189,12 @@ async fn runs_start_show_and_finish() {
     );
     let id = started["id"].as_str().unwrap();
     assert!(id.starts_with("run_"));
+    let cached_runs = || h.server.state.data.footprint().cached_runs;
+    assert_eq!(
+        cached_runs(),
+        1,
+        "a new run is handed to the data plane: its first message reads no store"
+    );
 
     let (status, shown) = h.api(Method::GET, &format!("/runs/{id}"), None).await;
     assert_eq!(status, StatusCode::OK);
@@ -220,6 +226,7 @@ async fn runs_start_show_and_finish() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{finished}");
+    assert_eq!(cached_runs(), 0, "a finished run is forgotten");
     assert_eq!(finished["status"], "failed");
     assert!(finished["finished_at"].is_i64());
     assert_eq!(

@@ -367,3 +367,74 @@ async fn live_annotations_that_stop_matching_hide_the_tool() {
     let back = s.call(8, "visible", json!({})).await;
     assert!(back.response(8).get("result").is_some(), "{}", back.text);
 }
+
+/// Issue 11: the filtered form of a `tools/list` result is kept per connector and serves
+/// only the same result text again, with the request's own id, in JSON and SSE. The same
+/// result beside a repeated key is still refused, a changed list is filtered anew, and a
+/// run with another permitted set gets its own list.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kept_listing_serves_only_the_same_result() {
+    for sse in [false, true] {
+        let (upstream, s) = scenario(true).await;
+        let listings = || s.env.server.state.data.footprint().listings;
+        upstream.on_list(move |id| reply(sse, every_tool(id)));
+        let first = s.list(1).await;
+        assert_eq!(first.tool_names(1), ["visible"], "{}", first.text);
+        assert_eq!(listings(), 1, "the filtered result is kept");
+        let again = s.list(2).await;
+        nothing_hidden(&again);
+        assert_eq!(again.response(2)["id"], 2, "{}", again.text);
+        assert_eq!(
+            again.response(2)["result"],
+            first.response(1)["result"],
+            "sse={sse}"
+        );
+
+        upstream.on_list(move |id| {
+            reply(
+                sse,
+                every_tool(id).replacen(r#""id":"#, r#""id":"x","id":"#, 1),
+            )
+        });
+        replaced_by_an_error(&s.list(3).await, 3);
+        upstream.on_list(move |id| {
+            reply(
+                sse,
+                format!(
+                    r#"{{"jsonrpc":"2.0","id":{id},"_meta":{{"a":1,"a":2}},"result":{}}}"#,
+                    serde_json::from_str::<Value>(&every_tool(id)).unwrap()["result"]
+                ),
+            )
+        });
+        replaced_by_an_error(&s.list(4).await, 4);
+
+        upstream.on_list(move |id| {
+            reply(
+                sse,
+                every_tool(id).replace(r#""name":"visible""#, r#""name":"renamed""#),
+            )
+        });
+        let changed = s.list(5).await;
+        nothing_hidden(&changed);
+        assert!(changed.tool_names(5).is_empty(), "{}", changed.text);
+
+        upstream.on_list(move |id| reply(sse, every_tool(id)));
+        assert_eq!(s.list(6).await.tool_names(6), ["visible"]);
+        s.env.actor("wider", any_loopback(None)).await;
+        let wider = s.env.run("wider", "alice", json!({ "conn": s.conn })).await;
+        let body = wire::stateless_request(7, "tools/list", json!({}));
+        let answer = s
+            .env
+            .post_with(
+                &s.conn,
+                Some(&wider.token),
+                None,
+                &body,
+                wire::stateless_headers("tools/list", None),
+            )
+            .await;
+        let mut names = answer.tool_names(7);
+        names.sort();
+        assert_eq!(names, ["hidden", "visible"], "{}", answer.text);
+    }
+}

@@ -1,12 +1,15 @@
 //! Plugin faults are not decisions (issue 10, defect 5): a chain that faults denies the
 //! request in front of it (fail closed), and the next request asks again. The faults
-//! come from a decider wrapped around the sandbox, switched on and off by the test.
+//! come from a decider wrapped around the sandbox, switched on and off by the test. The
+//! same decider can also decide on the protocol version, to show that a memoized
+//! decision is reused only under the version it was made for.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use portcullis_model::{
-    Decision, DecisionContext, Fault, McpRequest, OAuthProfile, OAuthRequest, PlanRequest,
+    Decision, DecisionContext, Denial, DenyCode, Fault, McpRequest, OAuthProfile, OAuthRequest,
+    PlanRequest,
 };
 use portcullis_runtime::{Decider, Link, Plugin, RawPlan, RawToolSet};
 use portcullis_test_upstreams as upstreams;
@@ -19,6 +22,10 @@ const NONE: u8 = 0;
 const ACCESS: u8 = 1;
 const REQUEST: u8 = 2;
 const PERMITTED: u8 = 3;
+/// Not a fault: the request chain denies `tools/list` and `resources/list` sent as
+/// [`OLD_VERSION`].
+const VERSION: u8 = 4;
+const OLD_VERSION: &str = "2025-03-26";
 
 /// The sandbox's answers, except for the chain `mode` names, which times out (the request
 /// chain answers `initialize` still, so that a session can be opened under the fault),
@@ -50,6 +57,16 @@ impl Decider for Faulty {
     ) -> Result<Decision, Fault> {
         if self.faults(REQUEST) && request.method != "initialize" {
             return Err(Fault::WallTimeout);
+        }
+        if self.faults(VERSION)
+            && ["tools/list", "resources/list"].contains(&request.method.as_str())
+            && request.protocol_version == OLD_VERSION
+        {
+            return Ok(Decision::Deny(Denial {
+                code: DenyCode::MethodNotAllowed,
+                reason: "old_version".into(),
+                message: "denied under the oldest version".into(),
+            }));
         }
         if request.method == "resources/list" {
             // As an operator's `allow_methods` would: the capability stays when asked.
@@ -86,9 +103,18 @@ impl Decider for Faulty {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn faults_are_retried_not_remembered() {
-    let mode = Arc::new(AtomicU8::new(NONE));
+/// A proxy whose decider is [`Faulty`] in `mode`, a hostile upstream, alice's connector
+/// to it and a run given the connector.
+struct Hooked {
+    mode: Arc<AtomicU8>,
+    env: Proxy,
+    upstream: upstreams::Hostile,
+    conn: String,
+    run: Run,
+}
+
+async fn hooked(mode: u8) -> Hooked {
+    let mode = Arc::new(AtomicU8::new(mode));
     let switch = mode.clone();
     let env = Proxy::start_hooked(Box::new(move |runtime| {
         let inner = runtime.decider();
@@ -102,6 +128,24 @@ async fn faults_are_retried_not_remembered() {
     let conn = env.connector("alice", &upstream.url(), None).await;
     env.actor("actor", any_loopback(None)).await;
     let run = env.run("actor", "alice", json!({ "conn": conn })).await;
+    Hooked {
+        mode,
+        env,
+        upstream,
+        conn,
+        run,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn faults_are_retried_not_remembered() {
+    let Hooked {
+        mode,
+        env,
+        upstream: _upstream,
+        conn,
+        run,
+    } = hooked(NONE).await;
     let set = |m: u8| mode.store(m, Ordering::SeqCst);
 
     // A faulted access decision refuses this request only.
@@ -163,4 +207,68 @@ async fn faults_are_retried_not_remembered() {
         .post(&conn, Some(&other.token), Some(&other_session), &list)
         .await;
     assert!(!listed.tool_names(5).is_empty(), "{}", listed.text);
+}
+
+/// A request decision is memoized per protocol version: `tools/list` allowed under one
+/// version is asked again, and denied, under another; the capabilities an `initialize`
+/// answer keeps are judged under its own version too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_memoized_decision_serves_only_its_protocol_version() {
+    let Hooked {
+        env,
+        upstream: _upstream,
+        conn,
+        run,
+        ..
+    } = hooked(VERSION).await;
+    let list = |id: i64| wire::request(id, "tools/list", json!({}));
+    let as_version = |version: &'static str| {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "mcp-protocol-version",
+            reqwest::header::HeaderValue::from_static(version),
+        );
+        headers
+    };
+    let session = env.initialize(&conn, &run.token).await;
+    let allowed = env
+        .post_with(
+            &conn,
+            Some(&run.token),
+            Some(&session),
+            &list(1),
+            as_version("2025-06-18"),
+        )
+        .await;
+    assert!(!allowed.tool_names(1).is_empty(), "{}", allowed.text);
+    let denied = env
+        .post_with(
+            &conn,
+            Some(&run.token),
+            Some(&session),
+            &list(2),
+            as_version(OLD_VERSION),
+        )
+        .await;
+    assert_eq!(
+        denied.response(2)["error"]["code"],
+        -32601,
+        "{}",
+        denied.text
+    );
+
+    let initialize = |id: i64, version: &'static str| {
+        let body = wire::initialize(id);
+        let (env, conn, token) = (&env, &conn, &run.token);
+        async move {
+            env.post_with(conn, Some(token), None, &body, as_version(version))
+                .await
+        }
+    };
+    let old = initialize(3, OLD_VERSION).await;
+    let capabilities = &old.response(3)["result"]["capabilities"];
+    assert!(capabilities.get("resources").is_none(), "{}", old.text);
+    let new = initialize(4, "2025-06-18").await;
+    let capabilities = &new.response(4)["result"]["capabilities"];
+    assert!(capabilities.get("resources").is_some(), "{}", new.text);
 }

@@ -20,7 +20,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::data::jsonrpc::Text;
+use crate::data::jsonrpc::{self, Text};
+
+/// The most members [`RawObject::strict_except`] compares pairwise.
+const FEW_MEMBERS: usize = 16;
 
 /// One JSON object, its members in the order written.
 pub struct RawObject<'a> {
@@ -53,6 +56,22 @@ impl<'a> RawObject<'a> {
 
     pub fn contains_key(&self, key: &str) -> bool {
         self.members.iter().any(|(name, _)| name == key)
+    }
+
+    /// Whether the object as a whole passes the strict check, given that its member
+    /// `trusted` does: no key twice, and every other member strict where it stands.
+    /// `false`, not known, for an object of more than [`FEW_MEMBERS`] members.
+    pub fn strict_except(&self, trusted: &str) -> bool {
+        let few = self.members.len() <= FEW_MEMBERS;
+        few && self.members.iter().enumerate().all(|(i, (name, member))| {
+            let once = self.members[..i].iter().all(|(earlier, _)| earlier != name);
+            once && match member {
+                Member::Written(raw) => {
+                    name == trusted || jsonrpc::strict_check_member(raw.get()).is_ok()
+                }
+                Member::Replaced(_) => false,
+            }
+        })
     }
 
     /// Replaces the member `key`, where it stands, when there is one.
@@ -150,5 +169,45 @@ mod tests {
         );
         assert!(RawObject::parse(b"[1]").is_none());
         assert!(RawObject::of(object.get("z").unwrap()).is_none());
+    }
+
+    /// The strict check member by member (`strict_except`, then the trusted member where
+    /// it stands) agrees with the check of the whole text, the nesting limit included.
+    #[test]
+    fn the_strict_check_member_by_member_is_the_whole_check() {
+        use crate::data::jsonrpc::{strict_check, strict_check_member};
+        let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+        let mut texts: Vec<String> = [
+            r#"{"a":1,"b":{"c":2}}"#,
+            r#"{"a":1,"a":2,"b":1}"#,
+            r#"{"a":1,"b":{"x":1,"x":2}}"#,
+            r#"{"a":{"x":1,"\u0078":2},"b":1}"#,
+            r#"{"a":"\ud800","b":1}"#,
+            r#"{"a":1e999,"b":1}"#,
+            r#"{"a":1,"b":1,"b":1}"#,
+        ]
+        .map(str::to_owned)
+        .into();
+        for depth in [126, 127, 128] {
+            texts.push(format!(r#"{{"a":{},"b":1}}"#, nested(depth)));
+            texts.push(format!(r#"{{"a":1,"b":{}}}"#, nested(depth)));
+        }
+        for text in texts {
+            let whole = strict_check(text.as_bytes()).is_ok();
+            let by_member = RawObject::parse(text.as_bytes()).is_some_and(|object| {
+                object.strict_except("b")
+                    && strict_check_member(object.get("b").unwrap().get()).is_ok()
+            });
+            assert_eq!(by_member, whole, "{text}");
+        }
+        let many: Vec<String> = (0..=FEW_MEMBERS).map(|i| format!(r#""k{i}":1"#)).collect();
+        let many = format!("{{{},\"b\":1}}", many.join(","));
+        assert!(strict_check(many.as_bytes()).is_ok());
+        assert!(
+            !RawObject::parse(many.as_bytes())
+                .unwrap()
+                .strict_except("b"),
+            "past FEW_MEMBERS the answer is `not known`"
+        );
     }
 }

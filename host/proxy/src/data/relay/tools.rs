@@ -122,15 +122,15 @@ impl<'de> Visitor<'de> for EntryVisitor {
 }
 
 impl Listing<'_> {
-    /// Writes the kept tools into `message`'s result.
-    pub fn finish(mut self, message: &mut RawObject<'_>) {
+    /// The result with only the kept tools, to replace the message's `result` with.
+    pub fn finish(mut self) -> Box<RawValue> {
         let entries: Vec<&RawValue> = self.tools.iter().map(|tool| tool.entry).collect();
         self.result.replace("tools", raw::to_raw(&entries));
         // A filtered list is specific to this run: 2026-07-28 clients must not share it.
         if self.result.contains_key("cacheScope") {
             self.result.replace("cacheScope", raw::to_raw(&"private"));
         }
-        message.replace("result", raw::to_raw(&self.result));
+        raw::to_raw(&self.result)
     }
 }
 
@@ -237,7 +237,7 @@ mod tests {
                         })
                         .cloned()
                         .collect::<Vec<_>>();
-                    listing.finish(&mut object);
+                    object.replace("result", listing.finish());
                     let after: Value = serde_json::from_slice(&object.to_vec()).unwrap();
                     prop_assert_eq!(&after["result"]["tools"], &Value::Array(kept));
                     let scope = &after["result"]["cacheScope"];
@@ -277,7 +277,7 @@ mod tests {
         let names: Vec<&str> = listing.tools.iter().map(|t| t.name.as_ref()).collect();
         assert_eq!(names, ["a", "a"]);
         assert!(listing.tools[1].annotations.is_some());
-        listing.finish(&mut message);
+        message.replace("result", listing.finish());
         let out = String::from_utf8(message.to_vec()).unwrap();
         assert!(
             out.contains(r#"{"n\u0061me":"a","inputSchema":{"x":[1,2]}}"#),
