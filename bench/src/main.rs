@@ -15,9 +15,10 @@
 //! | `decision` | one decision through the runtime, timed in this process |
 //! | `report` | the markdown tables, the target check and the SVG plot |
 //!
-//! `cargo run --release -p portcullis-bench -- [--secs N] [--sessions N] [--runs N] [--no-build] [--replicas-only] [--short-only]`
-//! (`--replicas-only` and `--short-only` measure the replica rows or the short runs of the
-//! default proxy alone and print them, writing nothing: for a profiler to attach to).
+//! `cargo run --release -p portcullis-bench -- [--secs N] [--sessions N] [--runs N] [--no-build] [--replicas-only] [--short-only] [--lists-only]`
+//! (`--replicas-only`, `--short-only` and `--lists-only` measure the replica rows, the short
+//! runs or the `tools/list` rows of the floor and the default proxy alone and print them,
+//! writing nothing: for a profiler to attach to, or to compare two builds).
 
 mod decision;
 mod http;
@@ -55,6 +56,7 @@ struct Options {
     no_build: bool,
     replicas_only: bool,
     short_only: bool,
+    lists_only: bool,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -65,6 +67,7 @@ fn options() -> anyhow::Result<Options> {
         no_build: false,
         replicas_only: false,
         short_only: false,
+        lists_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -75,10 +78,11 @@ fn options() -> anyhow::Result<Options> {
             "--no-build" => options.no_build = true,
             "--replicas-only" => options.replicas_only = true,
             "--short-only" => options.short_only = true,
+            "--lists-only" => options.lists_only = true,
             other => {
                 bail!(
                     "unknown argument {other}; use --secs N, --sessions N, --runs N, --no-build, \
-                     --replicas-only, --short-only"
+                     --replicas-only, --short-only, --lists-only"
                 )
             }
         }
@@ -115,6 +119,9 @@ fn main() -> anyhow::Result<()> {
     }
     if options.short_only {
         return runtime.block_on(short_only(&options, &binaries));
+    }
+    if options.lists_only {
+        return runtime.block_on(lists_only(&options, &binaries));
     }
     let results = runtime.block_on(bench(&options, &binaries))?;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
@@ -397,18 +404,28 @@ async fn replicas_only(
     .await
 }
 
-async fn short_only(options: &Options, binaries: &Binaries) -> anyhow::Result<()> {
-    let (echo, list_upstream) = upstreams().await;
-    let temp = tempfile::tempdir()?;
-    let dir = temp.path().join("wasm");
-    let proxy = Proxy::start(binaries, Binary::Wasm, &dir, &config(Mode::Wasm)).await?;
-    let setup = proxy::setup(&proxy, &echo.url(), &list_upstream.url()).await?;
+/// The default proxy alone, set up on both upstreams, its pid printed for a profiler.
+async fn default_proxy(
+    binaries: &Binaries,
+    dir: &Path,
+    (echo, list): (&Upstream, &Upstream),
+) -> anyhow::Result<(Proxy, Setup)> {
+    let proxy = Proxy::start(binaries, Binary::Wasm, dir, &config(Mode::Wasm)).await?;
+    let setup = proxy::setup(&proxy, &echo.url(), &list.url()).await?;
     eprintln!(
         "{} on {} (pid {})",
         Mode::Wasm.label(),
         proxy.addr,
         proxy.pid()
     );
+    Ok((proxy, setup))
+}
+
+async fn short_only(options: &Options, binaries: &Binaries) -> anyhow::Result<()> {
+    let (echo, list_upstream) = upstreams().await;
+    let temp = tempfile::tempdir()?;
+    let (proxy, setup) =
+        default_proxy(binaries, &temp.path().join("wasm"), (&echo, &list_upstream)).await?;
     let path = short::Path::Proxied {
         proxy: &proxy,
         setup: &setup,
@@ -423,6 +440,35 @@ async fn short_only(options: &Options, binaries: &Binaries) -> anyhow::Result<()
         runs.warm_calls.p50_us
     );
     proxy.stop().await;
+    Ok(())
+}
+
+/// The `tools/list` rows of the floor and the default proxy, printed as they are measured.
+async fn lists_only(options: &Options, binaries: &Binaries) -> anyhow::Result<()> {
+    let (echo, list_upstream) = upstreams().await;
+    let temp = tempfile::tempdir()?;
+    let (proxy, setup) =
+        default_proxy(binaries, &temp.path().join("wasm"), (&echo, &list_upstream)).await?;
+    let floor = Proxy::floor(binaries, &list_upstream.url()).await?;
+    let list = portcullis_test_upstreams::wire::request(3, "tools/list", json!({}));
+    let floor_target = McpTarget {
+        addr: floor.addr,
+        path: "/mcp".into(),
+        token: None,
+    };
+    let proxy_target = McpTarget {
+        addr: proxy.addr,
+        path: format!("/mcp/{}", setup.list_connector),
+        token: Some(setup.run_token.clone()),
+    };
+    check_listing(&proxy_target, &list, 10).await?;
+    for clients in [1, 8] {
+        let plan = measured(options, clients);
+        point(&floor_target, &list, &plan, Some(floor.pid())).await?;
+        point(&proxy_target, &list, &plan, Some(proxy.pid())).await?;
+    }
+    proxy.stop().await;
+    floor.stop().await;
     Ok(())
 }
 
