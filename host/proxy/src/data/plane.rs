@@ -18,10 +18,9 @@
 //! [`DataPlane::open_sessions`], [`DataPlane::footprint`], [`DataPlane::run_created`]
 //! (a new run handed over, so that its first message reads nothing from the store) and,
 //! through [`Revocations`], what a change of the control plane makes the data plane
-//! forget. Every table here is
-//! keyed by what the proxy itself vouches for (a run or connector id the store knows, a
-//! session id it minted), never by a string a run chose, and each is bounded by the
-//! `[limits]` table or freed when its run ends.
+//! forget. Every table here is keyed by what the proxy itself vouches for (a run or
+//! connector id the store knows, a session id it minted), never by a string a run chose,
+//! and each is bounded by the `[limits]` table or freed when its run ends.
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -222,34 +222,23 @@ async fn a_memoized_decision_serves_only_its_protocol_version() {
         ..
     } = hooked(VERSION).await;
     let list = |id: i64| wire::request(id, "tools/list", json!({}));
-    let as_version = |version: &'static str| {
+    // Sends `body` as `version`, in `session` if one is named.
+    let send = |body: serde_json::Value, session: Option<String>, version: &'static str| {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(
             "mcp-protocol-version",
             reqwest::header::HeaderValue::from_static(version),
         );
-        headers
+        let (env, conn, token) = (&env, &conn, &run.token);
+        async move {
+            env.post_with(conn, Some(token), session.as_deref(), &body, headers)
+                .await
+        }
     };
     let session = env.initialize(&conn, &run.token).await;
-    let allowed = env
-        .post_with(
-            &conn,
-            Some(&run.token),
-            Some(&session),
-            &list(1),
-            as_version("2025-06-18"),
-        )
-        .await;
+    let allowed = send(list(1), Some(session.clone()), "2025-06-18").await;
     assert!(!allowed.tool_names(1).is_empty(), "{}", allowed.text);
-    let denied = env
-        .post_with(
-            &conn,
-            Some(&run.token),
-            Some(&session),
-            &list(2),
-            as_version(OLD_VERSION),
-        )
-        .await;
+    let denied = send(list(2), Some(session), OLD_VERSION).await;
     assert_eq!(
         denied.response(2)["error"]["code"],
         -32601,
@@ -257,18 +246,10 @@ async fn a_memoized_decision_serves_only_its_protocol_version() {
         denied.text
     );
 
-    let initialize = |id: i64, version: &'static str| {
-        let body = wire::initialize(id);
-        let (env, conn, token) = (&env, &conn, &run.token);
-        async move {
-            env.post_with(conn, Some(token), None, &body, as_version(version))
-                .await
-        }
-    };
-    let old = initialize(3, OLD_VERSION).await;
+    let old = send(wire::initialize(3), None, OLD_VERSION).await;
     let capabilities = &old.response(3)["result"]["capabilities"];
     assert!(capabilities.get("resources").is_none(), "{}", old.text);
-    let new = initialize(4, "2025-06-18").await;
+    let new = send(wire::initialize(4), None, "2025-06-18").await;
     let capabilities = &new.response(4)["result"]["capabilities"];
     assert!(capabilities.get("resources").is_some(), "{}", new.text);
 }
